@@ -1,0 +1,107 @@
+# hakmem — build, test, install.
+#
+#   make                 both flavours: build/{release,debug}/
+#   make test            Check suites (both flavours) + real programs
+#   make install PREFIX=/usr/local
+#   make CC=clang        the same with clang (warnings are errors in both)
+#
+# Flavour presets live here and only here: a flavour is a set of -D knobs
+# (src/types.h documents every knob) and optimisation flags.
+
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+BUILD   ?= build
+PREFIX  ?= /usr/local
+FLAVOURS := release debug
+
+FLAGS_release := -O2 -DHAK_DEBUG=0
+FLAGS_debug   := -O1 -DHAK_DEBUG=1 -fno-omit-frame-pointer
+
+WARN    := -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
+           -Wpointer-arith -Wno-unused-function
+# -fno-builtin-*: our own malloc must not be turned into calls to malloc
+# (e.g. malloc+memset into calloc). initial-exec TLS: see src/heap.h.
+CFLAGS_CORE := -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden \
+           -ftls-model=initial-exec -fno-semantic-interposition \
+           -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
+           -fno-builtin-free -pthread -Iinclude -Isrc -Ihardening $(WARN)
+EXTRA_CFLAGS ?=
+
+CORE_SRC := $(filter-out src/dropin.c,$(wildcard src/*.c)) $(wildcard hardening/*.c)
+DROPIN_SRC := src/dropin.c
+HEADERS  := $(wildcard include/*.h src/*.h hardening/*.h)
+
+LIBS = $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/libhakmem.so $(BUILD)/$(f)/libhakmem.a \
+         $(BUILD)/$(f)/libhakmem_core.so $(BUILD)/$(f)/libhakmem_core.a)
+
+.PHONY: all test unit real install clean compilers
+all: $(LIBS)
+
+define flavour_rules
+$(BUILD)/$(1)/obj/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	@echo "  CC [$(1)] $$<"
+	@$$(CC) $$(CFLAGS_CORE) $$(FLAGS_$(1)) $$(EXTRA_CFLAGS) -c $$< -o $$@
+
+$(1)_CORE_OBJ := $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(CORE_SRC))
+$(1)_DROPIN_OBJ := $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(DROPIN_SRC))
+
+$(BUILD)/$(1)/libhakmem_core.a: $$($(1)_CORE_OBJ)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/$(1)/libhakmem.a: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_OBJ)
+	rm -f $$@ && ar rcs $$@ $$^
+# -Bsymbolic-functions: calls inside the library (malloc -> hak_malloc) bind
+# directly, never through the PLT; -z nodelete: an allocator is never
+# unloaded while blocks it handed out are alive.
+$(BUILD)/$(1)/libhakmem_core.so: $$($(1)_CORE_OBJ)
+	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$^
+$(BUILD)/$(1)/libhakmem.so: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_OBJ)
+	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$^
+endef
+$(foreach f,$(FLAVOURS),$(eval $(call flavour_rules,$(f))))
+
+# ---- Tests ----------------------------------------------------------------
+TEST_SRC := $(wildcard tests/*.c)
+TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt) -pthread
+TEST_CFLAGS := -std=gnu11 -g -O1 -pthread -Iinclude -Isrc -Ihardening \
+               -Wall -Wextra -Werror -Wno-unused-function \
+               -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
+
+define test_rules
+$(BUILD)/$(1)/hak_tests: $(TEST_SRC) $(wildcard tests/*.h) $(BUILD)/$(1)/libhakmem_core.a
+	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $(TEST_SRC) $(BUILD)/$(1)/libhakmem_core.a $$(TEST_LIBS)
+endef
+$(foreach f,$(FLAVOURS),$(eval $(call test_rules,$(f))))
+
+unit: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
+	@for f in $(FLAVOURS); do echo "== unit tests ($$f)"; \
+	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/hak_tests || exit 1; done
+
+real: all
+	@for f in $(FLAVOURS); do tests/real/run.sh $(BUILD)/$$f/libhakmem.so $$f || exit 1; done
+
+test: unit real
+
+# Both compilers, warnings as errors.
+compilers:
+	$(MAKE) BUILD=build/gcc CC=gcc all
+	$(MAKE) BUILD=build/clang CC=clang all
+
+# ---- Install --------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/hakmem/debug $(DESTDIR)$(PREFIX)/include \
+	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/release/libhakmem.so $(BUILD)/release/libhakmem.a \
+	           $(BUILD)/release/libhakmem_core.so $(BUILD)/release/libhakmem_core.a \
+	           $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/debug/libhakmem.so $(BUILD)/debug/libhakmem.a \
+	           $(BUILD)/debug/libhakmem_core.so $(BUILD)/debug/libhakmem_core.a \
+	           $(DESTDIR)$(PREFIX)/lib/hakmem/debug/
+	install -m 644 include/hakmem.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|g' tools/hakmem.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hakmem.pc
+	sed 's|@PREFIX@|$(PREFIX)|g' tools/hakmem.in > $(DESTDIR)$(PREFIX)/bin/hakmem
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/hakmem
+
+clean:
+	rm -rf build

@@ -1,0 +1,188 @@
+/* debug.c — the debug flavour's per-block checks (see check.h).
+ *
+ * State a debug build keeps per block, beside the always-on tag:
+ *   slot_req  out-of-line per-slot word: requested size + 1 while the block
+ *             is live (or in a remote queue), 0 while it is free. Only the
+ *             owner writes it; a remote freer reads it.
+ *   canary    bytes [requested, stride) of a live block hold HAK_CANARY_BYTE;
+ *             the class is chosen with at least one slack byte, so a
+ *             one-byte overflow is caught at free.
+ *   poison    bytes [16, stride) of a free block hold HAK_POISON_BYTE (the
+ *             first 16 are its link and tag); verified when it is reused.
+ */
+#include "check.h"
+
+#if HAK_DEBUG
+#include <string.h>
+
+#include "os.h"
+
+#define SLOTS_PER_SS (HAK_SS_SIZE / HAK_ALIGN)
+
+uint32_t *hak_dbg_slot_map(void)
+{
+    return os_map(SLOTS_PER_SS * sizeof(uint32_t));
+}
+
+void hak_dbg_slot_unmap(uint32_t *map)
+{
+    if (map)
+        os_unmap(map, SLOTS_PER_SS * sizeof(uint32_t));
+}
+
+static void fail(const char *check, const void *p, const hak_slab_t *s,
+                 const char *what, uint64_t a, const char *what2, uint64_t b)
+{
+    char detail[160];
+    hak_fmt_t f = { detail, 0, sizeof detail };
+    if (what) {
+        hak_fmt_str(&f, what);
+        hak_fmt_dec(&f, a);
+    }
+    if (what2) {
+        hak_fmt_str(&f, what2);
+        hak_fmt_dec(&f, b);
+    }
+    hak_report(check, p, slab_where(s), what ? detail : NULL);
+}
+
+static uint32_t *slot_of(hak_superslab_t *ss, hak_slab_t *s, const void *b)
+{
+    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    if (i == UINT32_MAX)
+        fail(HAK_CHECK_HEAP, b, s, " (not a slot of its slab)", 0, NULL, 0);
+    size_t per_slab = (size_t)1 << (ss->slab_shift - 4);
+    return &ss->slot_req[s->index * per_slab + i];
+}
+
+/* First byte in [from, to) of b that is not `byte`, or `to`. */
+static size_t first_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
+{
+    for (size_t i = from; i < to; i++)
+        if (b[i] != byte)
+            return i;
+    return to;
+}
+
+static void poison(hak_slab_t *s, hak_block_t *b)
+{
+    if (s->stride > sizeof *b)
+        memset((uint8_t *)b + sizeof *b, HAK_POISON_BYTE,
+               s->stride - sizeof *b);
+}
+
+static void set_canary(hak_slab_t *s, hak_block_t *b, size_t req)
+{
+    memset((uint8_t *)b + req, HAK_CANARY_BYTE, s->stride - req);
+}
+
+void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b)
+{
+    uint32_t *slot = slot_of(ss, s, b);
+    if (*slot != 0)
+        fail(HAK_CHECK_HEAP, b, s, " (handed out while live, requested=",
+             *slot - 1, ")", 0);
+    if (b->tag != tag_free(b))
+        fail(HAK_CHECK_POISON, b, s, " offset=", 8, NULL, 0);
+    size_t bad = first_not((uint8_t *)b, sizeof *b, s->stride,
+                           HAK_POISON_BYTE);
+    if (bad != s->stride)
+        fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
+}
+
+void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
+                 size_t req)
+{
+    *slot_of(ss, s, b) = (uint32_t)req + 1;
+    set_canary(s, b, req);
+}
+
+static void check_canary(hak_slab_t *s, hak_block_t *b, size_t req)
+{
+    size_t bad = first_not((uint8_t *)b, req, s->stride, HAK_CANARY_BYTE);
+    if (bad != s->stride)
+        fail(HAK_CHECK_CANARY, b, s, " requested=", req, " offset=", bad);
+}
+
+void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
+                     int local)
+{
+    uint32_t *slot = slot_of(ss, s, b);
+    if (*slot == 0)
+        fail(HAK_CHECK_DOUBLE_FREE, b, s, NULL, 0, NULL, 0);
+    check_canary(s, b, *slot - 1);
+    if (local) {
+        *slot = 0;
+        poison(s, b);
+    }
+}
+
+void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b)
+{
+    uint32_t *slot = slot_of(ss, s, b);
+    if (*slot == 0)
+        fail(HAK_CHECK_DOUBLE_FREE, b, s, " (in a remote queue twice)", 0,
+             NULL, 0);
+    *slot = 0;
+    poison(s, b);
+}
+
+void hak_dbg_on_carve(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
+{
+    uint8_t *end = s->start + ((size_t)1 << ss->slab_shift);
+    if (b < s->start || b + hak_stride(s->cls) > end)
+        fail(HAK_CHECK_CARVE, b, s, " carved=", s->carved, " capacity=",
+             s->capacity);
+    poison(s, (hak_block_t *)b);
+}
+
+/* Nodes a sane chain can hold: more than all slots of 2^16 superslabs. */
+#define CHAIN_BOUND ((size_t)1 << 33)
+
+void hak_dbg_sanitize_chain(hak_heap_t *h, hak_block_t *chain)
+{
+    size_t n = 0;
+    for (hak_block_t *b = chain; b; b = block_decode(b, h->remote.key)) {
+        uintptr_t a = (uintptr_t)b;
+        if (++n > CHAIN_BOUND)
+            hak_report(HAK_CHECK_FREELIST, b,
+                       (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
+                       " (remote chain does not end)");
+        if (!registry_tier(a) || ss_of(a)->owner != h)
+            hak_report(HAK_CHECK_FREELIST, b,
+                       (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
+                       " (remote node outside the heap)");
+        hak_superslab_t *ss = ss_of(a);
+        hak_slab_t *s = slab_of(ss, a);
+        if (s->cls == HAK_CLASS_NONE ||
+            slab_index(s, a, s->carved) == UINT32_MAX)
+            hak_report(HAK_CHECK_FREELIST, b, slab_where(s),
+                       " (remote node not a carved block)");
+        if (b->tag != tag_remote(b))
+            hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
+        if (*slot_of(ss, s, b) == 0)
+            hak_report(HAK_CHECK_DOUBLE_FREE, b, slab_where(s),
+                       " (in a remote queue while free)");
+    }
+}
+
+size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s, const void *b)
+{
+    uint32_t v = *slot_of(ss, s, b);
+    return v ? v - 1 : 0;
+}
+
+uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s, const void *b)
+{
+    return *slot_of(ss, s, b);
+}
+
+void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
+                    size_t req)
+{
+    uint32_t *slot = slot_of(ss, s, b);
+    check_canary(s, b, *slot - 1);
+    *slot = (uint32_t)req + 1;
+    set_canary(s, b, req);
+}
+#endif

@@ -1,0 +1,79 @@
+/* hakmem — a hardened malloc replacement for Linux x86-64.
+ *
+ * The prefixed API below is what the core library (libhakmem_core) exports.
+ * The drop-in library (libhakmem) additionally defines the standard names
+ * (malloc, free, ...) in terms of these; sanitizer and fuzz builds link the
+ * core only, so the sanitizer runtimes keep their own malloc.
+ *
+ * Semantics follow C17/POSIX/glibc exactly, with these documented choices:
+ *   - hak_malloc(0) returns a unique, freeable 16-byte block.
+ *   - hak_realloc(p, 0) with p != NULL frees p and returns NULL (glibc's
+ *     behaviour); hak_realloc(NULL, 0) returns a unique minimal block.
+ *   - Every returned pointer is 16-byte aligned.
+ *   - Failure returns NULL with errno = ENOMEM.
+ *   - hak_posix_memalign returns EINVAL/ENOMEM and never touches errno.
+ *   - Misuse (invalid free, double free, corrupted metadata) aborts after
+ *     one line on stderr: "hakmem: <check>: ptr=... class=... slab=...".
+ */
+#ifndef HAKMEM_H
+#define HAKMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HAK_API __attribute__((visibility("default")))
+
+HAK_API void *hak_malloc(size_t size);
+HAK_API void  hak_free(void *ptr);
+HAK_API void *hak_calloc(size_t count, size_t size);
+HAK_API void *hak_realloc(void *ptr, size_t size);
+HAK_API void *hak_reallocarray(void *ptr, size_t count, size_t size);
+HAK_API int   hak_posix_memalign(void **out, size_t alignment, size_t size);
+HAK_API void *hak_aligned_alloc(size_t alignment, size_t size);
+HAK_API void *hak_memalign(size_t alignment, size_t size);
+HAK_API void *hak_valloc(size_t size);
+HAK_API void *hak_pvalloc(size_t size);
+HAK_API size_t hak_malloc_usable_size(const void *ptr);
+/* Returns memory to the OS: empty slabs, empty superslabs, cached large
+ * spans and what abandoned heaps no longer use. Returns 1 if anything was
+ * released (glibc's convention). */
+HAK_API int   hak_malloc_trim(size_t pad);
+
+/* Walks every slab of the calling thread's heap and of abandoned heaps and
+ * verifies every invariant (freelists, counts, tags; in debug also canaries,
+ * poison and per-slot state). Aborts with a one-line report on the first
+ * violation; returns the number of blocks it verified. */
+HAK_API size_t hak_check_heap(void);
+
+/* Process-wide counters, summed over every heap. */
+typedef struct hak_stats {
+    uint64_t allocs;           /* successful allocations, all tiers */
+    uint64_t frees;            /* frees, all tiers (remote ones when drained) */
+    uint64_t remote_frees;     /* frees pushed to another thread's queue */
+    uint64_t refills;          /* tiny/mid slow-path refills */
+    uint64_t drains;           /* remote-queue drains that found blocks */
+    uint64_t slabs_mapped;     /* slabs taken into use */
+    uint64_t slabs_returned;   /* slabs released when empty */
+    uint64_t superslabs_mapped;
+    uint64_t superslabs_returned;
+    uint64_t large_allocs;
+    uint64_t large_frees;
+    uint64_t mapped_bytes;     /* currently mapped from the OS */
+    uint64_t peak_mapped_bytes;
+} hak_stats_t;
+
+HAK_API void hak_stats_get(hak_stats_t *out);
+/* Prints the per-tier and per-class table (the HAKMEM_STATS=1 report). */
+HAK_API void hak_stats_print(int fd);
+
+/* 1 in the debug flavour, 0 in release. */
+HAK_API int hak_is_debug(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_H */

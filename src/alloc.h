@@ -1,0 +1,40 @@
+/* alloc.h — the tiny/mid allocation and free paths (src/alloc.c).
+ *
+ * Call tree:
+ *   hak_malloc ─ fast: class table, pop the class cache ──────────── return
+ *      └ alloc_slow ─ init, large tier, heap_get_slow
+ *           └ heap_alloc ─ pop ─┬ heap_refill ─ heap_drain (remote queue)
+ *                               │             ├ carve: batch into the cache,
+ *                               │             │        or one block (bump)
+ *                               │             ├ cache_retire + partial slab
+ *                               │             └ superslab_take_slab
+ *                               └ retry the pop
+ *   hak_free ─ fast: registry byte, slab by address, owner == me,
+ *                    validate, tag, push on the class cache ─────── return
+ *      ├ free_to_slab   (owner, not the current slab)
+ *      ├ free_remote    (another heap owns it: remote_push)
+ *      └ free_not_small (large tier, or report)
+ */
+#ifndef HAK_ALLOC_H
+#define HAK_ALLOC_H
+
+#include "types.h"
+
+HAK_INTERNAL void hak_init(void);
+/* A block of class c for a request of req bytes (the memalign path). */
+HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
+/* Route every block in the heap's remote queue to its slab. */
+HAK_INTERNAL void heap_drain(hak_heap_t *h);
+/* Stop allocating from class c's current slab (its cached blocks go back
+ * to the slab); releases it if nothing in it is live. */
+HAK_INTERNAL void cache_retire(hak_heap_t *h, unsigned c);
+
+/* Validation shared by free, realloc and usable-size: the superslab and
+ * slab of a live small block p, or a report naming `check`. */
+typedef struct hak_small_ref {
+    hak_superslab_t *ss;
+    hak_slab_t *slab;
+} hak_small_ref_t;
+HAK_INTERNAL hak_small_ref_t small_validate(const void *p, const char *check);
+
+#endif

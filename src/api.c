@@ -1,0 +1,177 @@
+/* api.c — the C semantics of the hak_* entry points that are not the fast
+ * paths: calloc, realloc, the memalign family, usable size, trim. */
+#include <errno.h>
+#include <string.h>
+
+#include "hakmem.h"
+
+#include "alloc.h"
+#include "check.h"
+#include "heap.h"
+#include "large.h"
+#include "superslab.h"
+
+int hak_is_debug(void)
+{
+    return HAK_DEBUG;
+}
+
+void *hak_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = hak_malloc(total);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+/* Bytes the caller may use in a live block p (validated). */
+static size_t usable(const void *p, const char *check)
+{
+    if (registry_tier((uintptr_t)p)) {
+        hak_small_ref_t r = small_validate(p, check);
+        return hak_dbg_requested(r.ss, r.slab, p);
+    }
+    return large_usable(p, check);
+}
+
+void *hak_realloc(void *p, size_t size)
+{
+    if (!p)
+        return hak_malloc(size);
+    if (size == 0) {
+        hak_free(p);
+        return NULL;
+    }
+    size_t old;
+    if (registry_tier((uintptr_t)p)) {
+        hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_REALLOC);
+        old = hak_dbg_requested(r.ss, r.slab, p);
+        /* In place while the class stays right: never shrink a block to
+         * less than half its class, never grow past its class. */
+        uint32_t stride = r.slab->stride;
+        if (size <= HAK_SMALL_LIMIT && size + HAK_SLACK_MIN <= stride &&
+            size + HAK_SLACK_MIN > stride / 2 &&
+            r.ss->owner == hak_tls_heap) {
+            hak_dbg_resize(r.ss, r.slab, p, size);
+            return p;
+        }
+    } else {
+        old = large_usable(p, HAK_CHECK_INVALID_REALLOC);
+        if (size > HAK_SMALL_LIMIT) {
+            void *q = large_realloc(p, size);
+            if (q)
+                return q;
+        }
+    }
+    void *q = hak_malloc(size);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < size ? old : size);
+    hak_free(p);
+    return q;
+}
+
+void *hak_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc(p, total);
+}
+
+/* align: a power of two. */
+static void *alloc_aligned(size_t align, size_t size)
+{
+    if (align <= HAK_ALIGN)
+        return hak_malloc(size);
+    hak_init();
+    size_t n = size > align ? size : align;
+    if (n <= HAK_SMALL_LIMIT) {
+        /* Blocks of a class whose stride is a multiple of align sit at
+         * multiples of align: slabs are aligned to their size. */
+        for (unsigned c = hak_class_of(n); c < HAK_NUM_CLASSES; c++)
+            if (hak_stride(c) % align == 0)
+                return alloc_class(c, size);
+    }
+    return large_alloc(size, align);
+}
+
+void *hak_aligned_alloc(size_t align, size_t size)
+{
+    if (align == 0 || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(align, size);
+}
+
+int hak_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(align, size);
+    errno = saved;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *hak_memalign(size_t align, size_t size)
+{
+    /* glibc: a non-power-of-two alignment is rounded up to one. */
+    if (align > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = HAK_ALIGN;
+    while (a < align)
+        a <<= 1;
+    return alloc_aligned(a, size);
+}
+
+void *hak_valloc(size_t size)
+{
+    return alloc_aligned(HAK_PAGE, size);
+}
+
+void *hak_pvalloc(size_t size)
+{
+    size_t rounded = (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_aligned(HAK_PAGE, rounded);
+}
+
+size_t hak_malloc_usable_size(const void *p)
+{
+    if (!p)
+        return 0;
+    return usable(p, HAK_CHECK_INVALID_PTR);
+}
+
+int hak_malloc_trim(size_t pad)
+{
+    (void)pad;
+    hak_init();
+    size_t bytes = 0;
+    hak_heap_t *h = hak_tls_heap;
+    if (h) {
+        heap_flush(h);
+        heap_collect(h);
+        bytes += superslab_trim(h);
+    }
+    heap_reclaim(~0u, 1);
+    bytes += large_trim();
+    return bytes != 0;
+}

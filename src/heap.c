@@ -1,0 +1,171 @@
+/* heap.c — heap lifecycle (see heap.h). */
+#include "heap.h"
+
+#include <pthread.h>
+
+#include "alloc.h"
+#include "os.h"
+#include "remote.h"
+#include "superslab.h"
+
+__thread hak_heap_t *hak_tls_heap __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t heap_key;
+static hak_heap_t *all_heaps;              /* every heap, newest first */
+static hak_heap_t *pool_head, *pool_tail;  /* abandoned, FIFO */
+static uint32_t heap_count;
+/* Heaps are carved from chunks that are never unmapped. */
+static uint8_t *chunk_cur, *chunk_end;
+#define HEAP_CHUNK ((size_t)256 << 10)
+
+void heap_lock(void) { pthread_mutex_lock(&heap_mutex); }
+void heap_unlock(void) { pthread_mutex_unlock(&heap_mutex); }
+
+static void pool_push(hak_heap_t *h)
+{
+    h->pool_next = NULL;
+    if (pool_tail)
+        pool_tail->pool_next = h;
+    else
+        pool_head = h;
+    pool_tail = h;
+}
+
+static hak_heap_t *pool_pop(void)
+{
+    hak_heap_t *h = pool_head;
+    if (h) {
+        pool_head = h->pool_next;
+        if (!pool_head)
+            pool_tail = NULL;
+        h->pool_next = NULL;
+    }
+    return h;
+}
+
+static hak_heap_t *heap_new_locked(void)
+{
+    size_t size = (sizeof(hak_heap_t) + 63) & ~(size_t)63;
+    if (chunk_cur == NULL || (size_t)(chunk_end - chunk_cur) < size) {
+        chunk_cur = os_map(HEAP_CHUNK);
+        if (!chunk_cur)
+            return NULL;
+        chunk_end = chunk_cur + HEAP_CHUNK;
+    }
+    hak_heap_t *h = (hak_heap_t *)chunk_cur;
+    chunk_cur += size;
+    h->id = ++heap_count;
+    h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
+    remote_init(&h->remote, os_random());
+    h->all_next = all_heaps;
+    all_heaps = h;
+    return h;
+}
+
+/* pthread key destructor: the thread is exiting. It may run again if a
+ * later destructor allocates (the heap is re-adopted and re-registered). */
+static void heap_thread_exit(void *arg)
+{
+    hak_heap_t *h = arg;
+    if (hak_tls_heap != h)
+        return;
+    heap_flush(h);
+    heap_collect(h);
+    hak_tls_heap = NULL;
+    atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
+    pthread_mutex_lock(&heap_mutex);
+    pool_push(h);
+    pthread_mutex_unlock(&heap_mutex);
+}
+
+void heap_global_init(void)
+{
+    pthread_key_create(&heap_key, heap_thread_exit);
+}
+
+hak_heap_t *heap_get_slow(void)
+{
+    hak_init();
+    pthread_mutex_lock(&heap_mutex);
+    hak_heap_t *h = pool_pop();
+    if (!h)
+        h = heap_new_locked();
+    pthread_mutex_unlock(&heap_mutex);
+    if (!h)
+        return NULL;
+    atomic_store_explicit(&h->state, HAK_HEAP_LIVE, memory_order_relaxed);
+    /* Set before pthread_setspecific: if it allocates (keys past the first
+     * 32 do), the nested malloc finds this heap. */
+    hak_tls_heap = h;
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+void heap_flush(hak_heap_t *h)
+{
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        cache_retire(h, c);
+}
+
+void heap_collect(hak_heap_t *h)
+{
+    heap_drain(h);
+}
+
+unsigned heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
+                         void *arg)
+{
+    unsigned n = 0;
+    hak_heap_t *first = NULL;
+    while (n < max) {
+        pthread_mutex_lock(&heap_mutex);
+        hak_heap_t *h = pool_head == first && first ? NULL : pool_pop();
+        pthread_mutex_unlock(&heap_mutex);
+        if (!h)
+            break;
+        if (!first)
+            first = h;
+        /* Exclusive: popped from the pool, bound to no thread. */
+        fn(h, arg);
+        pthread_mutex_lock(&heap_mutex);
+        pool_push(h);
+        pthread_mutex_unlock(&heap_mutex);
+        n++;
+    }
+    return n;
+}
+
+static void reclaim_one(hak_heap_t *h, void *trim)
+{
+    heap_collect(h);
+    if (trim)
+        superslab_trim(h);
+}
+
+unsigned heap_reclaim(unsigned max, int trim)
+{
+    return heap_visit_pool(max, reclaim_one, trim ? &max : NULL);
+}
+
+void heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&heap_mutex);
+    for (hak_heap_t *h = all_heaps; h; h = h->all_next)
+        fn(h, arg);
+    pthread_mutex_unlock(&heap_mutex);
+}
+
+void heap_fork_child(void)
+{
+    pthread_mutex_init(&heap_mutex, NULL);
+    hak_heap_t *me = hak_tls_heap;
+    for (hak_heap_t *h = all_heaps; h; h = h->all_next) {
+        if (h != me && atomic_load_explicit(&h->state, memory_order_relaxed)
+                           == HAK_HEAP_LIVE) {
+            atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED,
+                                  memory_order_relaxed);
+            pool_push(h);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/* heap.h — per-thread heaps: creation, adoption, abandonment, fork.
+ *
+ * Life of a heap:
+ *   LIVE       bound to one thread through hak_tls_heap.
+ *   ABANDONED  its thread exited (pthread key destructor) or vanished in a
+ *              fork: it sits in the pool with all its superslabs. Other
+ *              threads may still push remote frees into its queue; they are
+ *              never lost, because the queue lives in the heap and heaps are
+ *              never unmapped.
+ *   A new thread adopts a whole heap from the pool before it makes one, so
+ *   abandoned memory is reused. heap_reclaim drains pooled heaps and
+ *   returns their empty slabs, so frees into a dead thread's blocks do not
+ *   pile up while no thread adopts it.
+ * Locks: one mutex for the list of all heaps and the pool. The owner of a
+ *   heap needs no lock for anything else in it.
+ */
+#ifndef HAK_HEAP_H
+#define HAK_HEAP_H
+
+#include "types.h"
+
+/* initial-exec: a preloaded library must not reach __tls_get_addr, which
+ * may call malloc. NULL until the thread's first allocation, and again
+ * after its destructor ran. */
+extern __thread hak_heap_t *hak_tls_heap
+    __attribute__((tls_model("initial-exec")));
+
+HAK_INTERNAL void heap_global_init(void);
+/* The calling thread's heap, adopting or creating one; NULL if the OS has
+ * no memory for one. */
+HAK_INTERNAL hak_heap_t *heap_get_slow(void);
+/* Drain the queue, hand back what is empty. Owner (or exclusive holder). */
+HAK_INTERNAL void heap_collect(hak_heap_t *h);
+/* Retire every class's current slab so empty slabs can be released. */
+HAK_INTERNAL void heap_flush(hak_heap_t *h);
+/* Collect up to `max` abandoned heaps (and with `trim`, give back their
+ * unused pages); returns how many it visited. */
+HAK_INTERNAL unsigned heap_reclaim(unsigned max, int trim);
+/* Calls fn on up to `max` abandoned heaps, each held exclusively (out of
+ * the pool) during the call; returns how many it visited. */
+HAK_INTERNAL unsigned heap_visit_pool(unsigned max,
+                                      void (*fn)(hak_heap_t *, void *),
+                                      void *arg);
+/* Calls fn on every heap ever made, under the heap lock. */
+HAK_INTERNAL void heap_each(void (*fn)(hak_heap_t *, void *), void *arg);
+HAK_INTERNAL void heap_lock(void);
+HAK_INTERNAL void heap_unlock(void);
+/* In a fork child: every heap but the caller's is abandoned. */
+HAK_INTERNAL void heap_fork_child(void);
+
+#endif

@@ -1,0 +1,90 @@
+/* init.c — process-wide state, initialisation, fork and exit handlers.
+ *
+ * hak_init runs on the first allocation or from the constructor, whichever
+ * comes first; it calls nothing that allocates. The constructor registers
+ * the fork handlers early, before the program can start threads.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "hakmem.h"
+
+#include "alloc.h"
+#include "heap.h"
+#include "large.h"
+#include "os.h"
+#include "registry.h"
+
+hak_global_t hak_g;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* An environment number, or def; never allocates (getenv does not). */
+static long env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    long n = 0;
+    for (; *v >= '0' && *v <= '9'; v++)
+        n = n * 10 + (*v - '0');
+    return n;
+}
+
+static void init_once_body(void)
+{
+    hak_g.tag_key = (uintptr_t)os_random() & ~(uintptr_t)1;
+    hak_g.seed = os_random();
+    hak_g.stats_at_exit = env_long("HAKMEM_STATS", 0) != 0;
+    hak_g.batch_refill = env_long("HAKMEM_TINY_P0_BATCH_REFILL", 1) != 0;
+    hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
+                              << 20;
+    heap_global_init();
+    atomic_store_explicit(&hak_g.ready, 1, memory_order_release);
+}
+
+void hak_init(void)
+{
+    if (HAK_LIKELY(atomic_load_explicit(&hak_g.ready, memory_order_acquire)))
+        return;
+    pthread_once(&init_once, init_once_body);
+}
+
+/* fork: every lock is taken in prepare so no structure is half-updated
+ * in the child; the child re-initialises the locks, abandons the heaps of
+ * the threads that did not survive and draws a new key generator seed. */
+static void fork_prepare(void)
+{
+    heap_lock();
+    registry_lock();
+    large_lock();
+}
+
+static void fork_parent(void)
+{
+    large_unlock();
+    registry_unlock();
+    heap_unlock();
+}
+
+static void fork_child(void)
+{
+    large_reinit_lock();
+    registry_reinit_lock();
+    heap_fork_child();
+    hak_g.seed ^= os_random();
+    if (hak_tls_heap)
+        hak_tls_heap->key_seed ^= os_random();
+}
+
+__attribute__((constructor)) static void hak_constructor(void)
+{
+    hak_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+__attribute__((destructor)) static void hak_destructor(void)
+{
+    if (hak_g.stats_at_exit)
+        hak_stats_print(2);
+}

@@ -1,0 +1,328 @@
+/* large.c — the large tier (see large.h). */
+#include "large.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "os.h"
+#include "check.h"
+
+typedef struct span {
+    uintptr_t user;   /* what malloc returned; 0 empty, 1 deleted */
+    uintptr_t base;   /* start of the mapping */
+    size_t map;       /* bytes mapped */
+    size_t req;       /* bytes requested */
+} span_t;
+
+#define TOMB ((uintptr_t)1)
+#define CACHE_SLOTS 64
+#define RECENT 256
+
+static pthread_mutex_t large_mutex = PTHREAD_MUTEX_INITIALIZER;
+static span_t *table;         /* open addressing, power-of-two size */
+static size_t table_cap, table_used, table_live;
+static span_t cache[CACHE_SLOTS];   /* freed mappings, oldest first */
+static unsigned cache_n;
+static size_t cache_bytes;
+/* Recently freed user pointers: tells a double free from a wild one. */
+static uintptr_t recent[RECENT];
+static unsigned recent_pos;
+static uint64_t n_allocs, n_frees, live_bytes;
+
+void large_lock(void) { pthread_mutex_lock(&large_mutex); }
+void large_unlock(void) { pthread_mutex_unlock(&large_mutex); }
+void large_reinit_lock(void) { pthread_mutex_init(&large_mutex, NULL); }
+
+static size_t hash(uintptr_t p, size_t cap)
+{
+    return (size_t)((p >> 12) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+}
+
+static span_t *table_find(uintptr_t user)
+{
+    if (!table)
+        return NULL;
+    for (size_t i = hash(user, table_cap);; i = (i + 1) & (table_cap - 1)) {
+        if (table[i].user == user)
+            return &table[i];
+        if (table[i].user == 0)
+            return NULL;
+    }
+}
+
+static int table_grow(void)
+{
+    /* Rehash in place when mostly tombstones, else double. */
+    size_t cap = !table_cap ? 1024
+               : table_live * 4 > table_cap ? table_cap * 2 : table_cap;
+    span_t *t = os_map(cap * sizeof *t);
+    if (!t)
+        return 0;
+    for (size_t j = 0; j < table_cap; j++) {
+        if (table[j].user > TOMB) {
+            size_t i = hash(table[j].user, cap);
+            while (t[i].user)
+                i = (i + 1) & (cap - 1);
+            t[i] = table[j];
+        }
+    }
+    if (table)
+        os_unmap(table, table_cap * sizeof *table);
+    table = t;
+    table_cap = cap;
+    table_used = table_live;
+    return 1;
+}
+
+static int table_insert(span_t sp)
+{
+    if ((table_used + 1) * 2 > table_cap && !table_grow())
+        return 0;
+    size_t i = hash(sp.user, table_cap);
+    while (table[i].user > TOMB)
+        i = (i + 1) & (table_cap - 1);
+    if (table[i].user == 0)
+        table_used++;
+    table[i] = sp;
+    table_live++;
+    return 1;
+}
+
+static void recent_forget(uintptr_t user)
+{
+    for (unsigned i = 0; i < RECENT; i++)
+        if (recent[i] == user)
+            recent[i] = 0;
+}
+
+/* A cached mapping of at least `need` bytes and not much more. */
+static int cache_take(size_t need, span_t *out)
+{
+    unsigned best = CACHE_SLOTS;
+    for (unsigned i = 0; i < cache_n; i++) {
+        size_t m = cache[i].map;
+        if (m >= need && m - need <= need / 2 &&
+            (best == CACHE_SLOTS || m < cache[best].map))
+            best = i;
+    }
+    if (best == CACHE_SLOTS)
+        return 0;
+    *out = cache[best];
+    cache_bytes -= out->map;
+    memmove(&cache[best], &cache[best + 1],
+            (cache_n - best - 1) * sizeof cache[0]);
+    cache_n--;
+    return 1;
+}
+
+/* Adds a freed mapping; fills `evict` with what no longer fits (oldest
+ * first), to be unmapped outside the lock. Returns their number. */
+static unsigned cache_put(span_t sp, span_t *evict)
+{
+    unsigned n = 0;
+    if (sp.map > hak_g.large_cache_bytes) {
+        evict[n++] = sp;
+        return n;
+    }
+    while (cache_n == CACHE_SLOTS ||
+           cache_bytes + sp.map > hak_g.large_cache_bytes) {
+        evict[n++] = cache[0];
+        cache_bytes -= cache[0].map;
+        memmove(&cache[0], &cache[1], (cache_n - 1) * sizeof cache[0]);
+        cache_n--;
+    }
+    cache[cache_n++] = sp;
+    cache_bytes += sp.map;
+    return n;
+}
+
+static size_t page_round(size_t n)
+{
+    return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+}
+
+static void canary_set(span_t *sp)
+{
+    if (HAK_CANARY) {
+        uint8_t *end = (uint8_t *)sp->base + sp->map;
+        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE,
+               (size_t)(end - ((uint8_t *)sp->user + sp->req)));
+    }
+}
+
+static void canary_check(const span_t *sp)
+{
+    if (!HAK_CANARY)
+        return;
+    const uint8_t *p = (const uint8_t *)sp->user;
+    const uint8_t *end = (const uint8_t *)sp->base + sp->map;
+    for (const uint8_t *q = p + sp->req; q < end; q++) {
+        if (*q != HAK_CANARY_BYTE) {
+            char d[80];
+            hak_fmt_t f = { d, 0, sizeof d };
+            hak_fmt_str(&f, " requested=");
+            hak_fmt_dec(&f, sp->req);
+            hak_fmt_str(&f, " offset=");
+            hak_fmt_dec(&f, (uint64_t)(q - p));
+            hak_report(HAK_CHECK_CANARY, p,
+                       (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
+        }
+    }
+}
+
+void *large_alloc(size_t size, size_t align)
+{
+    size_t slack = HAK_CANARY ? 1 : 0;
+    size_t extra = align > HAK_PAGE ? align : 0;
+    if (size > ((size_t)1 << HAK_VA_BITS) - extra - slack - HAK_PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = page_round(size + slack) + extra;
+    span_t sp;
+    pthread_mutex_lock(&large_mutex);
+    int cached = cache_take(need, &sp);
+    pthread_mutex_unlock(&large_mutex);
+    if (!cached) {
+        sp.base = (uintptr_t)os_map(need);
+        sp.map = need;
+        if (!sp.base) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    sp.user = align > HAK_PAGE ? (sp.base + align - 1) & ~(uintptr_t)(align - 1)
+                               : sp.base;
+    sp.req = size;
+    canary_set(&sp);
+    pthread_mutex_lock(&large_mutex);
+    int ok = table_insert(sp);
+    if (ok) {
+        recent_forget(sp.user);
+        n_allocs++;
+        live_bytes += sp.map;
+    }
+    pthread_mutex_unlock(&large_mutex);
+    if (!ok) {
+        os_unmap((void *)sp.base, sp.map);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return (void *)sp.user;
+}
+
+HAK_COLD static void report_not_large(const void *p, const char *check)
+{
+    for (unsigned i = 0; i < RECENT; i++)
+        if (recent[i] == (uintptr_t)p && p)
+            check = HAK_CHECK_DOUBLE_FREE;
+    pthread_mutex_unlock(&large_mutex);
+    hak_report(check, p, (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
+               " (not a hakmem block)");
+}
+
+void large_free(void *p)
+{
+    span_t evict[CACHE_SLOTS + 1];
+    pthread_mutex_lock(&large_mutex);
+    span_t *e = table_find((uintptr_t)p);
+    if (!e)
+        report_not_large(p, HAK_CHECK_INVALID_FREE);
+    span_t sp = *e;
+    canary_check(&sp);
+    e->user = TOMB;
+    table_live--;
+    n_frees++;
+    live_bytes -= sp.map;
+    recent[recent_pos++ % RECENT] = sp.user;
+    unsigned n = cache_put(sp, evict);
+    pthread_mutex_unlock(&large_mutex);
+    for (unsigned i = 0; i < n; i++)
+        os_unmap((void *)evict[i].base, evict[i].map);
+}
+
+size_t large_usable(const void *p, const char *check)
+{
+    pthread_mutex_lock(&large_mutex);
+    span_t *e = table_find((uintptr_t)p);
+    if (!e)
+        report_not_large(p, check);
+    size_t n = HAK_DEBUG ? e->req : e->base + e->map - e->user;
+    pthread_mutex_unlock(&large_mutex);
+    return n;
+}
+
+int large_owns(const void *p)
+{
+    pthread_mutex_lock(&large_mutex);
+    int found = table_find((uintptr_t)p) != NULL;
+    pthread_mutex_unlock(&large_mutex);
+    return found;
+}
+
+void *large_realloc(void *p, size_t size)
+{
+    size_t slack = HAK_CANARY ? 1 : 0;
+    size_t need = page_round(size + slack);
+    pthread_mutex_lock(&large_mutex);
+    span_t *e = table_find((uintptr_t)p);
+    if (!e)
+        report_not_large(p, HAK_CHECK_INVALID_REALLOC);
+    canary_check(e);
+    if (e->user != e->base || need < size) {
+        pthread_mutex_unlock(&large_mutex);
+        return NULL;
+    }
+    span_t sp = *e;
+    if (need != sp.map) {
+        void *q = os_remap((void *)sp.base, sp.map, need);
+        if (!q) {
+            pthread_mutex_unlock(&large_mutex);
+            return NULL;
+        }
+        live_bytes += need - sp.map;
+        e->user = TOMB;
+        table_live--;
+        sp.base = sp.user = (uintptr_t)q;
+        sp.map = need;
+        sp.req = size;
+        if (!table_insert(sp))
+            hak_report(HAK_CHECK_OOM, p,
+                       (hak_where_t){ HAK_WHERE_LARGE, need, NULL },
+                       " (large table)");
+        e = table_find(sp.user);
+    }
+    e->req = size;
+    canary_set(e);
+    pthread_mutex_unlock(&large_mutex);
+    return (void *)sp.user;
+}
+
+size_t large_trim(void)
+{
+    span_t all[CACHE_SLOTS];
+    pthread_mutex_lock(&large_mutex);
+    unsigned n = cache_n;
+    memcpy(all, cache, n * sizeof cache[0]);
+    cache_n = 0;
+    cache_bytes = 0;
+    pthread_mutex_unlock(&large_mutex);
+    size_t bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        os_unmap((void *)all[i].base, all[i].map);
+        bytes += all[i].map;
+    }
+    return bytes;
+}
+
+void large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
+                 uint64_t *cached)
+{
+    pthread_mutex_lock(&large_mutex);
+    *allocs = n_allocs;
+    *frees = n_frees;
+    *live = live_bytes;
+    *cached = cache_bytes;
+    pthread_mutex_unlock(&large_mutex);
+}

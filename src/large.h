@@ -1,0 +1,35 @@
+/* large.h — blocks above the mid limit: one mapping each.
+ *
+ * Metadata is out of line: a table maps each user pointer to its mapping,
+ * so nothing a block overflows can reach it, and an interior or foreign
+ * pointer is simply not found. Freed mappings stay in a small cache
+ * (HAKMEM_LARGE_CACHE_MB, default 64) for reuse without page faults; what
+ * falls out of it is unmapped. One mutex covers the table and the cache:
+ * every large operation is already a system call or a copy of >32 KiB.
+ */
+#ifndef HAK_LARGE_H
+#define HAK_LARGE_H
+
+#include "types.h"
+
+/* A block of `size` bytes aligned to `align` (a power of two); NULL with
+ * errno = ENOMEM. */
+HAK_INTERNAL void *large_alloc(size_t size, size_t align);
+/* Frees p, or reports: p is no hakmem block (or was freed already). */
+HAK_INTERNAL void large_free(void *p);
+/* Usable bytes of p (requested bytes in debug), or reports naming check. */
+HAK_INTERNAL size_t large_usable(const void *p, const char *check);
+/* Resize p in place or by moving its pages (mremap); NULL if the caller
+ * must allocate and copy. Reports if p is not a live large block. */
+HAK_INTERNAL void *large_realloc(void *p, size_t size);
+/* Whether p is a live large block. */
+HAK_INTERNAL int large_owns(const void *p);
+/* Unmap every cached span; returns the bytes released. */
+HAK_INTERNAL size_t large_trim(void);
+HAK_INTERNAL void large_lock(void);
+HAK_INTERNAL void large_unlock(void);
+HAK_INTERNAL void large_reinit_lock(void);
+HAK_INTERNAL void large_stats(uint64_t *allocs, uint64_t *frees,
+                              uint64_t *live_bytes, uint64_t *cached_bytes);
+
+#endif

@@ -1,0 +1,130 @@
+/* os.c — mmap, munmap, madvise, mprotect, mremap, getrandom. */
+#include "os.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic uint64_t mapped_bytes;
+static _Atomic uint64_t peak_mapped_bytes;
+
+static void account_map(size_t size)
+{
+    uint64_t now = atomic_fetch_add_explicit(&mapped_bytes, size,
+                                             memory_order_relaxed) + size;
+    uint64_t peak = atomic_load_explicit(&peak_mapped_bytes,
+                                         memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&peak_mapped_bytes, &peak,
+                                                  now, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+static void *map_raw(size_t size, int flags)
+{
+    /* mmap sets errno on failure; callers report ENOMEM themselves and the
+     * caller's errno must otherwise survive, so save and restore it. */
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *os_map(size_t size)
+{
+    void *p = map_raw(size, 0);
+    if (p)
+        account_map(size);
+    return p;
+}
+
+void *os_map_aligned(size_t size, size_t align)
+{
+    size_t over = size + align;
+    if (over < size)
+        return NULL;
+    uint8_t *raw = map_raw(over, 0);
+    if (!raw)
+        return NULL;
+    uintptr_t a = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = a - (uintptr_t)raw;
+    size_t tail = over - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((uint8_t *)a + size, tail);
+    account_map(size);
+    return (void *)a;
+}
+
+void *os_reserve(size_t size)
+{
+    return map_raw(size, MAP_NORESERVE);
+}
+
+void os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    munmap(p, size);
+    errno = saved;
+    atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
+}
+
+void os_decommit(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+void os_guard(void *p, size_t size)
+{
+    int saved = errno;
+    mprotect(p, size, PROT_NONE);
+    errno = saved;
+}
+
+void *os_remap(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    errno = saved;
+    if (q == MAP_FAILED)
+        return NULL;
+    if (new_size > old_size)
+        account_map(new_size - old_size);
+    else
+        atomic_fetch_sub_explicit(&mapped_bytes, old_size - new_size,
+                                  memory_order_relaxed);
+    return q;
+}
+
+uint64_t os_random(void)
+{
+    uint64_t v = 0;
+    int saved = errno;
+    long n = syscall(SYS_getrandom, &v, sizeof v, 0);
+    errno = saved;
+    if (n != (long)sizeof v) {
+        /* No getrandom (old kernel, seccomp): mix what differs per run. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&v ^
+            ((uint64_t)getpid() << 32);
+    }
+    return v | 1;
+}
+
+uint64_t os_mapped_bytes(void)
+{
+    return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
+}
+
+uint64_t os_peak_mapped_bytes(void)
+{
+    return atomic_load_explicit(&peak_mapped_bytes, memory_order_relaxed);
+}

@@ -1,0 +1,26 @@
+/* os.h — every system call hakmem makes, behind one small contract.
+ * All functions are async-signal-safe and never allocate. The mapped-byte
+ * counters live here because every mapping passes through here. */
+#ifndef HAK_OS_H
+#define HAK_OS_H
+
+#include "types.h"
+
+/* Fresh zeroed read-write memory, page aligned; NULL on failure. */
+HAK_INTERNAL void *os_map(size_t size);
+/* As os_map, aligned to `align` (a power of two above the page size). */
+HAK_INTERNAL void *os_map_aligned(size_t size, size_t align);
+/* Reserve address space that is never charged unless touched. */
+HAK_INTERNAL void *os_reserve(size_t size);
+HAK_INTERNAL void os_unmap(void *p, size_t size);
+/* Give the pages back, keep the mapping: they read as zero afterwards. */
+HAK_INTERNAL void os_decommit(void *p, size_t size);
+HAK_INTERNAL void os_guard(void *p, size_t size);
+/* Grow or shrink a mapping, moving it if needed; NULL on failure. */
+HAK_INTERNAL void *os_remap(void *p, size_t old_size, size_t new_size);
+HAK_INTERNAL uint64_t os_random(void);
+
+HAK_INTERNAL uint64_t os_mapped_bytes(void);
+HAK_INTERNAL uint64_t os_peak_mapped_bytes(void);
+
+#endif

@@ -1,0 +1,69 @@
+/* size_class.h — size classes and the one stride.
+ *
+ * The class table is data in one place (size_class.c). Size -> class is a
+ * table lookup, never a loop. hak_stride() is the only answer to "how far
+ * apart are blocks of class c": capacity, linear carve, batch refill, the
+ * bump window and free-pointer validation all call it (the lesson of the
+ * stride mismatch in DESIGN.md).
+ */
+#ifndef HAK_SIZE_CLASS_H
+#define HAK_SIZE_CLASS_H
+
+#include "types.h"
+
+extern const uint32_t hak_class_size[HAK_NUM_CLASSES];
+/* class of n for n <= HAK_TINY_MAX, indexed by (n + 15) >> 4 */
+extern const uint8_t hak_class_of_16[HAK_TINY_MAX / 16 + 1];
+/* class of n for HAK_TINY_MAX < n <= HAK_MID_MAX, indexed by (n + 255) >> 8 */
+extern const uint8_t hak_class_of_256[HAK_MID_MAX / 256 + 1];
+
+/* Class serving a request of n bytes (the debug slack included), for
+ * n <= HAK_MID_MAX - HAK_SLACK_MIN. */
+HAK_INLINE unsigned hak_class_of(size_t n)
+{
+    n += HAK_SLACK_MIN;
+    if (HAK_LIKELY(n <= HAK_TINY_MAX))
+        return hak_class_of_16[(n + 15) >> 4];
+    return hak_class_of_256[(n + 255) >> 8];
+}
+
+/* Largest request the tiny/mid tiers serve. */
+#define HAK_SMALL_LIMIT ((size_t)HAK_MID_MAX - HAK_SLACK_MIN)
+
+HAK_INLINE unsigned hak_class_tier(unsigned c)
+{
+    return c < HAK_TINY_CLASSES ? HAK_TIER_TINY : HAK_TIER_MID;
+}
+
+HAK_INLINE unsigned hak_tier_shift(unsigned tier)
+{
+    return tier == HAK_TIER_TINY ? HAK_TINY_SHIFT : HAK_MID_SHIFT;
+}
+
+/* Bytes of a slab of this class that may hold blocks. */
+HAK_INLINE size_t hak_slab_usable(unsigned c)
+{
+    return (size_t)1 << hak_tier_shift(hak_class_tier(c));
+}
+
+/* The one stride. */
+HAK_INLINE uint32_t hak_stride(unsigned c)
+{
+    return hak_class_size[c];
+}
+
+/* Blocks of class c in one slab: capacity * stride <= usable. */
+HAK_INLINE uint32_t hak_capacity(unsigned c)
+{
+    return (uint32_t)(hak_slab_usable(c) / hak_stride(c));
+}
+
+/* Magic for exact division by a stride: for every off < 2^18 and every
+ * stride s <= 2^15, (off * hak_div_magic(s)) >> 40 == off / s
+ * (tests/test_size_class.c checks it for every class and offset). */
+HAK_INLINE uint64_t hak_div_magic(uint32_t stride)
+{
+    return (((uint64_t)1 << 40) / stride) + 1;
+}
+
+#endif

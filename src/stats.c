@@ -1,0 +1,192 @@
+/* stats.c — counters summed over every heap, and the HAKMEM_STATS report.
+ * Counters are plain per-heap fields written by their owner; the sums are
+ * read at exit or on request and may be a little stale while other threads
+ * run, which statistics tolerate. */
+#include <unistd.h>
+
+#include "hakmem.h"
+
+#include "heap.h"
+#include "large.h"
+#include "os.h"
+#include "report.h"
+#include "size_class.h"
+
+typedef struct class_sum {
+    uint64_t alloc, free, remote, refill;
+} class_sum_t;
+
+typedef struct sums {
+    class_sum_t cls[HAK_NUM_CLASSES];
+    uint64_t drains, slab_new, slab_free, ss_new, ss_free, heaps, live_heaps;
+} sums_t;
+
+static void add_heap(hak_heap_t *h, void *arg)
+{
+    sums_t *s = arg;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        s->cls[c].alloc += h->cls[c].nalloc;
+        s->cls[c].free += h->cls[c].nfree;
+        s->cls[c].remote += h->cls[c].nremote;
+        s->cls[c].refill += h->cls[c].nrefill;
+    }
+    s->drains += h->ndrain;
+    s->slab_new += h->nslab_new;
+    s->slab_free += h->nslab_free;
+    s->ss_new += h->nss_new;
+    s->ss_free += h->nss_free;
+    s->heaps++;
+    s->live_heaps += atomic_load_explicit(&h->state, memory_order_relaxed) ==
+                     HAK_HEAP_LIVE;
+}
+
+static void collect(sums_t *s)
+{
+    *s = (sums_t){ 0 };
+    heap_each(add_heap, s);
+}
+
+void hak_stats_get(hak_stats_t *out)
+{
+    sums_t s;
+    collect(&s);
+    *out = (hak_stats_t){ 0 };
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        out->allocs += s.cls[c].alloc;
+        out->frees += s.cls[c].free;
+        out->remote_frees += s.cls[c].remote;
+        out->refills += s.cls[c].refill;
+    }
+    uint64_t live, cached;
+    large_stats(&out->large_allocs, &out->large_frees, &live, &cached);
+    out->allocs += out->large_allocs;
+    out->frees += out->large_frees;
+    out->drains = s.drains;
+    out->slabs_mapped = s.slab_new;
+    out->slabs_returned = s.slab_free;
+    out->superslabs_mapped = s.ss_new;
+    out->superslabs_returned = s.ss_free;
+    out->mapped_bytes = os_mapped_bytes();
+    out->peak_mapped_bytes = os_peak_mapped_bytes();
+}
+
+/* ---- The report --------------------------------------------------------- */
+
+typedef struct out {
+    int fd;
+    hak_fmt_t f;
+    char buf[4096];
+} out_t;
+
+static void flush(out_t *o)
+{
+    size_t done = 0;
+    while (done < o->f.len) {
+        ssize_t n = write(o->fd, o->buf + done, o->f.len - done);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    o->f.len = 0;
+}
+
+static void put(out_t *o, const char *s)
+{
+    if (o->f.len + 256 > o->f.cap)
+        flush(o);
+    hak_fmt_str(&o->f, s);
+}
+
+/* v right-aligned in a column of `width`. */
+static void num(out_t *o, uint64_t v, unsigned width)
+{
+    char tmp[24];
+    hak_fmt_t t = { tmp, 0, sizeof tmp };
+    hak_fmt_dec(&t, v);
+    while (width-- > t.len)
+        put(o, " ");
+    put(o, tmp);
+}
+
+static void row(out_t *o, const char *name, const class_sum_t *c)
+{
+    put(o, name);
+    num(o, c->alloc, 14);
+    num(o, c->free, 14);
+    num(o, c->remote, 12);
+    num(o, c->refill, 10);
+    put(o, "\n");
+}
+
+static void tier_total(const sums_t *s, unsigned from, unsigned to,
+                       class_sum_t *t)
+{
+    *t = (class_sum_t){ 0 };
+    for (unsigned c = from; c < to; c++) {
+        t->alloc += s->cls[c].alloc;
+        t->free += s->cls[c].free;
+        t->remote += s->cls[c].remote;
+        t->refill += s->cls[c].refill;
+    }
+}
+
+void hak_stats_print(int fd)
+{
+    static out_t o; /* not on the stack: exit handlers may run on a small one */
+    sums_t s;
+    collect(&s);
+    o.fd = fd;
+    o.f = (hak_fmt_t){ o.buf, 0, sizeof o.buf };
+    put(&o, "hakmem statistics (");
+    put(&o, HAK_DEBUG ? "debug" : "release");
+    put(&o, " flavour)\nclass   size        allocs         frees      "
+            "remote   refills\n");
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        if (!s.cls[c].alloc && !s.cls[c].free)
+            continue;
+        char name[24];
+        hak_fmt_t f = { name, 0, sizeof name };
+        hak_fmt_dec(&f, c);
+        while (f.len < 5)
+            hak_fmt_str(&f, " ");
+        uint64_t sz = hak_class_size[c];
+        for (uint64_t w = 100000; w > 1 && sz < w; w /= 10)
+            hak_fmt_str(&f, " ");
+        hak_fmt_dec(&f, sz);
+        row(&o, name, &s.cls[c]);
+    }
+    class_sum_t t;
+    put(&o, "tier\n");
+    tier_total(&s, 0, HAK_TINY_CLASSES, &t);
+    row(&o, "tiny       ", &t);
+    tier_total(&s, HAK_TINY_CLASSES, HAK_NUM_CLASSES, &t);
+    row(&o, "mid        ", &t);
+    uint64_t la, lf, live, cached;
+    large_stats(&la, &lf, &live, &cached);
+    t = (class_sum_t){ la, lf, 0, 0 };
+    row(&o, "large      ", &t);
+    put(&o, "heaps ");
+    num(&o, s.heaps, 1);
+    put(&o, " (live ");
+    num(&o, s.live_heaps, 1);
+    put(&o, ")  remote drains ");
+    num(&o, s.drains, 1);
+    put(&o, "\nslabs mapped ");
+    num(&o, s.slab_new, 1);
+    put(&o, " returned ");
+    num(&o, s.slab_free, 1);
+    put(&o, "  superslabs mapped ");
+    num(&o, s.ss_new, 1);
+    put(&o, " returned ");
+    num(&o, s.ss_free, 1);
+    put(&o, "\nlarge live bytes ");
+    num(&o, live, 1);
+    put(&o, " cached ");
+    num(&o, cached, 1);
+    put(&o, "\nmapped bytes now ");
+    num(&o, os_mapped_bytes(), 1);
+    put(&o, " peak ");
+    num(&o, os_peak_mapped_bytes(), 1);
+    put(&o, "\n");
+    flush(&o);
+}

@@ -1,0 +1,219 @@
+/* superslab.c — superslab mapping, slab init and carving. */
+#include "superslab.h"
+
+#include "check.h"
+#include "os.h"
+
+/* ---- Slabs -------------------------------------------------------------- */
+
+static uintptr_t next_key(hak_heap_t *h)
+{
+    /* splitmix64 over the heap's seed: keys differ per slab and per run. */
+    uint64_t z = (h->key_seed += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (uintptr_t)(z ^ (z >> 31));
+}
+
+void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
+{
+    s->start = (uint8_t *)ss_base(ss) + ((size_t)s->index << ss->slab_shift);
+    s->stride = hak_stride(cls);
+    s->div_magic = hak_div_magic(s->stride);
+    s->capacity = hak_capacity(cls);
+    s->cls = (uint16_t)cls;
+    s->carved = 0;
+    s->used = 0;
+    s->key = next_key(ss->owner);
+    s->local_free = NULL;
+    s->next = s->prev = NULL;
+}
+
+hak_block_t *slab_carve_one(hak_superslab_t *ss, hak_slab_t *s)
+{
+    if (s->carved >= s->capacity)
+        return NULL;
+    hak_block_t *b = (hak_block_t *)slab_slot(s, s->carved++);
+    hak_dbg_on_carve(ss, s, (uint8_t *)b);
+    b->tag = tag_free(b);
+    return b;
+}
+
+hak_block_t *slab_carve_batch(hak_superslab_t *ss, hak_slab_t *s, uint32_t n)
+{
+    uint32_t room = s->capacity - s->carved;
+    if (n > room)
+        n = room;
+    if (n == 0)
+        return NULL;
+    /* Link back to front so the list runs in address order. */
+    hak_block_t *head = NULL;
+    for (uint32_t i = s->carved + n; i-- > s->carved;) {
+        hak_block_t *b = (hak_block_t *)slab_slot(s, i);
+        hak_dbg_on_carve(ss, s, (uint8_t *)b);
+        b->link = block_encode(b, head, s->key);
+        b->tag = tag_free(b);
+        head = b;
+    }
+    s->carved += n;
+    return head;
+}
+
+/* ---- Superslab lists ---------------------------------------------------- */
+
+static void list_unlink(hak_heap_t *h, hak_superslab_t *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        h->ss[ss->tier] = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->next = ss->prev = NULL;
+}
+
+static void list_push_head(hak_heap_t *h, hak_superslab_t *ss)
+{
+    ss->prev = NULL;
+    ss->next = h->ss[ss->tier];
+    if (ss->next)
+        ss->next->prev = ss;
+    h->ss[ss->tier] = ss;
+}
+
+static void list_push_tail(hak_heap_t *h, hak_superslab_t *ss)
+{
+    hak_superslab_t **pp = &h->ss[ss->tier], *prev = NULL;
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    ss->prev = prev;
+    ss->next = NULL;
+    *pp = ss;
+}
+
+/* ---- Superslabs --------------------------------------------------------- */
+
+static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
+{
+    uint8_t *base = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (!base)
+        return NULL;
+    unsigned shift = hak_tier_shift(tier);
+    /* Guard pages around the metadata: a linear overflow out of the
+     * previous mapping, or an underflow out of slab 1, faults instead of
+     * reaching slab descriptors. */
+    os_guard(base, HAK_PAGE);
+    os_guard(base + ((size_t)1 << shift) - HAK_PAGE, HAK_PAGE);
+    hak_superslab_t *ss = (hak_superslab_t *)(base + HAK_PAGE);
+    ss->magic = HAK_SS_MAGIC ^ (uintptr_t)base;
+    ss->owner = h;
+    ss->tier = (uint8_t)tier;
+    ss->slab_shift = (uint8_t)shift;
+    ss->nslabs = (uint16_t)(HAK_SS_SIZE >> shift);
+    ss->free_mask = (uint32_t)(((uint64_t)1 << ss->nslabs) - 2); /* not 0 */
+    ss->used_slabs = 0;
+    ss->slot_req = hak_dbg_slot_map();
+    if (HAK_SLOTSTATE && !ss->slot_req) {
+        os_unmap(base, HAK_SS_SIZE);
+        return NULL;
+    }
+    for (unsigned i = 0; i < ss->nslabs; i++) {
+        ss->slabs[i].index = (uint8_t)i;
+        ss->slabs[i].cls = HAK_CLASS_NONE;
+        ss->slabs[i].start = base + ((size_t)i << shift);
+    }
+    h->nss_new++;
+    registry_add(ss, tier);
+    return ss;
+}
+
+static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
+{
+    registry_remove(ss);
+    hak_dbg_slot_unmap(ss->slot_req);
+    h->nss_free++;
+    os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
+}
+
+/* The superslab has no slab in use. */
+static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
+{
+    list_unlink(h, ss);
+    if (h->spare[ss->tier]) {
+        superslab_unmap(h, ss);
+        return;
+    }
+    /* Keep the mapping and registration, give the pages back. */
+    os_decommit(ss->slabs[1].start, HAK_SS_SIZE - slab_bytes(ss));
+    h->spare[ss->tier] = ss;
+}
+
+hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls)
+{
+    unsigned tier = hak_class_tier(cls);
+    hak_superslab_t *ss = h->ss[tier];
+    if (!ss || !ss->free_mask) {
+        ss = h->spare[tier];
+        if (ss)
+            h->spare[tier] = NULL;
+        else
+            ss = superslab_map(h, tier);
+        if (!ss)
+            return NULL;
+        list_push_head(h, ss);
+    }
+    unsigned i = (unsigned)__builtin_ctz(ss->free_mask);
+    ss->free_mask &= ~(1u << i);
+    ss->used_slabs++;
+    if (!ss->free_mask) {
+        /* Full: behind every superslab that still has room. */
+        list_unlink(h, ss);
+        list_push_tail(h, ss);
+    }
+    hak_slab_t *s = &ss->slabs[i];
+    slab_init(ss, s, cls);
+    h->nslab_new++;
+    return s;
+}
+
+void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
+{
+    s->cls = HAK_CLASS_NONE;
+    s->capacity = 0;   /* every pointer into it now fails validation */
+    s->carved = 0;
+    s->used = 0;
+    s->state = HAK_SLAB_UNUSED;
+    s->local_free = NULL;
+    ss->free_mask |= 1u << s->index;
+    ss->used_slabs--;
+    h->nslab_free++;
+    if (ss->used_slabs == 0) {
+        superslab_release(h, ss);
+        return;
+    }
+    list_unlink(h, ss);
+    list_push_head(h, ss);
+}
+
+size_t superslab_trim(hak_heap_t *h)
+{
+    size_t bytes = 0;
+    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++) {
+        for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next) {
+            for (unsigned i = 1; i < ss->nslabs; i++) {
+                if (ss->free_mask & (1u << i)) {
+                    os_decommit(ss->slabs[i].start, slab_bytes(ss));
+                    bytes += slab_bytes(ss);
+                }
+            }
+        }
+        if (h->spare[tier]) {
+            superslab_unmap(h, h->spare[tier]);
+            h->spare[tier] = NULL;
+            bytes += HAK_SS_SIZE;
+        }
+    }
+    return bytes;
+}

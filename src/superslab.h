@@ -1,0 +1,29 @@
+/* superslab.h — mapping superslabs and handing their slabs to classes.
+ *
+ * A heap keeps its superslabs of each tier on a list ordered so that every
+ * superslab with an unused slab comes before every full one; taking a slab
+ * looks at the head only. An empty superslab becomes the heap's spare for
+ * its tier (pages given back, mapping and registration kept); a second
+ * empty one is unmapped.
+ */
+#ifndef HAK_SUPERSLAB_H
+#define HAK_SUPERSLAB_H
+
+#include "slab.h"
+
+/* An unused slab of the tier of `cls`, initialised for `cls`; NULL when
+ * the OS has no memory. Owner-only. */
+HAK_INTERNAL hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls);
+/* The slab holds no block any more: back to its superslab. Owner-only. */
+HAK_INTERNAL void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss,
+                                         hak_slab_t *s);
+/* Give back the pages of every unused slab and unmap the spares. Returns
+ * the bytes given back. Owner-only. */
+HAK_INTERNAL size_t superslab_trim(hak_heap_t *h);
+
+HAK_INLINE size_t slab_bytes(const hak_superslab_t *ss)
+{
+    return (size_t)1 << ss->slab_shift;
+}
+
+#endif

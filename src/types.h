@@ -1,0 +1,242 @@
+/* types.h — the design of hakmem, as built.
+ *
+ * Glossary (largest to smallest)
+ *   superslab  2 MiB of address space aligned to 2 MiB, so ptr & ~(2 MiB-1)
+ *              finds it. Slab 0 holds the header and slab descriptors between
+ *              two guard pages; slabs 1..n-1 hold blocks. Every slab of a
+ *              superslab belongs to the superslab's owner heap.
+ *   slab       2^slab_shift bytes (64 KiB tiny, 256 KiB mid) aligned to its
+ *              size; blocks of one size class. Carved lazily, front to back.
+ *   block      one allocation; `stride` bytes apart (hak_stride()).
+ *   heap       per-thread state: per-class caches, the superslabs it owns and
+ *              its remote-free queue. Heaps are never unmapped: a thread that
+ *              exits abandons its heap to a pool, and a new thread adopts a
+ *              whole heap from there, so a queue record outlives its thread.
+ *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
+ *              read lock-free; written under a mutex.
+ *   large      blocks above the mid limit: their own mmap, tracked in a
+ *              mutex-protected table, a few recent spans kept mapped.
+ *
+ * Tiers (src/size_class.c has the table)
+ *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
+ *   mid    1 KiB .. 32 KiB 20 classes, 256 KiB slabs
+ *   large  above 32 KiB   mmap
+ *
+ * Layout invariants (checked by _Static_assert here and in size_class.c,
+ * and per class by tests/test_size_class.c):
+ *   capacity(c) * hak_stride(c) <= slab_bytes(tier(c))
+ *   stride % 16 == 0, and a power-of-two stride divides the slab size, so
+ *   blocks of power-of-two classes are aligned to their size (memalign).
+ */
+#ifndef HAK_TYPES_H
+#define HAK_TYPES_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Flavour knobs ------------------------------------------------------
+ * Every knob is always defined to an integer (-Wundef catches typos) and
+ * code tests it with plain `if`, so both flavours compile every branch.
+ *
+ * HAK_DEBUG       0 release, 1 debug. The Makefile flavour sets it.
+ * HAK_HARDEN      always-on checks of both flavours (invalid/double free,
+ *                 link validation). 0 only for the cost measurement build.
+ * HAK_ZOO         0, or the number of a known bug class to re-introduce
+ *                 (the bug zoo, ci/zoo). Never set in shipped builds.
+ * HAK_VALGRIND    client requests for memcheck (debug default).
+ * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
+ * Derived, debug only: canaries in the slack after the requested size,
+ * poison on free checked at reuse, carve bound checks, remote sentinels
+ * verified at drain, drained-chain sanitising, per-slot state.
+ */
+#ifndef HAK_DEBUG
+#define HAK_DEBUG 0
+#endif
+#ifndef HAK_HARDEN
+#define HAK_HARDEN 1
+#endif
+#ifndef HAK_ZOO
+#define HAK_ZOO 0
+#endif
+#ifndef HAK_VALGRIND
+#define HAK_VALGRIND 0
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAK_ASAN 1
+#endif
+#endif
+#if !defined(HAK_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define HAK_ASAN 1
+#endif
+#ifndef HAK_ASAN
+#define HAK_ASAN 0
+#endif
+
+#define HAK_CANARY    HAK_DEBUG   /* canary bytes after the requested size */
+#define HAK_POISON    HAK_DEBUG   /* fill freed blocks, verify at reuse */
+#define HAK_SLOTSTATE HAK_DEBUG   /* per-slot requested size: exact state */
+/* Debug reserves at least one slack byte so every overflow hits a canary. */
+#define HAK_SLACK_MIN (HAK_CANARY ? 1u : 0u)
+
+/* ---- Geometry ----------------------------------------------------------- */
+#define HAK_PAGE          4096u
+#define HAK_SS_SHIFT      21
+#define HAK_SS_SIZE       ((size_t)1 << HAK_SS_SHIFT)
+#define HAK_SS_MASK       (HAK_SS_SIZE - 1)
+#define HAK_TINY_SHIFT    16   /* 64 KiB tiny slabs: 32 per superslab */
+#define HAK_MID_SHIFT     18   /* 256 KiB mid slabs: 8 per superslab */
+#define HAK_MAX_SLABS     (1u << (HAK_SS_SHIFT - HAK_TINY_SHIFT))
+#define HAK_ALIGN         16u
+#define HAK_VA_BITS       47   /* user address space of x86-64 Linux */
+
+#define HAK_TINY_MAX      1024u
+#define HAK_MID_MAX       32768u
+#define HAK_TINY_CLASSES  20
+#define HAK_MID_CLASSES   20
+#define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
+#define HAK_CLASS_NONE    0xffffu
+
+/* A batch refill carves this many blocks into the thread cache at once. */
+#define HAK_REFILL_BATCH  32u
+
+enum hak_tier { HAK_TIER_TINY = 1, HAK_TIER_MID = 2 };
+
+_Static_assert(HAK_TINY_MAX <= (1u << HAK_TINY_SHIFT) / 32,
+               "a tiny slab holds at least 32 of its largest blocks");
+_Static_assert(HAK_MID_MAX <= (1u << HAK_MID_SHIFT) / 4,
+               "a mid slab holds at least 4 of its largest blocks");
+
+/* ---- Blocks --------------------------------------------------------------
+ * A free block's first word is its encoded freelist link and its second
+ * word its state tag. Every class is at least 16 bytes, so both fit.
+ *   link = next ^ slab->key ^ addr(block)        (local lists)
+ *   link = next ^ heap->remote_key ^ addr(block) (remote queue chains)
+ *   tag  = addr(block) ^ hak_g.tag_key           free in a local list
+ *   tag  = addr(block) ^ hak_g.tag_key ^ 1       pushed to a remote queue
+ *   tag  = 0                                     handed out by malloc
+ * The keys are secrets, so an attacker who overwrites a free block cannot
+ * aim the next malloc, and user data cannot forge a tag by accident. */
+typedef struct hak_block {
+    uintptr_t link;
+    uintptr_t tag;
+} hak_block_t;
+
+typedef struct hak_heap hak_heap_t;
+typedef struct hak_superslab hak_superslab_t;
+
+/* ---- Slab descriptor (out of line, in the superslab's slab 0) ------------
+ * Owner-only fields are touched by the owner heap's thread alone. The
+ * "immutable while in use" fields are written by slab_init when the slab
+ * holds no live block, so a thread freeing a live block may read them. */
+enum hak_slab_state {
+    HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
+    HAK_SLAB_CURRENT,     /* the class cache allocates from it */
+    HAK_SLAB_PARTIAL,     /* on the class's partial list: has local_free */
+    HAK_SLAB_FULL,        /* every carved block is out */
+};
+
+typedef struct hak_slab {
+    /* immutable while in use */
+    uint8_t *start;         /* first block; aligned to the slab size */
+    uint64_t div_magic;     /* off * div_magic >> 40 == off / stride */
+    uint32_t stride;        /* hak_stride(cls) */
+    uint32_t capacity;      /* blocks that fit: capacity*stride <= usable */
+    uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
+    uint8_t  index;         /* position in the superslab */
+    uint8_t  state;         /* enum hak_slab_state (owner-only) */
+    /* owner-only */
+    uint32_t carved;        /* [0,carved) handed out at least once;
+                             * [carved,capacity) is the bump window */
+    uint32_t used;          /* blocks out (live or in a remote queue);
+                             * recomputed when the slab stops being current */
+    uintptr_t key;          /* link-encoding secret of this slab */
+    hak_block_t *local_free;/* encoded list of blocks freed by the owner */
+    struct hak_slab *next;  /* partial-list links */
+    struct hak_slab *prev;
+} hak_slab_t;
+
+/* ---- Superslab header (at base + HAK_PAGE, after the low guard page) ---- */
+struct hak_superslab {
+    uintptr_t magic;        /* HAK_SS_MAGIC ^ base: sanity for heap check */
+    hak_heap_t *owner;      /* immutable: the heap owning every slab here */
+    uint8_t  tier;          /* enum hak_tier */
+    uint8_t  slab_shift;    /* HAK_TINY_SHIFT or HAK_MID_SHIFT */
+    uint16_t nslabs;        /* slabs in the superslab, slab 0 included */
+    uint32_t free_mask;     /* bit i: slab i unused (owner-only) */
+    uint32_t used_slabs;    /* slabs in use (owner-only) */
+    uint32_t *slot_req;     /* debug: per-slot requested size + 1, 0 free;
+                             * [slab][slot], owner writes, freer reads */
+    struct hak_superslab *next;  /* the owner heap's list of this tier */
+    struct hak_superslab *prev;
+    hak_slab_t slabs[HAK_MAX_SLABS];
+};
+#define HAK_SS_MAGIC ((uintptr_t)0x68616b6d656d5353ull) /* "hakmemSS" */
+
+_Static_assert(HAK_PAGE + sizeof(struct hak_superslab) + HAK_PAGE
+                   <= (1u << HAK_TINY_SHIFT),
+               "header and guards fit in slab 0 of a tiny superslab");
+
+/* ---- Heap (one per thread) ---------------------------------------------- */
+
+/* Per-class cache: the hot part of the heap, one cache line per class.
+ * `free` lists blocks of `cur` only, so a free that lands in `cur` is a
+ * push here and a malloc is a pop; slab->used of `cur` is not maintained
+ * until it is retired. */
+typedef struct hak_class_cache {
+    hak_block_t *free;      /* encoded list of blocks of `cur` */
+    uintptr_t key;          /* cur->key, kept beside the list head */
+    hak_slab_t *cur;        /* slab being allocated from, or NULL */
+    hak_slab_t *partial;    /* slabs of this class with local_free blocks */
+    uint64_t nalloc;        /* statistics, owner-only */
+    uint64_t nfree;
+    uint64_t nremote;       /* blocks this heap pushed to other heaps */
+    uint64_t nrefill;
+} __attribute__((aligned(64))) hak_class_cache_t;
+
+/* The multi-producer single-consumer queue of blocks other threads freed
+ * into this heap (src/remote.c). Alone on its cache line: producers hammer
+ * it while the owner works on its classes. */
+typedef struct hak_remote_queue {
+    _Atomic(hak_block_t *) head;
+    uintptr_t key;          /* link key, immutable after heap creation */
+} __attribute__((aligned(64))) hak_remote_queue_t;
+
+enum hak_heap_state { HAK_HEAP_LIVE = 1, HAK_HEAP_ABANDONED = 2 };
+
+struct hak_heap {
+    hak_class_cache_t cls[HAK_NUM_CLASSES];
+    hak_remote_queue_t remote;
+    hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
+    hak_superslab_t *spare[3];     /* per tier: one empty superslab kept
+                                    * mapped and registered, pages given back */
+    uint64_t key_seed;             /* generator of this heap's slab keys */
+    uint32_t id;                   /* 1, 2, ...: named in reports */
+    _Atomic int state;             /* enum hak_heap_state */
+    uint64_t ndrain;               /* drains that found blocks */
+    uint64_t nslab_new, nslab_free, nss_new, nss_free;
+    hak_heap_t *all_next;          /* every heap ever made (heap.c lock) */
+    hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
+};
+
+/* ---- Process-wide state (src/init.c) ------------------------------------ */
+typedef struct hak_global {
+    uintptr_t tag_key;      /* block state tags */
+    uint64_t  seed;         /* generator of slab and queue keys */
+    int stats_at_exit;      /* HAKMEM_STATS */
+    int batch_refill;       /* HAKMEM_TINY_P0_BATCH_REFILL (default 1) */
+    size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
+    _Atomic int ready;
+} hak_global_t;
+
+extern hak_global_t hak_g;
+
+#define HAK_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HAK_INTERNAL    __attribute__((visibility("hidden")))
+#define HAK_NOINLINE    __attribute__((noinline))
+#define HAK_COLD        __attribute__((noinline, cold))
+#define HAK_INLINE      static inline __attribute__((always_inline))
+
+#endif /* HAK_TYPES_H */
