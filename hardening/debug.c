@@ -1,4 +1,4 @@
-/* debug.c — the debug flavour's per-block checks (see check.h).
+/* debug.c — the debug flavour's per-block checks (see hooks.h).
  *
  * State a debug build keeps per block, beside the always-on tag:
  *   slot_req  out-of-line per-slot word: requested size + 1 while the block
@@ -10,7 +10,7 @@
  *   poison    bytes [16, stride) of a free block hold HAK_POISON_BYTE (the
  *             first 16 are its link and tag); verified when it is reused.
  */
-#include "check.h"
+#include "hooks.h"
 
 #if HAK_DEBUG
 #include <string.h>

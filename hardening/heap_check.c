@@ -11,7 +11,7 @@
 #include "hakmem.h"
 
 #include "alloc.h"
-#include "check.h"
+#include "hooks.h"
 #include "heap.h"
 #include "superslab.h"
 

@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#include "check.h"
+#include "hooks.h"
 #include "heap.h"
 #include "large.h"
 #include "remote.h"

@@ -6,7 +6,7 @@
 #include "hakmem.h"
 
 #include "alloc.h"
-#include "check.h"
+#include "hooks.h"
 #include "heap.h"
 #include "large.h"
 #include "superslab.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "os.h"
-#include "check.h"
+#include "hooks.h"
 
 typedef struct span {
     uintptr_t user;   /* what malloc returned; 0 empty, 1 deleted */

@@ -1,7 +1,7 @@
 /* superslab.c — superslab mapping, slab init and carving. */
 #include "superslab.h"
 
-#include "check.h"
+#include "hooks.h"
 #include "os.h"
 
 /* ---- Slabs -------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* check.h — the debug flavour's checks, as real-or-empty twins.
+/* hooks.h — the debug flavour's checks, as real-or-empty twins.
  *
  * The hot paths call these unconditionally; in release they are empty
  * inline functions and compile to nothing, so the allocation path reads
@@ -11,8 +11,8 @@
  *     sentinels, drained-chain sanitising.
  *   debug walk (hardening/heap_check.c): hak_check_heap().
  */
-#ifndef HAK_CHECK_H
-#define HAK_CHECK_H
+#ifndef HAK_HOOKS_H
+#define HAK_HOOKS_H
 
 #include "slab.h"
 

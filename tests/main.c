@@ -1,0 +1,64 @@
+/* main.c — runs every suite against the flavour this binary was linked
+ * with (the Makefile builds one binary per flavour). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+unsigned test_scale(void)
+{
+    const char *s = getenv("HAK_TEST_SCALE");
+    unsigned v = s ? (unsigned)atoi(s) : 1;
+    return v ? v : 1;
+}
+
+void expect_abort(void (*fn)(void *), void *arg, const char *expect)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0); /* not reached when the misuse is caught */
+    }
+    close(fds[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 &&
+           (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "expected SIGABRT with \"%s\", child %s %d, stderr: %s",
+                  expect, WIFSIGNALED(status) ? "got signal" : "exited with",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                  buf);
+    ck_assert_msg(strstr(buf, expect) != NULL,
+                  "expected \"%s\" on stderr, got: %s", expect, buf);
+}
+
+int main(void)
+{
+    Suite *(*suites[])(void) = {
+        size_class_suite, remote_suite, registry_suite, api_suite,
+        align_suite,      death_suite,  threads_suite,  fork_suite,
+    };
+    SRunner *sr = srunner_create(NULL);
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+        srunner_add_suite(sr, suites[i]());
+    printf("hakmem %s flavour\n", hak_is_debug() ? "debug" : "release");
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,7 @@
+/* test_threads.c — placeholder until the suite is written. */
+#include "util.h"
+
+Suite *threads_suite(void)
+{
+    return suite_create("threads");
+}
