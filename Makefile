@@ -1,7 +1,9 @@
 # hakmem — build, test, install.
 #
 #   make                 both flavours: build/{release,debug}/
-#   make test            Check suites (both flavours) + real programs
+#   make demo            the main job: real programs under hakmem, with stats
+#   make test            deps, both compilers, Check suites (both flavours),
+#                        real programs under LD_PRELOAD
 #   make install PREFIX=/usr/local
 #   make CC=clang        the same with clang (warnings are errors in both)
 #
@@ -35,7 +37,7 @@ HEADERS  := $(wildcard include/*.h src/*.h hardening/*.h)
 LIBS = $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/libhakmem.so $(BUILD)/$(f)/libhakmem.a \
          $(BUILD)/$(f)/libhakmem_core.so $(BUILD)/$(f)/libhakmem_core.a)
 
-.PHONY: all test unit real install clean compilers
+.PHONY: all test unit real install clean compilers demo
 all: $(LIBS)
 
 define flavour_rules
@@ -81,12 +83,22 @@ unit: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
 real: all
 	@for f in $(FLAVOURS); do tests/real/run.sh $(BUILD)/$$f/libhakmem.so $$f || exit 1; done
 
-test: unit real
+# The README's test command: installs what is missing, then every gate.
+test:
+	tools/install-deps.sh
+	$(MAKE) all
+	$(MAKE) compilers
+	$(MAKE) unit
+	$(MAKE) real
 
-# Both compilers, warnings as errors.
+# The README's main job: build, run real programs under hakmem, show stats.
+demo:
+	tools/demo.sh
+
+# The second compiler (gcc is the default): libraries and tests must build
+# warning-free under clang too.
 compilers:
-	$(MAKE) BUILD=build/gcc CC=gcc all
-	$(MAKE) BUILD=build/clang CC=clang all
+	$(MAKE) BUILD=build/clang CC=clang all build/clang/release/hak_tests build/clang/debug/hak_tests
 
 # ---- Install --------------------------------------------------------------
 install: all
