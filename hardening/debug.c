@@ -55,14 +55,26 @@ static uint32_t *slot_of(hak_superslab_t *ss, hak_slab_t *s, const void *b)
     return &ss->slot_req[s->index * per_slab + i];
 }
 
-/* First byte in [from, to) of b that is not `byte`, or `to`. */
-static size_t first_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
+size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
+                         uint8_t byte)
 {
-    for (size_t i = from; i < to; i++)
+    size_t i = from;
+    uint64_t word = 0x0101010101010101ull * byte;
+    for (; i < to && (i & 7); i++)
+        if (b[i] != byte)
+            return i;
+    for (; i + 8 <= to; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        if (w != word)
+            break;
+    }
+    for (; i < to; i++)
         if (b[i] != byte)
             return i;
     return to;
 }
+#define first_not hak_dbg_first_not
 
 static void poison(hak_slab_t *s, hak_block_t *b)
 {

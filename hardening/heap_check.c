@@ -41,12 +41,10 @@ static uint32_t check_list(hak_superslab_t *ss, hak_slab_t *s,
             fail(b, s, " (free list node not tagged free)");
         if (HAK_SLOTSTATE && hak_dbg_slot_value(ss, s, b) != 0)
             fail(b, s, " (free list node is live)");
-        if (HAK_POISON) {
-            const uint8_t *p = (const uint8_t *)b;
-            for (uint32_t i = sizeof *b; i < s->stride; i++)
-                if (p[i] != HAK_POISON_BYTE)
-                    hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
-        }
+        if (HAK_POISON && hak_dbg_first_not((const uint8_t *)b, sizeof *b,
+                                            s->stride, HAK_POISON_BYTE)
+                              != s->stride)
+            hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
     }
     return n;
 }
@@ -62,9 +60,9 @@ static uint32_t check_live(hak_superslab_t *ss, hak_slab_t *s)
             continue;
         live++;
         /* Bytes below 16 may be a remote push's link and tag in flight. */
-        for (size_t j = v - 1 < 16 ? 16 : v - 1; j < s->stride; j++)
-            if (b[j] != HAK_CANARY_BYTE)
-                hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);
+        if (hak_dbg_first_not(b, v - 1 < 16 ? 16 : v - 1, s->stride,
+                              HAK_CANARY_BYTE) != s->stride)
+            hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);
     }
     return live;
 }

@@ -44,6 +44,9 @@ HAK_INTERNAL void hak_dbg_sanitize_chain(hak_heap_t *h, hak_block_t *chain);
 /* Requested size of a live block (malloc_usable_size in debug). */
 HAK_INTERNAL size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s,
                                       const void *b);
+/* First byte in [from, to) of b that is not `byte`, or `to`. */
+HAK_INTERNAL size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
+                                      uint8_t byte);
 /* Raw slot state: requested size + 1 while live, 0 while free. */
 HAK_INTERNAL uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s,
                                          const void *b);
@@ -70,6 +73,9 @@ HAK_INLINE void hak_dbg_on_carve(hak_superslab_t *ss, hak_slab_t *s,
 { (void)ss; (void)s; (void)b; }
 HAK_INLINE void hak_dbg_sanitize_chain(hak_heap_t *h, hak_block_t *chain)
 { (void)h; (void)chain; }
+HAK_INLINE size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
+                                    uint8_t byte)
+{ (void)b; (void)from; (void)byte; return to; }
 HAK_INLINE size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s,
                                     const void *b)
 { (void)ss; (void)b; return s->stride; }
