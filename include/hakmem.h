@@ -53,7 +53,8 @@ HAK_API size_t hak_check_heap(void);
 typedef struct hak_stats {
     uint64_t allocs;           /* successful allocations, all tiers */
     uint64_t frees;            /* frees, all tiers (remote ones when drained) */
-    uint64_t remote_frees;     /* frees pushed to another thread's queue */
+    uint64_t remote_frees;     /* frees by a thread other than the owner
+                                * (counted when the owner drains them) */
     uint64_t refills;          /* tiny/mid slow-path refills */
     uint64_t drains;           /* remote-queue drains that found blocks */
     uint64_t slabs_mapped;     /* slabs taken into use */

@@ -168,6 +168,7 @@ void heap_drain(hak_heap_t *h)
         b->tag = tag_free(b);
         hak_class_cache_t *cc = &h->cls[s->cls];
         cc->nfree++;
+        cc->nremote++;
         if (s == cc->cur)
             cache_push(cc, b);
         else
@@ -178,7 +179,7 @@ void heap_drain(hak_heap_t *h)
 /* Another heap owns p's superslab: push it on that heap's queue. Reads
  * only slab fields that are immutable while the block is live. */
 HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
-                                     hak_block_t *b, hak_heap_t *me)
+                                     hak_block_t *b)
 {
     if (HAK_HARDEN) {
         if (HAK_UNLIKELY(slab_index(s, (uintptr_t)b, s->capacity) ==
@@ -188,8 +189,6 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
             report_double_free(b, s);
     }
     hak_dbg_on_free(ss, s, b, 0);
-    if (me)
-        me->cls[s->cls].nremote++;
     remote_push(&ss->owner->remote, b);
 }
 
@@ -200,7 +199,10 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
 HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
 {
     hak_class_cache_t *cc = &h->cls[c];
-    cc->nrefill++;
+    /* Now and then, drain an abandoned heap: frees into the blocks of
+     * exited threads must not pile up while no new thread adopts them. */
+    if ((++cc->nrefill & 255) == 0)
+        heap_reclaim(1, 0);
     heap_drain(h);
     for (;;) {
         if (cc->free)
@@ -320,7 +322,7 @@ void hak_free(void *p)
     hak_heap_t *h = hak_tls_heap;
     hak_block_t *b = p;
     if (HAK_UNLIKELY(ss->owner != h)) {
-        free_remote(ss, s, b, h);
+        free_remote(ss, s, b);
         return;
     }
     if (HAK_HARDEN) {

@@ -15,6 +15,8 @@ static pthread_key_t heap_key;
 static hak_heap_t *all_heaps;              /* every heap, newest first */
 static hak_heap_t *pool_head, *pool_tail;  /* abandoned, FIFO */
 static uint32_t heap_count;
+/* Heaps in the pool; read without the lock as a hint. */
+static _Atomic unsigned pool_size;
 /* Heaps are carved from chunks that are never unmapped. */
 static uint8_t *chunk_cur, *chunk_end;
 #define HEAP_CHUNK ((size_t)256 << 10)
@@ -25,6 +27,7 @@ void heap_unlock(void) { pthread_mutex_unlock(&heap_mutex); }
 static void pool_push(hak_heap_t *h)
 {
     h->pool_next = NULL;
+    atomic_fetch_add_explicit(&pool_size, 1, memory_order_relaxed);
     if (pool_tail)
         pool_tail->pool_next = h;
     else
@@ -36,6 +39,7 @@ static hak_heap_t *pool_pop(void)
 {
     hak_heap_t *h = pool_head;
     if (h) {
+        atomic_fetch_sub_explicit(&pool_size, 1, memory_order_relaxed);
         pool_head = h->pool_next;
         if (!pool_head)
             pool_tail = NULL;
@@ -145,6 +149,8 @@ static void reclaim_one(hak_heap_t *h, void *trim)
 
 unsigned heap_reclaim(unsigned max, int trim)
 {
+    if (!atomic_load_explicit(&pool_size, memory_order_relaxed))
+        return 0;
     return heap_visit_pool(max, reclaim_one, trim ? &max : NULL);
 }
 
@@ -160,6 +166,10 @@ void heap_fork_child(void)
 {
     pthread_mutex_init(&heap_mutex, NULL);
     hak_heap_t *me = hak_tls_heap;
+    unsigned n = 0;
+    for (hak_heap_t *h = pool_head; h; h = h->pool_next)
+        n++;
+    atomic_store_explicit(&pool_size, n, memory_order_relaxed);
     for (hak_heap_t *h = all_heaps; h; h = h->all_next) {
         if (h != me && atomic_load_explicit(&h->state, memory_order_relaxed)
                            == HAK_HEAP_LIVE) {

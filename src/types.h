@@ -191,7 +191,8 @@ typedef struct hak_class_cache {
     hak_slab_t *partial;    /* slabs of this class with local_free blocks */
     uint64_t nalloc;        /* statistics, owner-only */
     uint64_t nfree;
-    uint64_t nremote;       /* blocks this heap pushed to other heaps */
+    uint64_t nremote;       /* of nfree: blocks that came through the
+                             * remote queue (freed by other threads) */
     uint64_t nrefill;
 } __attribute__((aligned(64))) hak_class_cache_t;
 

@@ -1,0 +1,134 @@
+/* common.h — what every stress program shares: parameters from the
+ * environment, a seeded generator, and payloads verified on every free.
+ *
+ *   STRESS_THREADS  worker threads (default 4)
+ *   STRESS_OPS      operations in total (default 1000000)
+ *   STRESS_SEED     seed (default 1)
+ *   STRESS_MAXSIZE  largest block (default 4096; up to mid and large sizes)
+ *
+ * The same program is the smoke run, the CI gate (1M operations) and the
+ * soak (more). It links the prefixed core: under TSan the sanitizer keeps
+ * its own malloc and sees hakmem's atomics and plain accesses as they are.
+ */
+#ifndef HAK_STRESS_COMMON_H
+#define HAK_STRESS_COMMON_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hakmem.h"
+
+typedef struct params {
+    unsigned threads;
+    unsigned long ops;
+    unsigned long long seed;
+    size_t maxsize;
+} params_t;
+
+static inline unsigned long env_num(const char *name, unsigned long def)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoul(v, NULL, 0) : def;
+}
+
+static inline params_t params_get(void)
+{
+    params_t p;
+    p.threads = (unsigned)env_num("STRESS_THREADS", 4);
+    p.ops = env_num("STRESS_OPS", 1000000);
+    p.seed = env_num("STRESS_SEED", 1);
+    p.maxsize = env_num("STRESS_MAXSIZE", 4096);
+    if (p.threads < 1)
+        p.threads = 1;
+    if (p.maxsize < 16)
+        p.maxsize = 16;
+    return p;
+}
+
+static inline unsigned long long rng(unsigned long long *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* Mostly small sizes, sometimes up to maxsize. */
+static inline size_t pick_size(unsigned long long *s, size_t maxsize)
+{
+    unsigned long long r = rng(s);
+    size_t cap = (r & 7) ? (maxsize < 256 ? maxsize : 256) : maxsize;
+    size_t n = (size_t)(r >> 8) % cap;
+    return n < 16 ? 16 : n;
+}
+
+/* A payload: its size and a stamp in the first 16 bytes, the rest derived
+ * from the stamp (only the first and last 64 bytes, to keep the check
+ * cheaper than the allocator it checks). */
+typedef struct payload {
+    uint64_t size;
+    uint64_t stamp;
+} payload_t;
+
+static inline uint8_t pay_byte(uint64_t stamp, size_t i)
+{
+    return (uint8_t)(stamp >> (i % 7 * 8)) ^ (uint8_t)i;
+}
+
+static inline void *pay_alloc(size_t n, uint64_t stamp)
+{
+    payload_t *p = hak_malloc(n);
+    if (!p) {
+        fprintf(stderr, "stress: malloc(%zu) failed\n", n);
+        abort();
+    }
+    p->size = n;
+    p->stamp = stamp;
+    uint8_t *b = (uint8_t *)p;
+    for (size_t i = sizeof *p; i < n && i < 64; i++)
+        b[i] = pay_byte(stamp, i);
+    for (size_t i = n > 64 ? n - 64 : n; i < n; i++)
+        if (i >= sizeof *p)
+            b[i] = pay_byte(stamp, i);
+    return p;
+}
+
+static inline void pay_check(const void *q)
+{
+    const payload_t *p = q;
+    const uint8_t *b = q;
+    size_t n = p->size;
+    int bad = n < 16 || n > (1u << 30);
+    for (size_t i = sizeof *p; !bad && i < n && i < 64; i++)
+        bad = b[i] != pay_byte(p->stamp, i);
+    for (size_t i = n > 64 ? n - 64 : n; !bad && i < n; i++)
+        bad = i >= sizeof *p && b[i] != pay_byte(p->stamp, i);
+    if (bad) {
+        fprintf(stderr, "stress: payload of %p (size %zu) damaged\n", q, n);
+        abort();
+    }
+}
+
+static inline void pay_free(void *q)
+{
+    pay_check(q);
+    hak_free(q);
+}
+
+/* The closing line every stress program prints, parsed by ci/. */
+static inline void report_done(const char *name, unsigned long ops)
+{
+    hak_stats_t st;
+    hak_stats_get(&st);
+    printf("%s: %lu operations, %llu remote frees, %llu drains, "
+           "peak mapped %llu KiB, now %llu KiB\n",
+           name, ops, (unsigned long long)st.remote_frees,
+           (unsigned long long)st.drains,
+           (unsigned long long)st.peak_mapped_bytes >> 10,
+           (unsigned long long)st.mapped_bytes >> 10);
+}
+
+#endif
