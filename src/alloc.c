@@ -150,8 +150,8 @@ void heap_drain(hak_heap_t *h)
     while (chain) {
         hak_block_t *b = chain;
         uintptr_t a = (uintptr_t)b;
-        chain = remote_next(&h->remote, b);
-        /* Untrusted until proven: ours, owned by h, a carved block. */
+        /* Untrusted until proven: ours, owned by h, a carved block. Only
+         * then is its link read. */
         if (HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
             hak_report(HAK_CHECK_FREELIST, b,
                        (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
@@ -164,6 +164,7 @@ void heap_drain(hak_heap_t *h)
                        " (remote node not a carved block)");
         if (HAK_UNLIKELY(b->tag != tag_remote(b)))
             hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
+        chain = remote_next(&h->remote, b);
         hak_dbg_on_drain(ss, s, b);
         b->tag = tag_free(b);
         hak_class_cache_t *cc = &h->cls[s->cls];

@@ -1,0 +1,245 @@
+/* fuzz_remote.c — the remote-free queue and the drain/sanitise path,
+ * fuzzed directly.
+ *
+ * The input drives an owner (the fuzzing thread) and two producer threads:
+ * the owner allocates blocks, producers free them (remote pushes into the
+ * owner's queue), the owner drains (heap_drain, the path every refill
+ * takes) or allocates through its refills. Some operations damage the
+ * queue the way a buggy program would — a write into a block after it was
+ * remote-freed (its tag or its link), or a second remote free of the same
+ * block — and then drain in a forked child, which must die with hakmem's
+ * report. A child that survives means a check let corruption through, and
+ * the harness aborts. Payloads are verified before every free.
+ *
+ * It includes the core's internal headers and links the prefixed core.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hakmem.h"
+
+#include "alloc.h"
+#include "heap.h"
+#include "slab.h"
+
+#define SLOTS 64
+#define MAX_OPS 2048
+
+typedef struct slot {
+    uint8_t *p;
+    size_t size;
+    uint8_t seed;
+} slot_t;
+
+/* ---- Producers: free what the owner hands them, one job at a time. ----- */
+
+typedef struct producer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void *job[2];
+    int njob;
+} producer_t;
+
+static producer_t producers[2];
+static int producers_started;
+
+static void *producer_main(void *arg)
+{
+    producer_t *pr = arg;
+    pthread_mutex_lock(&pr->mu);
+    for (;;) {
+        while (!pr->njob)
+            pthread_cond_wait(&pr->cv, &pr->mu);
+        for (int i = 0; i < pr->njob; i++)
+            hak_free(pr->job[i]);
+        pr->njob = 0;
+        pthread_cond_broadcast(&pr->cv);
+    }
+    return NULL;
+}
+
+/* Producer k frees p (and q, if given) and the owner waits for it. */
+static void remote_free(unsigned k, void *p, void *q)
+{
+    if (!producers_started) {
+        for (unsigned i = 0; i < 2; i++) {
+            pthread_mutex_init(&producers[i].mu, NULL);
+            pthread_cond_init(&producers[i].cv, NULL);
+            pthread_create(&producers[i].thread, NULL, producer_main,
+                           &producers[i]);
+            pthread_detach(producers[i].thread);
+        }
+        producers_started = 1;
+    }
+    producer_t *pr = &producers[k % 2];
+    pthread_mutex_lock(&pr->mu);
+    pr->job[0] = p;
+    pr->job[1] = q;
+    pr->njob = q ? 2 : 1;
+    pthread_cond_broadcast(&pr->cv);
+    while (pr->njob)
+        pthread_cond_wait(&pr->cv, &pr->mu);
+    pthread_mutex_unlock(&pr->mu);
+}
+
+/* ---- Damage, in a child that must die ---------------------------------- */
+
+typedef struct damage {
+    uint8_t *block;   /* a block sitting in the owner's remote queue */
+    unsigned offset;  /* byte to flip: 8..15 the tag, 5..7 the link */
+    uint8_t mask;
+} damage_t;
+
+static void *double_free_main(void *arg)
+{
+    hak_free(arg);
+    hak_free(arg); /* must abort here */
+    return NULL;
+}
+
+/* Runs the damage in a fork; the child must abort with a hakmem report. */
+static void expect_caught(int kind, damage_t d, void *victim)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        abort();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        if (kind == 0) {
+            d.block[d.offset] ^= d.mask;
+            heap_drain(hak_tls_heap);
+        } else {
+            pthread_t t;
+            pthread_create(&t, NULL, double_free_main, victim);
+            pthread_join(t, NULL);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[512] = { 0 };
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    (void)n;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+        strncmp(buf, "hakmem: ", 8) != 0) {
+        fprintf(stderr, "fuzz_remote: %s went undetected (status %d): %s\n",
+                kind ? "a double remote free" : "a damaged queue node",
+                status, buf);
+        abort();
+    }
+}
+
+/* ---- The interpreter ---------------------------------------------------- */
+
+static void fill(slot_t *s)
+{
+    for (size_t i = 0; i < s->size; i++)
+        s->p[i] = (uint8_t)(s->seed + i);
+}
+
+static void verify(const slot_t *s)
+{
+    for (size_t i = 0; i < s->size; i++)
+        if (s->p[i] != (uint8_t)(s->seed + i)) {
+            fprintf(stderr, "fuzz_remote: block %p byte %zu changed\n",
+                    (void *)s->p, i);
+            abort();
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+    slot_t slots[SLOTS];
+    memset(slots, 0, sizeof slots);
+    uint8_t *pending[SLOTS]; /* remote-freed, not yet drained */
+    unsigned npending = 0;
+    unsigned forks = 0;
+    hak_free(hak_malloc(1)); /* this thread's heap exists from here on */
+    for (size_t i = 0; i + 2 < len && i / 3 < MAX_OPS; i += 3) {
+        uint8_t code = data[i], arg = data[i + 1], arg2 = data[i + 2];
+        slot_t *s = &slots[arg % SLOTS];
+        switch (code % 8) {
+        case 0: case 1: case 2: /* the owner allocates, or a producer frees */
+            if (!s->p) {
+                s->size = 16 + (size_t)arg2 * (code & 0x80 ? 64 : 4);
+                s->p = hak_malloc(s->size);
+                if (!s->p)
+                    abort();
+                s->seed = arg2;
+                fill(s);
+            } else {
+                verify(s);
+                remote_free(code >> 4, s->p, NULL);
+                if (npending < SLOTS)
+                    pending[npending++] = s->p;
+                s->p = NULL;
+            }
+            break;
+        case 3: { /* two slots freed by one producer in one go */
+            slot_t *t = &slots[arg2 % SLOTS];
+            if (s->p && t->p && s != t) {
+                verify(s);
+                verify(t);
+                remote_free(code >> 4, s->p, t->p);
+                s->p = t->p = NULL;
+                npending = SLOTS; /* do not damage: order unknown */
+            }
+            break;
+        }
+        case 4: /* the owner drains */
+            heap_drain(hak_tls_heap);
+            npending = 0;
+            break;
+        case 5: /* the owner allocates through its refills */
+            for (unsigned k = 0; k < (arg2 & 31); k++)
+                hak_free(hak_malloc(16 + (size_t)arg * 4));
+            npending = 0; /* a refill may have drained */
+            break;
+        case 6: /* damage a queued node (bounded: forks are slow) */
+            if (npending && npending < SLOTS && forks < 4) {
+                damage_t d = { pending[arg % npending],
+                               arg2 & 1 ? 8 + arg2 % 8 : 5 + arg2 % 3,
+                               (uint8_t)(code | 1) };
+                /* Still queued? A refill may have drained it meanwhile. */
+                hak_block_t *b = (hak_block_t *)d.block;
+                if (b->tag == tag_remote(b)) {
+                    expect_caught(0, d, NULL);
+                    forks++;
+                }
+            }
+            break;
+        default: /* a double remote free of a live block */
+            if (s->p && forks < 4 && (arg2 & 3) == 0) {
+                expect_caught(1, (damage_t){ 0 }, s->p);
+                forks++;
+            }
+            break;
+        }
+    }
+    for (unsigned i = 0; i < SLOTS; i++)
+        if (slots[i].p) {
+            verify(&slots[i]);
+            if (i & 1)
+                remote_free(i, slots[i].p, NULL);
+            else
+                hak_free(slots[i].p);
+        }
+    heap_drain(hak_tls_heap);
+    hak_check_heap();
+    return 0;
+}
