@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "vg.h"
 
 #define SLOTS_PER_SS (HAK_SS_SIZE / HAK_ALIGN)
 
@@ -55,8 +56,7 @@ static uint32_t *slot_of(hak_superslab_t *ss, hak_slab_t *s, const void *b)
     return &ss->slot_req[s->index * per_slab + i];
 }
 
-size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
-                         uint8_t byte)
+static size_t find_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
 {
     size_t i = from;
     uint64_t word = 0x0101010101010101ull * byte;
@@ -74,18 +74,37 @@ size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
             return i;
     return to;
 }
+/* Canary and poison bytes are no-access to the program under memcheck;
+ * the allocator opens them for its own scans and fills only. */
+size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
+                         uint8_t byte)
+{
+    if (from >= to)
+        return to;
+    HAK_VG_DEFINED(b + from, to - from);
+    size_t r = find_not(b, from, to, byte);
+    HAK_VG_NOACCESS(b + from, to - from);
+    return r;
+}
 #define first_not hak_dbg_first_not
+
+static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
+{
+    if (from >= to)
+        return;
+    HAK_VG_UNDEFINED(b + from, to - from);
+    memset(b + from, byte, to - from);
+    HAK_VG_NOACCESS(b + from, to - from);
+}
 
 static void poison(hak_slab_t *s, hak_block_t *b)
 {
-    if (s->stride > sizeof *b)
-        memset((uint8_t *)b + sizeof *b, HAK_POISON_BYTE,
-               s->stride - sizeof *b);
+    paint((uint8_t *)b, sizeof *b, s->stride, HAK_POISON_BYTE);
 }
 
 static void set_canary(hak_slab_t *s, hak_block_t *b, size_t req)
 {
-    memset((uint8_t *)b + req, HAK_CANARY_BYTE, s->stride - req);
+    paint((uint8_t *)b, req, s->stride, HAK_CANARY_BYTE);
 }
 
 void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b)

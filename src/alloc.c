@@ -10,6 +10,7 @@
 #include "large.h"
 #include "remote.h"
 #include "superslab.h"
+#include "vg.h"
 
 /* ---- Reports (cold) ----------------------------------------------------- */
 
@@ -59,6 +60,8 @@ HAK_INLINE void *hand_out(hak_class_cache_t *cc, hak_block_t *b, size_t req)
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
     b->tag = 0;
+    HAK_VG_ALLOC(b, req);
+    HAK_VG_NOACCESS((uint8_t *)b + req, s->stride - req);
     hak_dbg_arm(ss, s, b, req);
     return b;
 }
@@ -186,10 +189,13 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
         if (HAK_UNLIKELY(slab_index(s, (uintptr_t)b, s->capacity) ==
                          UINT32_MAX))
             report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
+        HAK_VG_DEFINED(b, sizeof *b);
         if (HAK_UNLIKELY(tag_is_free(b) && HAK_ZOO != 3))
             report_double_free(b, s);
     }
     hak_dbg_on_free(ss, s, b, 0);
+    HAK_VG_FREE(b);
+    HAK_VG_DEFINED(b, sizeof *b);
     remote_push(&ss->owner->remote, b);
 }
 
@@ -299,6 +305,8 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     if (slab_index(s, a, s->capacity) == UINT32_MAX)
         report_bad_small(p, s, check);
     const hak_block_t *b = p;
+    /* memcheck: reading the tag marks the first 16 bytes defined. */
+    HAK_VG_DEFINED(b, sizeof *b);
     if (tag_is_free(b))
         hak_report(check, p, slab_where(s), " (block is free)");
     return (hak_small_ref_t){ ss, s };
@@ -329,10 +337,13 @@ void hak_free(void *p)
     if (HAK_HARDEN) {
         if (HAK_UNLIKELY(slab_index(s, a, s->carved) == UINT32_MAX))
             report_bad_small(p, s, HAK_CHECK_INVALID_FREE);
+        HAK_VG_DEFINED(b, sizeof *b);
         if (HAK_UNLIKELY(tag_is_free(b)))
             report_double_free(p, s);
     }
     hak_dbg_on_free(ss, s, b, 1);
+    HAK_VG_FREE(b);
+    HAK_VG_DEFINED(b, sizeof *b);
     b->tag = tag_free(b);
     hak_class_cache_t *cc = &h->cls[s->cls];
     cc->nfree++;

@@ -10,6 +10,7 @@
 #include "heap.h"
 #include "large.h"
 #include "superslab.h"
+#include "vg.h"
 
 int hak_is_debug(void)
 {
@@ -58,6 +59,7 @@ void *hak_realloc(void *p, size_t size)
             size + HAK_SLACK_MIN > stride / 2 &&
             r.ss->owner == hak_tls_heap) {
             hak_dbg_resize(r.ss, r.slab, p, size);
+            HAK_VG_RESIZE(p, old, size);
             return p;
         }
     } else {

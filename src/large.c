@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "vg.h"
 #include "hooks.h"
 
 typedef struct span {
@@ -142,13 +143,26 @@ static size_t page_round(size_t n)
     return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
 }
 
+/* Bytes after the requested size up to the end of the mapping. */
+static size_t span_slack(const span_t *sp)
+{
+    return sp->base + sp->map - sp->user - sp->req;
+}
+
 static void canary_set(span_t *sp)
 {
-    if (HAK_CANARY) {
-        uint8_t *end = (uint8_t *)sp->base + sp->map;
-        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE,
-               (size_t)(end - ((uint8_t *)sp->user + sp->req)));
-    }
+    if (HAK_CANARY)
+        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE, span_slack(sp));
+}
+
+/* The block becomes the program's: memcheck sees a heap block of the
+ * requested size and no-access slack. */
+static void announce(span_t *sp)
+{
+    HAK_VG_UNDEFINED((void *)sp->base, sp->map);
+    canary_set(sp);
+    HAK_VG_ALLOC((void *)sp->user, sp->req);
+    HAK_VG_NOACCESS((uint8_t *)sp->user + sp->req, span_slack(sp));
 }
 
 static void canary_check(const span_t *sp)
@@ -157,6 +171,7 @@ static void canary_check(const span_t *sp)
         return;
     const uint8_t *p = (const uint8_t *)sp->user;
     const uint8_t *end = (const uint8_t *)sp->base + sp->map;
+    HAK_VG_DEFINED(p + sp->req, span_slack(sp));
     for (const uint8_t *q = p + sp->req; q < end; q++) {
         if (*q != HAK_CANARY_BYTE) {
             char d[80];
@@ -169,6 +184,7 @@ static void canary_check(const span_t *sp)
                        (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
         }
     }
+    HAK_VG_NOACCESS(p + sp->req, span_slack(sp));
 }
 
 void *large_alloc(size_t size, size_t align)
@@ -195,7 +211,7 @@ void *large_alloc(size_t size, size_t align)
     sp.user = align > HAK_PAGE ? (sp.base + align - 1) & ~(uintptr_t)(align - 1)
                                : sp.base;
     sp.req = size;
-    canary_set(&sp);
+    announce(&sp);
     pthread_mutex_lock(&large_mutex);
     int ok = table_insert(sp);
     if (ok) {
@@ -231,6 +247,7 @@ void large_free(void *p)
         report_not_large(p, HAK_CHECK_INVALID_FREE);
     span_t sp = *e;
     canary_check(&sp);
+    HAK_VG_FREE((void *)sp.user);
     e->user = TOMB;
     table_live--;
     n_frees++;
@@ -275,9 +292,14 @@ void *large_realloc(void *p, size_t size)
         return NULL;
     }
     span_t sp = *e;
+    size_t old_req = sp.req;
     if (need != sp.map) {
+        /* memcheck: the old block ends here; mremap may move the pages. */
+        HAK_VG_FREE(p);
         void *q = os_remap((void *)sp.base, sp.map, need);
         if (!q) {
+            HAK_VG_ALLOC(p, old_req);
+            HAK_VG_DEFINED(p, old_req);
             pthread_mutex_unlock(&large_mutex);
             return NULL;
         }
@@ -286,15 +308,20 @@ void *large_realloc(void *p, size_t size)
         table_live--;
         sp.base = sp.user = (uintptr_t)q;
         sp.map = need;
-        sp.req = size;
         if (!table_insert(sp))
             hak_report(HAK_CHECK_OOM, p,
                        (hak_where_t){ HAK_WHERE_LARGE, need, NULL },
                        " (large table)");
         e = table_find(sp.user);
+        HAK_VG_ALLOC(q, size);
+        HAK_VG_DEFINED(q, old_req < size ? old_req : size);
+    } else {
+        HAK_VG_RESIZE(p, old_req, size);
     }
     e->req = size;
+    HAK_VG_UNDEFINED((uint8_t *)e->user + size, span_slack(e));
     canary_set(e);
+    HAK_VG_NOACCESS((uint8_t *)e->user + size, span_slack(e));
     pthread_mutex_unlock(&large_mutex);
     return (void *)sp.user;
 }

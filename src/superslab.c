@@ -3,6 +3,7 @@
 
 #include "hooks.h"
 #include "os.h"
+#include "vg.h"
 
 /* ---- Slabs -------------------------------------------------------------- */
 
@@ -27,6 +28,7 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     s->key = next_key(ss->owner);
     s->local_free = NULL;
     s->next = s->prev = NULL;
+    HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
 
 hak_block_t *slab_carve_one(hak_superslab_t *ss, hak_slab_t *s)
@@ -34,6 +36,7 @@ hak_block_t *slab_carve_one(hak_superslab_t *ss, hak_slab_t *s)
     if (s->carved >= s->capacity)
         return NULL;
     hak_block_t *b = (hak_block_t *)slab_slot(s, s->carved++);
+    HAK_VG_DEFINED(b, sizeof *b);
     hak_dbg_on_carve(ss, s, (uint8_t *)b);
     b->tag = tag_free(b);
     return b;
@@ -50,6 +53,7 @@ hak_block_t *slab_carve_batch(hak_superslab_t *ss, hak_slab_t *s, uint32_t n)
     hak_block_t *head = NULL;
     for (uint32_t i = s->carved + n; i-- > s->carved;) {
         hak_block_t *b = (hak_block_t *)slab_slot(s, i);
+        HAK_VG_DEFINED(b, sizeof *b);
         hak_dbg_on_carve(ss, s, (uint8_t *)b);
         b->link = block_encode(b, head, s->key);
         b->tag = tag_free(b);

@@ -44,7 +44,8 @@
  *                 link validation). 0 only for the cost measurement build.
  * HAK_ZOO         0, or the number of a known bug class to re-introduce
  *                 (the bug zoo, ci/zoo). Never set in shipped builds.
- * HAK_VALGRIND    client requests for memcheck (debug default).
+ * HAK_VALGRIND    client requests for memcheck (hardening/vg.h); defaults
+ *                 to HAK_DEBUG.
  * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
  * Derived, debug only: canaries in the slack after the requested size,
  * poison on free checked at reuse, carve bound checks, remote sentinels
@@ -60,7 +61,7 @@
 #define HAK_ZOO 0
 #endif
 #ifndef HAK_VALGRIND
-#define HAK_VALGRIND 0
+#define HAK_VALGRIND HAK_DEBUG
 #endif
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
