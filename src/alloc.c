@@ -4,6 +4,7 @@
 #include "alloc.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "hooks.h"
 #include "heap.h"
@@ -59,6 +60,8 @@ HAK_INLINE void *hand_out(hak_class_cache_t *cc, hak_block_t *b, size_t req)
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
+    if (HAK_BLOCK_HEADER) /* zoo 1: a header the stride forgot */
+        memset((uint8_t *)b + hak_class_size[s->cls], 0x48, HAK_BLOCK_HEADER);
     b->tag = 0;
     HAK_VG_ALLOC(b, req);
     HAK_VG_NOACCESS((uint8_t *)b + req, s->stride - req);
@@ -148,24 +151,26 @@ void heap_drain(hak_heap_t *h)
     if (!chain)
         return;
     h->ndrain++;
-    if (HAK_ZOO != 4)
+    /* zoo 4: the chain is spliced without sanitising or validation. */
+    const int check = HAK_ZOO != 4;
+    if (check)
         hak_dbg_sanitize_chain(h, chain);
     while (chain) {
         hak_block_t *b = chain;
         uintptr_t a = (uintptr_t)b;
         /* Untrusted until proven: ours, owned by h, a carved block. Only
          * then is its link read. */
-        if (HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
+        if (check && HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
             hak_report(HAK_CHECK_FREELIST, b,
                        (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
                        " (remote node outside the heap)");
         hak_superslab_t *ss = ss_of(a);
         hak_slab_t *s = slab_of(ss, a);
-        if (HAK_UNLIKELY(s->cls == HAK_CLASS_NONE ||
-                         slab_index(s, a, s->carved) == UINT32_MAX))
+        if (check && HAK_UNLIKELY(s->cls == HAK_CLASS_NONE ||
+                                  slab_index(s, a, s->carved) == UINT32_MAX))
             hak_report(HAK_CHECK_FREELIST, b, slab_where(s),
                        " (remote node not a carved block)");
-        if (HAK_UNLIKELY(b->tag != tag_remote(b)))
+        if (check && HAK_UNLIKELY(b->tag != tag_remote(b)))
             hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
         chain = remote_next(&h->remote, b);
         hak_dbg_on_drain(ss, s, b);

@@ -51,6 +51,8 @@ static hak_heap_t *pool_pop(void)
 static hak_heap_t *heap_new_locked(void)
 {
     size_t size = (sizeof(hak_heap_t) + 63) & ~(size_t)63;
+    if (HAK_ZOO == 6) /* zoo 6: each heap its own mapping, see below */
+        chunk_cur = NULL;
     if (chunk_cur == NULL || (size_t)(chunk_end - chunk_cur) < size) {
         chunk_cur = os_map(HEAP_CHUNK);
         if (!chunk_cur)
@@ -58,7 +60,7 @@ static hak_heap_t *heap_new_locked(void)
         chunk_end = chunk_cur + HEAP_CHUNK;
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
-    chunk_cur += size;
+    chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
     h->id = ++heap_count;
     h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
     remote_init(&h->remote, os_random());
@@ -79,6 +81,18 @@ static void heap_thread_exit(void *arg)
     hak_tls_heap = NULL;
     atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
     pthread_mutex_lock(&heap_mutex);
+    if (HAK_ZOO == 6) {
+        /* zoo 6: the queue record dies with its thread while producers
+         * can still push into it. */
+        for (hak_heap_t **pp = &all_heaps; *pp; pp = &(*pp)->all_next)
+            if (*pp == h) {
+                *pp = h->all_next;
+                break;
+            }
+        pthread_mutex_unlock(&heap_mutex);
+        os_unmap(h, HEAP_CHUNK);
+        return;
+    }
     pool_push(h);
     pthread_mutex_unlock(&heap_mutex);
 }

@@ -46,16 +46,30 @@ HAK_INLINE size_t hak_slab_usable(unsigned c)
     return (size_t)1 << hak_tier_shift(hak_class_tier(c));
 }
 
+/* A per-block header, if the build has one. None does: the bug zoo's
+ * variant 1 adds a 16-byte one (written at allocation, behind the user
+ * bytes) and "forgets" it in hak_stride(), as the ancestor did. */
+#define HAK_BLOCK_HEADER (HAK_ZOO == 1 ? 16u : 0u)
+
+/* Bytes a block of class c really occupies. */
+HAK_INLINE uint32_t hak_footprint(unsigned c)
+{
+    return hak_class_size[c] + HAK_BLOCK_HEADER;
+}
+
 /* The one stride. */
 HAK_INLINE uint32_t hak_stride(unsigned c)
 {
-    return hak_class_size[c];
+    if (HAK_ZOO == 1)
+        return hak_class_size[c]; /* zoo 1: the header is left out */
+    return hak_footprint(c);
 }
 
 /* Blocks of class c in one slab: capacity * stride <= usable. */
 HAK_INLINE uint32_t hak_capacity(unsigned c)
 {
-    return (uint32_t)(hak_slab_usable(c) / hak_stride(c));
+    return (uint32_t)(hak_slab_usable(c) / hak_stride(c)) +
+           (HAK_ZOO == 5); /* zoo 5: one block too many */
 }
 
 /* Magic for exact division by a stride: for every off < 2^18 and every
