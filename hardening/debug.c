@@ -56,6 +56,9 @@ static uint32_t *slot_of(hak_superslab_t *ss, hak_slab_t *s, const void *b)
     return &ss->slot_req[s->index * per_slab + i];
 }
 
+/* A plain scan: not worth the fuzzers' coverage instrumentation, which
+ * made it most of a fuzz run's time. */
+HAK_NO_COVERAGE
 static size_t find_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
 {
     size_t i = from;
@@ -76,6 +79,7 @@ static size_t find_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
 }
 /* Canary and poison bytes are no-access to the program under memcheck;
  * the allocator opens them for its own scans and fills only. */
+HAK_NO_COVERAGE
 size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
                          uint8_t byte)
 {

@@ -170,21 +170,18 @@ static void canary_check(const span_t *sp)
     if (!HAK_CANARY)
         return;
     const uint8_t *p = (const uint8_t *)sp->user;
-    const uint8_t *end = (const uint8_t *)sp->base + sp->map;
-    HAK_VG_DEFINED(p + sp->req, span_slack(sp));
-    for (const uint8_t *q = p + sp->req; q < end; q++) {
-        if (*q != HAK_CANARY_BYTE) {
-            char d[80];
-            hak_fmt_t f = { d, 0, sizeof d };
-            hak_fmt_str(&f, " requested=");
-            hak_fmt_dec(&f, sp->req);
-            hak_fmt_str(&f, " offset=");
-            hak_fmt_dec(&f, (uint64_t)(q - p));
-            hak_report(HAK_CHECK_CANARY, p,
-                       (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
-        }
+    size_t end = sp->req + span_slack(sp);
+    size_t bad = hak_dbg_first_not(p, sp->req, end, HAK_CANARY_BYTE);
+    if (bad != end) {
+        char d[80];
+        hak_fmt_t f = { d, 0, sizeof d };
+        hak_fmt_str(&f, " requested=");
+        hak_fmt_dec(&f, sp->req);
+        hak_fmt_str(&f, " offset=");
+        hak_fmt_dec(&f, bad);
+        hak_report(HAK_CHECK_CANARY, p,
+                   (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
     }
-    HAK_VG_NOACCESS(p + sp->req, span_slack(sp));
 }
 
 void *large_alloc(size_t size, size_t align)

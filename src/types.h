@@ -240,5 +240,10 @@ extern hak_global_t hak_g;
 #define HAK_NOINLINE    __attribute__((noinline))
 #define HAK_COLD        __attribute__((noinline, cold))
 #define HAK_INLINE      static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define HAK_NO_COVERAGE __attribute__((no_sanitize("coverage")))
+#else
+#define HAK_NO_COVERAGE
+#endif
 
 #endif /* HAK_TYPES_H */
