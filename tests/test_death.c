@@ -1,7 +1,932 @@
-/* test_death.c — placeholder until the suite is written. */
+/* test_death.c — misuse is caught: the process prints one report line
+ * "hakmem: <check>: ptr=0x... class=... size=... slab=...[ detail]" on
+ * stderr and dies of SIGABRT (expect_abort runs each case in a child). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "util.h"
+
+#define DOUBLE_FREE    "hakmem: double free: "
+#define INVALID_FREE   "hakmem: invalid free: "
+#define MISALIGNED     "hakmem: misaligned free: "
+#define INVALID_REALLOC "hakmem: invalid realloc: "
+#define CANARY         "hakmem: canary overwritten: "
+#define POISON         "hakmem: write after free: "
+
+/* ---- Shared page: what the child tells the parent ----------------------
+ * A MAP_SHARED page made before the fork, so the parent can compare the
+ * report's ptr= with the pointer the child actually misused. */
+typedef struct shared {
+    volatile uintptr_t ptr;   /* the pointer the report must name */
+    volatile size_t asked;    /* the size the block was asked with */
+} shared_t;
+
+static shared_t *shared_page(void)
+{
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    memset(m, 0, 4096);
+    return m;
+}
+
+/* Like expect_abort, but hands back the child's stderr so the whole line
+ * can be checked. */
+static void capture_abort(void (*fn)(void *), void *arg, char *buf,
+                          size_t cap)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fds[0], buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "expected SIGABRT, child %s %d, stderr: %s",
+                  WIFSIGNALED(status) ? "got signal" : "exited with",
+                  WIFSIGNALED(status) ? WTERMSIG(status)
+                                      : WEXITSTATUS(status), buf);
+}
+
+/* Runs fn in a child that must exit normally (status 0, no report). */
+static void expect_no_abort(void (*fn)(void *), void *arg)
+{
+    char buf[2048];
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 &&
+           (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "expected a normal exit, child %s %d, stderr: %s",
+                  WIFSIGNALED(status) ? "got signal" : "exited with",
+                  WIFSIGNALED(status) ? WTERMSIG(status)
+                                      : WEXITSTATUS(status), buf);
+    ck_assert_msg(strstr(buf, "hakmem:") == NULL, "unexpected report: %s",
+                  buf);
+}
+
+enum where_kind { W_SMALL, W_LARGE, W_NONE };
+
+/* The report is exactly one line of the documented format, for `check`,
+ * naming ptr `want`; class/size/slab consistent with `kind`. For a small
+ * block, `block_start` says whether ptr is the start of a block. */
+static void check_line(const char *buf, const char *check, uintptr_t want,
+                       enum where_kind kind, int block_start)
+{
+    char head[96];
+    snprintf(head, sizeof head, "hakmem: %s: ptr=0x", check);
+    ck_assert_msg(strncmp(buf, head, strlen(head)) == 0,
+                  "report does not start with \"%s\": %s", head, buf);
+    const char *nl = strchr(buf, '\n');
+    ck_assert_msg(nl != NULL && nl[1] == '\0',
+                  "report is not exactly one line: %s", buf);
+    const char *c = buf + strlen(head);
+    char *end;
+    uintptr_t ptr = (uintptr_t)strtoull(c, &end, 16);
+    ck_assert_msg(ptr == want, "report names ptr 0x%" PRIxPTR
+                  ", the misused pointer is 0x%" PRIxPTR ": %s", ptr, want,
+                  buf);
+    ck_assert_msg(strncmp(end, " class=", 7) == 0, "no \" class=\": %s", buf);
+    c = end + 7;
+    unsigned long cls = 0;
+    if (kind == W_SMALL) {
+        cls = strtoul(c, &end, 10);
+        ck_assert_msg(end != c && cls < 40, "class not a small class: %s",
+                      buf);
+    } else {
+        const char *w = kind == W_LARGE ? "large" : "none";
+        ck_assert_msg(strncmp(c, w, strlen(w)) == 0, "class not %s: %s", w,
+                      buf);
+        end = (char *)c + strlen(w);
+    }
+    ck_assert_msg(strncmp(end, " size=", 6) == 0, "no \" size=\": %s", buf);
+    c = end + 6;
+    unsigned long long size = strtoull(c, &end, 10);
+    ck_assert_msg(end != c, "size not a number: %s", buf);
+    ck_assert_msg(strncmp(end, " slab=", 6) == 0, "no \" slab=\": %s", buf);
+    c = end + 6;
+    if (kind == W_SMALL) {
+        ck_assert_msg(strncmp(c, "0x", 2) == 0, "slab not an address: %s",
+                      buf);
+        uintptr_t slab = (uintptr_t)strtoull(c + 2, &end, 16);
+        ck_assert_msg(size >= 16 && size % 16 == 0 && size <= 32768,
+                      "size %llu is no class size: %s", size, buf);
+        ck_assert_msg(slab % 65536 == 0, "slab not slab-aligned: %s", buf);
+        ck_assert_msg(want >= slab && want < slab + 256 * 1024,
+                      "ptr not in the named slab: %s", buf);
+        ck_assert_msg(((want - slab) % size == 0) == !!block_start,
+                      "ptr %s a block start of the named slab/size: %s",
+                      block_start ? "should be" : "should not be", buf);
+    } else {
+        ck_assert_msg(strncmp(c, "none", 4) == 0 || strncmp(c, "0x", 2) == 0,
+                      "slab malformed: %s", buf);
+    }
+}
+
+static void expect_report(void (*fn)(void *), void *arg, const char *check,
+                          const shared_t *sh, enum where_kind kind,
+                          int block_start)
+{
+    char buf[4096];
+    capture_abort(fn, arg, buf, sizeof buf);
+    check_line(buf, check, sh->ptr, kind, block_start);
+}
+
+/* ---- Double free -------------------------------------------------------- */
+
+static void dfree_simple(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    void *p = hak_malloc(n);
+    hak_free(p);
+    hak_free(p);
+}
+
+START_TEST(test_double_free_tiny)
+{
+    size_t n = 64;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+    n = 0;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+    n = 1000;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+}
+END_TEST
+
+START_TEST(test_double_free_mid)
+{
+    size_t n = 3000;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+    n = 32000;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+}
+END_TEST
+
+START_TEST(test_double_free_large)
+{
+    size_t n = 100000;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+    n = 8 << 20;
+    expect_abort(dfree_simple, &n, DOUBLE_FREE);
+}
+END_TEST
+
+typedef struct dfree_arg {
+    size_t n;
+    shared_t *sh;
+} dfree_arg_t;
+
+static void dfree_report(void *arg)
+{
+    dfree_arg_t *a = arg;
+    void *p = hak_malloc(a->n);
+    a->sh->ptr = (uintptr_t)p;
+    hak_free(p);
+    hak_free(p);
+}
+
+/* The full line of a double free: ptr, class, size and slab. */
+START_TEST(test_double_free_report_line)
+{
+    shared_t *sh = shared_page();
+    dfree_arg_t a = { 64, sh };
+    expect_report(dfree_report, &a, "double free", sh, W_SMALL, 1);
+    a.n = 3000;
+    expect_report(dfree_report, &a, "double free", sh, W_SMALL, 1);
+    a.n = 100000;
+    expect_report(dfree_report, &a, "double free", sh, W_NONE, 1);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* Other frees between the two frees of p: p is in the middle of a list. */
+static void dfree_interleaved(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    void *p = hak_malloc(n);
+    void *v[40];
+    for (int i = 0; i < 40; i++)
+        v[i] = hak_malloc(n);
+    hak_free(v[0]);
+    hak_free(p);
+    for (int i = 1; i < 40; i++)
+        hak_free(v[i]);
+    /* reuse some of the freed blocks, never p's slot on purpose */
+    for (int i = 0; i < 5; i++)
+        v[i] = hak_malloc(n + 100000 * (n > 40000));
+    hak_free(p);
+}
+
+START_TEST(test_double_free_interleaved)
+{
+    size_t sizes[] = { 48, 2000, 200000 };
+    for (int i = 0; i < 3; i++)
+        expect_abort(dfree_interleaved, &sizes[i], DOUBLE_FREE);
+}
+END_TEST
+
+/* p's slab is not the class's current one when it is freed twice. */
+static void dfree_other_slab(void *arg)
+{
+    (void)arg;
+    void *v[3000];
+    for (int i = 0; i < 3000; i++) /* several slabs of 128-byte blocks */
+        v[i] = hak_malloc(100);
+    hak_free(v[10]);
+    hak_free(v[11]);
+    hak_free(v[10]);
+}
+
+START_TEST(test_double_free_non_current_slab)
+{
+    expect_abort(dfree_other_slab, NULL, DOUBLE_FREE);
+}
+END_TEST
+
+/* ---- Invalid free ------------------------------------------------------- */
+
+static char global_buf[256] __attribute__((aligned(64)));
+
+static void free_stack(void *arg)
+{
+    shared_t *sh = arg;
+    char local[128] __attribute__((aligned(16)));
+    hak_free(hak_malloc(10)); /* the allocator is initialised */
+    sh->ptr = (uintptr_t)local;
+    hak_free(local);
+}
+
+static void free_global(void *arg)
+{
+    shared_t *sh = arg;
+    sh->ptr = (uintptr_t)global_buf;
+    hak_free(global_buf);
+}
+
+static void free_foreign_mmap(void *arg)
+{
+    shared_t *sh = arg;
+    void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        _exit(5);
+    sh->ptr = (uintptr_t)m;
+    hak_free(m);
+}
+
+static void free_libc_block(void *arg)
+{
+    shared_t *sh = arg;
+    void *m = malloc(100); /* glibc's, not ours */
+    sh->ptr = (uintptr_t)m;
+    hak_free(m);
+}
+
+START_TEST(test_invalid_free_stack)
+{
+    shared_t *sh = shared_page();
+    expect_abort(free_stack, sh, INVALID_FREE);
+    expect_report(free_stack, sh, "invalid free", sh, W_NONE, 1);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_invalid_free_global)
+{
+    shared_t *sh = shared_page();
+    expect_abort(free_global, sh, INVALID_FREE);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_invalid_free_foreign_mmap)
+{
+    shared_t *sh = shared_page();
+    expect_abort(free_foreign_mmap, sh, INVALID_FREE);
+    expect_abort(free_libc_block, sh, INVALID_FREE);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* ---- Interior pointers -------------------------------------------------- */
+
+typedef struct interior {
+    size_t n;
+    size_t off;
+    shared_t *sh;
+} interior_t;
+
+static void free_interior(void *arg)
+{
+    interior_t *a = arg;
+    uint8_t *p = hak_malloc(a->n);
+    uint8_t *q = hak_malloc(a->n); /* p is not the last block carved */
+    (void)q;
+    a->sh->ptr = (uintptr_t)(p + a->off);
+    hak_free(p + a->off);
+}
+
+START_TEST(test_misaligned_free_tiny)
+{
+    shared_t *sh = shared_page();
+    interior_t a = { 64, 16, sh };
+    expect_abort(free_interior, &a, MISALIGNED);
+    expect_report(free_interior, &a, "misaligned free", sh, W_SMALL, 0);
+    a.off = 1;
+    expect_abort(free_interior, &a, MISALIGNED);
+    a.off = 8;
+    expect_abort(free_interior, &a, MISALIGNED);
+    a.n = 24;
+    a.off = 16;
+    expect_abort(free_interior, &a, MISALIGNED);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_misaligned_free_mid)
+{
+    shared_t *sh = shared_page();
+    interior_t a = { 3000, 16, sh };
+    expect_abort(free_interior, &a, MISALIGNED);
+    a.off = 1;
+    expect_abort(free_interior, &a, MISALIGNED);
+    a.off = 2048;
+    expect_report(free_interior, &a, "misaligned free", sh, W_SMALL, 0);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_interior_free_large)
+{
+    shared_t *sh = shared_page();
+    interior_t a = { 100000, 16, sh };
+    expect_abort(free_interior, &a, INVALID_FREE);
+    a.off = 1;
+    expect_abort(free_interior, &a, INVALID_FREE);
+    a.off = 4096; /* page aligned, still not a block */
+    expect_abort(free_interior, &a, INVALID_FREE);
+    expect_report(free_interior, &a, "invalid free", sh, W_NONE, 0);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* ---- realloc of a freed block ------------------------------------------- */
+
+typedef struct rfree {
+    size_t n;
+    shared_t *sh;
+} rfree_t;
+
+static void realloc_freed(void *arg)
+{
+    rfree_t *a = arg;
+    void *p = hak_malloc(a->n);
+    void *keep = hak_malloc(a->n); /* the slab stays in use */
+    (void)keep;
+    a->sh->ptr = (uintptr_t)p;
+    hak_free(p);
+    hak_realloc(p, a->n * 2);
+}
+
+START_TEST(test_realloc_freed_tiny)
+{
+    shared_t *sh = shared_page();
+    rfree_t a = { 64, sh };
+    expect_abort(realloc_freed, &a, INVALID_REALLOC);
+    expect_report(realloc_freed, &a, "invalid realloc", sh, W_SMALL, 1);
+    a.n = 24;
+    expect_abort(realloc_freed, &a, INVALID_REALLOC);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_realloc_freed_mid)
+{
+    shared_t *sh = shared_page();
+    rfree_t a = { 3000, sh };
+    expect_abort(realloc_freed, &a, INVALID_REALLOC);
+    munmap(sh, 4096);
+}
+END_TEST
+
+START_TEST(test_realloc_freed_large)
+{
+    shared_t *sh = shared_page();
+    rfree_t a = { 100000, sh };
+    expect_abort(realloc_freed, &a, INVALID_REALLOC);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* malloc_usable_size of something that is not a live block. */
+#define INVALID_PTR "hakmem: invalid pointer: "
+
+static void usable_freed(void *arg)
+{
+    rfree_t *a = arg;
+    void *p = hak_malloc(a->n);
+    void *keep = hak_malloc(a->n);
+    (void)keep;
+    a->sh->ptr = (uintptr_t)p;
+    hak_free(p);
+    hak_malloc_usable_size(p);
+}
+
+static void usable_stack(void *arg)
+{
+    shared_t *sh = arg;
+    char local[64] __attribute__((aligned(16)));
+    hak_free(hak_malloc(10));
+    sh->ptr = (uintptr_t)local;
+    hak_malloc_usable_size(local);
+}
+
+START_TEST(test_usable_size_invalid)
+{
+    shared_t *sh = shared_page();
+    expect_abort(usable_stack, sh, INVALID_PTR);
+    expect_report(usable_stack, sh, "invalid pointer", sh, W_NONE, 1);
+    rfree_t a = { 64, sh };
+    expect_abort(usable_freed, &a, INVALID_PTR);
+    expect_report(usable_freed, &a, "invalid pointer", sh, W_SMALL, 1);
+    a.n = 3000;
+    expect_abort(usable_freed, &a, INVALID_PTR);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* The same for a freed large block: nothing is freed twice here, so the
+ * report must not call it a double free. */
+START_TEST(test_usable_size_freed_large)
+{
+    shared_t *sh = shared_page();
+    rfree_t a = { 100000, sh };
+    expect_abort(usable_freed, &a, INVALID_PTR);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* ---- Freelist corruption (always on) ------------------------------------ */
+
+static void smash_link(void *arg)
+{
+    shared_t *sh = arg;
+    uint64_t *p = hak_malloc(64);
+    void *keep = hak_malloc(64);
+    (void)keep;
+    hak_free(p);
+    sh->ptr = (uintptr_t)p;
+    p[0] = 0x4141414141414141ull; /* a use-after-free write on the link */
+    hak_malloc(64);               /* pops p, follows the link */
+    hak_malloc(64);
+}
+
+START_TEST(test_freelist_link_smashed)
+{
+    shared_t *sh = shared_page();
+    expect_abort(smash_link, sh, "hakmem: freelist corrupt: ");
+    expect_report(smash_link, sh, "freelist corrupt", sh, W_SMALL, 1);
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* ---- Remote double free ------------------------------------------------- */
+
+static void *thread_alloc(void *arg)
+{
+    return hak_malloc(*(size_t *)arg);
+}
+
+static void *thread_free(void *p)
+{
+    hak_free(p);
+    return NULL;
+}
+
+/* Allocates two blocks, returns the first: its slab stays in use. */
+static void *thread_alloc_two(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    void *p = hak_malloc(n);
+    void *keep = hak_malloc(n);
+    (void)keep;
+    return p;
+}
+
+typedef struct remote_arg {
+    size_t n;
+    int third_thread;   /* the second free from thread C, not main */
+    int keep_owner;     /* thread A stays alive through both frees */
+} remote_arg_t;
+
+typedef struct owner {
+    size_t n;
+    void *p;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int allocated, release;
+} owner_t;
+
+static void *owner_thread(void *arg)
+{
+    owner_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    o->p = hak_malloc(o->n);
+    o->allocated = 1;
+    pthread_cond_broadcast(&o->cv);
+    while (!o->release)
+        pthread_cond_wait(&o->cv, &o->mu);
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+static void remote_double_free(void *arg)
+{
+    remote_arg_t *a = arg;
+    pthread_t ta, tb, tc;
+    void *p = NULL;
+    owner_t o = { a->n, NULL, PTHREAD_MUTEX_INITIALIZER,
+                  PTHREAD_COND_INITIALIZER, 0, 0 };
+    if (a->keep_owner) {
+        pthread_create(&ta, NULL, owner_thread, &o);
+        pthread_mutex_lock(&o.mu);
+        while (!o.allocated)
+            pthread_cond_wait(&o.cv, &o.mu);
+        pthread_mutex_unlock(&o.mu);
+        p = o.p;
+    } else {
+        pthread_create(&ta, NULL, thread_alloc, &a->n);
+        pthread_join(ta, &p);
+    }
+    if (!p)
+        _exit(6);
+    pthread_create(&tb, NULL, thread_free, p);
+    pthread_join(tb, NULL);
+    if (a->third_thread) {
+        pthread_create(&tc, NULL, thread_free, p);
+        pthread_join(tc, NULL);
+    } else {
+        hak_free(p);
+    }
+    /* not reached if caught */
+    if (a->keep_owner) {
+        pthread_mutex_lock(&o.mu);
+        o.release = 1;
+        pthread_cond_broadcast(&o.cv);
+        pthread_mutex_unlock(&o.mu);
+        pthread_join(ta, NULL);
+    }
+}
+
+START_TEST(test_remote_double_free)
+{
+    static const size_t sizes[] = { 64, 3000 };
+    for (int i = 0; i < 2; i++) {
+        for (int third = 0; third < 2; third++) {
+            for (int keep = 0; keep < 2; keep++) {
+                remote_arg_t a = { sizes[i], third, keep };
+                expect_abort(remote_double_free, &a, DOUBLE_FREE);
+            }
+        }
+    }
+}
+END_TEST
+
+/* Thread A allocates, B frees it remotely, then A itself frees it. */
+typedef struct owner2 {
+    size_t n;
+    void *p;
+    pthread_barrier_t b1, b2;
+} owner2_t;
+
+static void *owner_frees_again(void *arg)
+{
+    owner2_t *o = arg;
+    o->p = hak_malloc(o->n);
+    void *keep = hak_malloc(o->n);
+    (void)keep;
+    pthread_barrier_wait(&o->b1); /* B frees p */
+    pthread_barrier_wait(&o->b2);
+    hak_free(o->p);
+    return NULL;
+}
+
+static void remote_then_owner(void *arg)
+{
+    owner2_t o;
+    memset(&o, 0, sizeof o);
+    o.n = *(size_t *)arg;
+    pthread_barrier_init(&o.b1, NULL, 2);
+    pthread_barrier_init(&o.b2, NULL, 2);
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, owner_frees_again, &o);
+    pthread_barrier_wait(&o.b1);
+    pthread_create(&tb, NULL, thread_free, o.p);
+    pthread_join(tb, NULL);
+    pthread_barrier_wait(&o.b2);
+    pthread_join(ta, NULL);
+}
+
+START_TEST(test_remote_double_free_by_owner)
+{
+    size_t n = 64;
+    expect_abort(remote_then_owner, &n, DOUBLE_FREE);
+    n = 3000;
+    expect_abort(remote_then_owner, &n, DOUBLE_FREE);
+}
+END_TEST
+
+/* An interior pointer freed by a thread that does not own the block. */
+static void *thread_free_interior(void *p)
+{
+    hak_free((uint8_t *)p + 16);
+    return NULL;
+}
+
+static void remote_misaligned(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    pthread_t ta, tb;
+    void *p = NULL;
+    pthread_create(&ta, NULL, thread_alloc_two, &n);
+    pthread_join(ta, &p);
+    pthread_create(&tb, NULL, thread_free_interior, p);
+    pthread_join(tb, NULL);
+}
+
+START_TEST(test_remote_misaligned_free)
+{
+    size_t n = 64;
+    expect_abort(remote_misaligned, &n, MISALIGNED);
+    n = 3000;
+    expect_abort(remote_misaligned, &n, MISALIGNED);
+}
+END_TEST
+
+/* Main has a heap of its own and allocates after the remote free, so the
+ * owner's queue may be drained in between (main adopts the dead A's heap). */
+static void remote_double_free_adopt(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    pthread_t ta, tb;
+    void *p = NULL;
+    pthread_create(&ta, NULL, thread_alloc_two, &n);
+    pthread_join(ta, &p);
+    pthread_create(&tb, NULL, thread_free, p);
+    pthread_join(tb, NULL);
+    /* Main's first allocation adopts A's heap and drains its queue (p
+     * included). Another class, so p itself is not handed out again. */
+    for (int i = 0; i < 64; i++)
+        if (hak_malloc(n + 200) == p)
+            _exit(10);
+    hak_check_heap();
+    hak_free(p);
+}
+
+START_TEST(test_remote_double_free_after_drain)
+{
+    size_t n = 64;
+    expect_abort(remote_double_free_adopt, &n, DOUBLE_FREE);
+    n = 3000;
+    expect_abort(remote_double_free_adopt, &n, DOUBLE_FREE);
+}
+END_TEST
+
+/* ---- Canary (debug) / no check (release) -------------------------------- */
+
+typedef struct overflow {
+    size_t n;
+    shared_t *sh;
+} overflow_t;
+
+static void overflow_one(void *arg)
+{
+    overflow_t *a = arg;
+    uint8_t *p = hak_malloc(a->n);
+    if (!p)
+        _exit(7);
+    /* Release has room for the byte (usable > n); debug reports exactly n
+     * and keeps the byte after it as canary. */
+    if (!hak_is_debug() && hak_malloc_usable_size(p) <= a->n)
+        _exit(8);
+    if (a->sh)
+        a->sh->ptr = (uintptr_t)p;
+    p[a->n] = (uint8_t)(p[a->n] + 1);
+    hak_free(p);
+}
+
+static void overflow_case(size_t n, int line_kind)
+{
+    shared_t *sh = shared_page();
+    overflow_t a = { n, sh };
+    if (hak_is_debug()) {
+        expect_abort(overflow_one, &a, CANARY);
+        if (line_kind >= 0)
+            expect_report(overflow_one, &a, "canary overwritten", sh,
+                          (enum where_kind)line_kind, 1);
+    } else {
+        expect_no_abort(overflow_one, &a);
+    }
+    munmap(sh, 4096);
+}
+
+START_TEST(test_canary_tiny)
+{
+    overflow_case(24, W_SMALL);
+    overflow_case(1, -1);
+    overflow_case(0, -1);
+    overflow_case(1000, -1);
+    overflow_case(1023, -1); /* debug: the canary byte is the class's last */
+}
+END_TEST
+
+START_TEST(test_canary_mid)
+{
+    overflow_case(3000, W_SMALL);
+    overflow_case(1100, -1);
+    overflow_case(32000, -1);
+}
+END_TEST
+
+START_TEST(test_canary_large)
+{
+    overflow_case(100000, W_LARGE);
+    overflow_case(40000, -1);
+}
+END_TEST
+
+/* The canary is also checked when realloc moves or resizes the block. */
+static void overflow_then_realloc(void *arg)
+{
+    size_t n = *(size_t *)arg;
+    uint8_t *p = hak_malloc(n);
+    p[n] ^= 0x55;
+    p = hak_realloc(p, n * 3);
+    hak_free(p);
+}
+
+START_TEST(test_canary_realloc)
+{
+    if (!hak_is_debug()) {
+        size_t n = 24;
+        expect_no_abort(overflow_then_realloc, &n);
+        return;
+    }
+    size_t sizes[] = { 24, 3000, 100000 };
+    for (int i = 0; i < 3; i++)
+        expect_abort(overflow_then_realloc, &sizes[i], CANARY);
+}
+END_TEST
+
+/* ---- Write after free (debug) ------------------------------------------- */
+
+static void write_after_free(void *arg)
+{
+    shared_t *sh = arg;
+    uint8_t *p = hak_malloc(64);
+    if (!p)
+        _exit(7);
+    if (sh)
+        sh->ptr = (uintptr_t)p;
+    hak_free(p);
+    p[40] = 1;
+    for (int i = 0; i < 100000; i++) {
+        uint8_t *q = hak_malloc(64);
+        if (q == p)
+            _exit(0); /* reused without complaint */
+    }
+    _exit(9); /* the block never came back */
+}
+
+START_TEST(test_write_after_free)
+{
+    shared_t *sh = shared_page();
+    if (hak_is_debug()) {
+        expect_abort(write_after_free, NULL, POISON);
+        expect_report(write_after_free, sh, "write after free", sh, W_SMALL,
+                      1);
+    } else {
+        /* Release poisons nothing: the block comes back, no report. */
+        expect_no_abort(write_after_free, sh);
+    }
+    munmap(sh, 4096);
+}
+END_TEST
+
+/* ---- hak_check_heap finds damage (debug) -------------------------------- */
+
+static void overflow_then_check(void *arg)
+{
+    shared_t *sh = arg;
+    uint8_t *p = hak_malloc(24);
+    if (!hak_is_debug() && hak_malloc_usable_size(p) <= 24)
+        _exit(8);
+    sh->ptr = (uintptr_t)p;
+    p[24] = (uint8_t)(p[24] + 1);
+    hak_check_heap(); /* the block is still live */
+}
+
+static void uaf_then_check(void *arg)
+{
+    shared_t *sh = arg;
+    uint8_t *p = hak_malloc(64);
+    void *keep = hak_malloc(64);
+    (void)keep;
+    hak_free(p);
+    sh->ptr = (uintptr_t)p;
+    p[40] = 1;
+    hak_check_heap();
+}
+
+START_TEST(test_check_heap_finds_damage)
+{
+    shared_t *sh = shared_page();
+    if (hak_is_debug()) {
+        expect_abort(overflow_then_check, sh, CANARY);
+        expect_report(overflow_then_check, sh, "canary overwritten", sh,
+                      W_SMALL, 1);
+        expect_abort(uaf_then_check, sh, POISON);
+        expect_report(uaf_then_check, sh, "write after free", sh, W_SMALL,
+                      1);
+    } else {
+        /* Release keeps neither canaries nor poison: nothing to find. */
+        expect_no_abort(overflow_then_check, sh);
+        expect_no_abort(uaf_then_check, sh);
+    }
+    munmap(sh, 4096);
+}
+END_TEST
 
 Suite *death_suite(void)
 {
-    return suite_create("death");
+    Suite *s = suite_create("death");
+    TCase *tc = tcase_create("misuse");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_double_free_tiny);
+    tcase_add_test(tc, test_double_free_mid);
+    tcase_add_test(tc, test_double_free_large);
+    tcase_add_test(tc, test_double_free_report_line);
+    tcase_add_test(tc, test_double_free_interleaved);
+    tcase_add_test(tc, test_double_free_non_current_slab);
+    tcase_add_test(tc, test_invalid_free_stack);
+    tcase_add_test(tc, test_invalid_free_global);
+    tcase_add_test(tc, test_invalid_free_foreign_mmap);
+    tcase_add_test(tc, test_misaligned_free_tiny);
+    tcase_add_test(tc, test_misaligned_free_mid);
+    tcase_add_test(tc, test_interior_free_large);
+    tcase_add_test(tc, test_realloc_freed_tiny);
+    tcase_add_test(tc, test_realloc_freed_mid);
+    tcase_add_test(tc, test_realloc_freed_large);
+    tcase_add_test(tc, test_usable_size_invalid);
+    tcase_add_test(tc, test_usable_size_freed_large);
+    tcase_add_test(tc, test_freelist_link_smashed);
+    tcase_add_test(tc, test_remote_double_free);
+    tcase_add_test(tc, test_remote_double_free_after_drain);
+    tcase_add_test(tc, test_remote_double_free_by_owner);
+    tcase_add_test(tc, test_remote_misaligned_free);
+    tcase_add_test(tc, test_canary_tiny);
+    tcase_add_test(tc, test_canary_mid);
+    tcase_add_test(tc, test_canary_large);
+    tcase_add_test(tc, test_canary_realloc);
+    tcase_add_test(tc, test_write_after_free);
+    tcase_add_test(tc, test_check_heap_finds_damage);
+    suite_add_tcase(s, tc);
+    return s;
 }
