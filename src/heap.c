@@ -134,22 +134,23 @@ void heap_collect(hak_heap_t *h)
 unsigned heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
                          void *arg)
 {
-    unsigned n = 0;
-    hak_heap_t *first = NULL;
-    while (n < max) {
+    /* Each heap once at most: the pool rotates (pop the head, push to the
+     * tail), and heaps other threads adopt meanwhile simply drop out, so
+     * the walk is bounded by the pool's size when it starts. */
+    unsigned n = atomic_load_explicit(&pool_size, memory_order_relaxed);
+    if (max > n)
+        max = n;
+    for (n = 0; n < max; n++) {
         pthread_mutex_lock(&heap_mutex);
-        hak_heap_t *h = pool_head == first && first ? NULL : pool_pop();
+        hak_heap_t *h = pool_pop();
         pthread_mutex_unlock(&heap_mutex);
         if (!h)
             break;
-        if (!first)
-            first = h;
         /* Exclusive: popped from the pool, bound to no thread. */
         fn(h, arg);
         pthread_mutex_lock(&heap_mutex);
         pool_push(h);
         pthread_mutex_unlock(&heap_mutex);
-        n++;
     }
     return n;
 }
@@ -180,16 +181,20 @@ void heap_fork_child(void)
 {
     pthread_mutex_init(&heap_mutex, NULL);
     hak_heap_t *me = hak_tls_heap;
+    /* The other threads vanished wherever they were, possibly half-way
+     * through a malloc or free of their own heap, which takes no lock. Such
+     * a heap cannot be trusted, so it is orphaned: never adopted, walked or
+     * reclaimed in this process. Frees into it are still accepted (its
+     * queue works), and its memory stays with it: a child leaks the caches
+     * of the threads it lost, as glibc's does. Abandoned heaps in the pool
+     * were consistent when abandoned and stay usable. */
+    for (hak_heap_t *h = all_heaps; h; h = h->all_next)
+        if (h != me && atomic_load_explicit(&h->state, memory_order_relaxed)
+                           == HAK_HEAP_LIVE)
+            atomic_store_explicit(&h->state, HAK_HEAP_ORPHANED,
+                                  memory_order_relaxed);
     unsigned n = 0;
     for (hak_heap_t *h = pool_head; h; h = h->pool_next)
         n++;
     atomic_store_explicit(&pool_size, n, memory_order_relaxed);
-    for (hak_heap_t *h = all_heaps; h; h = h->all_next) {
-        if (h != me && atomic_load_explicit(&h->state, memory_order_relaxed)
-                           == HAK_HEAP_LIVE) {
-            atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED,
-                                  memory_order_relaxed);
-            pool_push(h);
-        }
-    }
 }

@@ -7,6 +7,9 @@
  *              threads may still push remote frees into its queue; they are
  *              never lost, because the queue lives in the heap and heaps are
  *              never unmapped.
+ *   ORPHANED   its thread vanished in a fork (the child keeps only the
+ *              forking thread): it may be half-way through an update, so
+ *              it is never reused; frees into it are still accepted.
  *   A new thread adopts a whole heap from the pool before it makes one, so
  *   abandoned memory is reused. heap_reclaim drains pooled heaps and
  *   returns their empty slabs, so frees into a dead thread's blocks do not
@@ -45,7 +48,7 @@ HAK_INTERNAL unsigned heap_visit_pool(unsigned max,
 HAK_INTERNAL void heap_each(void (*fn)(hak_heap_t *, void *), void *arg);
 HAK_INTERNAL void heap_lock(void);
 HAK_INTERNAL void heap_unlock(void);
-/* In a fork child: every heap but the caller's is abandoned. */
+/* In a fork child: every live heap but the caller's is orphaned. */
 HAK_INTERNAL void heap_fork_child(void);
 
 #endif

@@ -225,14 +225,19 @@ void *large_alloc(size_t size, size_t align)
     return (void *)sp.user;
 }
 
-HAK_COLD static void report_not_large(const void *p, const char *check)
+/* p is no live large block. `freeing`: the caller is free(), for which a
+ * recently freed p is a double free. */
+HAK_COLD static void report_not_large(const void *p, const char *check,
+                                      int freeing)
 {
+    const char *why = " (not a hakmem block)";
     for (unsigned i = 0; i < RECENT; i++)
         if (recent[i] == (uintptr_t)p && p)
-            check = HAK_CHECK_DOUBLE_FREE;
+            why = " (large block already freed)";
+    if (freeing && why[2] == 'l')
+        check = HAK_CHECK_DOUBLE_FREE;
     pthread_mutex_unlock(&large_mutex);
-    hak_report(check, p, (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
-               " (not a hakmem block)");
+    hak_report(check, p, (hak_where_t){ HAK_WHERE_NONE, 0, NULL }, why);
 }
 
 void large_free(void *p)
@@ -241,7 +246,7 @@ void large_free(void *p)
     pthread_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
-        report_not_large(p, HAK_CHECK_INVALID_FREE);
+        report_not_large(p, HAK_CHECK_INVALID_FREE, 1);
     span_t sp = *e;
     canary_check(&sp);
     HAK_VG_FREE((void *)sp.user);
@@ -261,7 +266,7 @@ size_t large_usable(const void *p, const char *check)
     pthread_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
-        report_not_large(p, check);
+        report_not_large(p, check, 0);
     size_t n = HAK_DEBUG ? e->req : e->base + e->map - e->user;
     pthread_mutex_unlock(&large_mutex);
     return n;
@@ -282,7 +287,7 @@ void *large_realloc(void *p, size_t size)
     pthread_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
-        report_not_large(p, HAK_CHECK_INVALID_REALLOC);
+        report_not_large(p, HAK_CHECK_INVALID_REALLOC, 0);
     canary_check(e);
     if (e->user != e->base || need < size) {
         pthread_mutex_unlock(&large_mutex);

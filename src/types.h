@@ -205,7 +205,11 @@ typedef struct hak_remote_queue {
     uintptr_t key;          /* link key, immutable after heap creation */
 } __attribute__((aligned(64))) hak_remote_queue_t;
 
-enum hak_heap_state { HAK_HEAP_LIVE = 1, HAK_HEAP_ABANDONED = 2 };
+enum hak_heap_state {
+    HAK_HEAP_LIVE = 1,       /* bound to a running thread */
+    HAK_HEAP_ABANDONED = 2,  /* its thread exited: in the pool */
+    HAK_HEAP_ORPHANED = 3,   /* its thread vanished in a fork: never reused */
+};
 
 struct hak_heap {
     hak_class_cache_t cls[HAK_NUM_CLASSES];
