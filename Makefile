@@ -117,3 +117,4 @@ install: all
 
 clean:
 	rm -rf build
+include ci/pipeline.mk

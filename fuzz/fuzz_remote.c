@@ -116,6 +116,9 @@ static void expect_caught(int kind, damage_t d, void *victim)
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], 2);
+        /* The fuzzer's own crash handlers are for the parent. */
+        signal(SIGABRT, SIG_DFL);
+        signal(SIGSEGV, SIG_DFL);
         alarm(20); /* an unchecked damaged chain may loop forever */
         if (kind == 0) {
             d.block[d.offset] ^= d.mask;
@@ -130,9 +133,14 @@ static void expect_caught(int kind, damage_t d, void *victim)
         _exit(0);
     }
     close(fds[1]);
-    char buf[512] = { 0 };
-    ssize_t n = read(fds[0], buf, sizeof buf - 1);
-    (void)n;
+    char buf[512] = { 0 }, rest[512];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], len < sizeof buf - 1 ? buf + len : rest,
+                     len < sizeof buf - 1 ? sizeof buf - 1 - len
+                                          : sizeof rest)) > 0)
+        if (len < sizeof buf - 1)
+            len += (size_t)n;
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -12,7 +12,7 @@
 #include "common.h"
 
 #define SLOTS 4096
-#define RUN 2000 /* operations per thread life */
+#define RUN 2048 /* operations per thread life */
 
 static _Atomic(void *) table[SLOTS];
 static params_t pa;
@@ -20,7 +20,9 @@ static params_t pa;
 static void *life(void *arg)
 {
     unsigned long long s = pa.seed * 7919u + (uintptr_t)arg;
+    unsigned long done = 0;
     for (unsigned i = 0; i < RUN; i++) {
+        count_op(&done);
         void *p = pay_alloc(pick_size(&s, pa.maxsize), rng(&s));
         void *old = atomic_exchange_explicit(&table[rng(&s) % SLOTS], p,
                                              memory_order_acq_rel);
@@ -32,6 +34,7 @@ static void *life(void *arg)
 
 int main(void)
 {
+    stress_init();
     pa = params_get();
     unsigned long lives = pa.ops / RUN;
     if (lives < pa.threads)

@@ -13,8 +13,10 @@
 #ifndef HAK_STRESS_COMMON_H
 #define HAK_STRESS_COMMON_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,55 @@ static inline void pay_free(void *q)
 {
     pay_check(q);
     hak_free(q);
+}
+
+/* Operations done so far, for the report of a run that dies: each thread
+ * adds its count every 1024 operations (one shared cache line touched
+ * rarely). */
+static _Atomic unsigned long stress_done;
+
+static inline void count_op(unsigned long *local)
+{
+    if (++*local % 1024 == 0)
+        atomic_fetch_add_explicit(&stress_done, 1024, memory_order_relaxed);
+}
+
+static void on_fatal(int sig)
+{
+    char line[96];
+    unsigned long n = atomic_load_explicit(&stress_done, memory_order_relaxed);
+    char num[24];
+    int k = 0;
+    do {
+        num[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    const char *head = "stress: stopped by signal ";
+    size_t len = 0;
+    while (*head)
+        line[len++] = *head++;
+    line[len++] = (char)('0' + sig / 10);
+    line[len++] = (char)('0' + sig % 10);
+    const char *mid = " after about ";
+    while (*mid)
+        line[len++] = *mid++;
+    while (k)
+        line[len++] = num[--k];
+    const char *tail = " operations\n";
+    while (*tail)
+        line[len++] = *tail++;
+    ssize_t unused = write(2, line, len);
+    (void)unused;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Says how far a dying run got (ci/zoo.sh reads it). */
+static inline void stress_init(void)
+{
+    signal(SIGABRT, on_fatal);
+    signal(SIGSEGV, on_fatal);
+    signal(SIGBUS, on_fatal);
 }
 
 /* The closing line every stress program prints, parsed by ci/. */

@@ -16,8 +16,9 @@ static params_t pa;
 static void *worker(void *arg)
 {
     unsigned long long s = pa.seed * 1000003u + (uintptr_t)arg;
-    unsigned long ops = pa.ops / pa.threads;
+    unsigned long ops = pa.ops / pa.threads, done = 0;
     for (unsigned long i = 0; i < ops; i++) {
+        count_op(&done);
         void *p = pay_alloc(pick_size(&s, pa.maxsize), rng(&s));
         void *old = atomic_exchange_explicit(&table[rng(&s) % SLOTS], p,
                                              memory_order_acq_rel);
@@ -29,6 +30,7 @@ static void *worker(void *arg)
 
 int main(void)
 {
+    stress_init();
     pa = params_get();
     pthread_t *t = calloc(pa.threads, sizeof *t);
     for (unsigned i = 0; i < pa.threads; i++)

@@ -38,6 +38,7 @@ static void *producer(void *arg)
 
 int main(void)
 {
+    stress_init();
     params_t pa = params_get();
     unsigned np = pa.threads > 1 ? pa.threads - 1 : 1;
     ring_t *rings = aligned_alloc(64, sizeof(ring_t) * np);
@@ -46,7 +47,9 @@ int main(void)
     for (unsigned i = 0; i < np; i++)
         pthread_create(&t[i], NULL, producer, &rings[i]);
     unsigned long long s = pa.seed;
+    unsigned long done = 0;
     for (unsigned long op = 0; op < pa.ops; op++) {
+        count_op(&done);
         ring_t *r = &rings[op % np];
         void *p = pay_alloc(pick_size(&s, pa.maxsize), op);
         unsigned long h = atomic_load_explicit(&r->head, memory_order_relaxed);

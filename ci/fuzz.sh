@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# ci/fuzz.sh ENGINE SECONDS HARNESS... — a bounded fuzzing session.
+#
+# ENGINE libfuzzer: build/fuzz/H on corpus/H for SECONDS; new coverage is
+#   written back to corpus/H; a crash is saved under build/fuzz/crashes/
+#   with a .repro file holding the commands that reproduce it.
+# ENGINE afl: afl-fuzz on build/afl/H, seeded from corpus/H; what it finds
+#   that adds coverage is merged back into corpus/H (through libFuzzer's
+#   merge when its build exists); crashes are kept the same way.
+# Prints one line per harness: executions, executions per second, crashes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+engine=$1 seconds=$2
+shift 2
+status=0
+mkdir -p build/fuzz/crashes
+
+save_crash() { # harness file
+    local h=$1 f=$2
+    local dst=build/fuzz/crashes/$(basename "$f")
+    cp "$f" "$dst" 2>/dev/null || true
+    {
+        echo "# reproduce: the fuzzer binary, then the plain replay of each flavour"
+        echo "build/fuzz/$h $dst"
+        echo "make build/debug/replay_$h build/release/replay_$h"
+        echo "build/debug/replay_$h $dst"
+        echo "build/release/replay_$h $dst"
+    } > "$dst.repro"
+    echo "  crash saved: $dst (see $dst.repro)"
+}
+
+for h in "$@"; do
+    mkdir -p "corpus/$h"
+    if [ "$engine" = libfuzzer ]; then
+        log=build/fuzz/$h.log
+        build/fuzz/$h "corpus/$h" -max_total_time="$seconds" -max_len=2048 \
+            -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
+            -artifact_prefix="build/fuzz/crashes/$h-" >"$log" 2>&1
+        rc=$?
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        crashes=0
+        for f in build/fuzz/crashes/$h-*; do
+            case $f in *.repro|*'*') continue ;; esac
+            [ -e "$f.repro" ] || { save_crash "$h" "$f"; crashes=$((crashes + 1)); }
+        done
+        if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
+    else
+        out=build/afl/out-$h
+        rm -rf "$out"
+        AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
+        AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
+            timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" \
+            -V "$seconds" -t 10000 -m none -- "build/afl/$h" \
+            >"build/afl/$h.log" 2>&1
+        stats=$out/default/fuzzer_stats
+        execs=$(sed -n 's/^execs_done *: *//p' "$stats" 2>/dev/null)
+        crashes=0
+        for f in "$out"/default/crashes/id*; do
+            [ -e "$f" ] || continue
+            save_crash "$h" "$f"
+            crashes=$((crashes + 1))
+        done
+        [ -n "$execs" ] || { echo "afl-fuzz did not run:"; tail -20 "build/afl/$h.log"; crashes=1; }
+        # Keep what AFL found, if it adds coverage.
+        if [ -x "build/fuzz/$h" ] && [ -d "$out/default/queue" ]; then
+            build/fuzz/$h -merge=1 "corpus/$h" "$out/default/queue" \
+                >"build/afl/$h.merge.log" 2>&1 || true
+        fi
+    fi
+    execs=${execs:-0}
+    echo "$engine $h: $execs executions in ${seconds}s ($((execs / (seconds > 0 ? seconds : 1)))/s), $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files"
+    [ "$crashes" -eq 0 ] || status=1
+done
+exit $status

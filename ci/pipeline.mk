@@ -1,0 +1,79 @@
+# ci/pipeline.mk — the fuzz and sanitizer pipeline (included by Makefile).
+#
+#   make fuzz         libFuzzer (ASan+UBSan, debug core) on corpus/, FUZZ_SECONDS each
+#   make afl          AFL++ on the same sources and corpus, AFL_SECONDS each
+#   make replay       every corpus input against both flavours (regressions)
+#   make tsan-stress  the stress programs under ThreadSanitizer, both flavours
+#   make valgrind     unit tests and a stress run under memcheck; a buggy
+#                     program must be reported
+#   make stress       STRESS_OPS (1M) crash-free operations per program, flavour
+#   make zoo          re-introduce each known bug class; show what catches it
+#   make ci           the gate: all of the above, bounded, with a summary
+
+FUZZ_SECONDS ?= 60
+AFL_SECONDS  ?= 60
+STRESS_OPS   ?= 1000000
+TSAN_OPS     ?= 200000
+HARNESSES    := fuzz_alloc fuzz_remote
+STRESS       := mpsc larson churn
+CORE_SRC_ALL := $(CORE_SRC)
+
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Ihardening \
+               -DHAK_DEBUG=1 -Wall -Wextra -Werror -Wno-unused-function
+
+# libFuzzer: coverage on harness and core, ASan+UBSan on both.
+build/fuzz/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL)
+
+# AFL++: the same source through its libFuzzer-compatible driver.
+build/afl/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL)
+
+# Replay drivers and stress programs: plain gcc against each flavour's core.
+define pipeline_flavour
+$(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a
+	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $$< fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a -pthread
+$(BUILD)/$(1)/stress_%: stress/%.c stress/common.h $(BUILD)/$(1)/libhakmem_core.a
+	$$(CC) $$(TEST_CFLAGS) -O2 -o $$@ $$< $(BUILD)/$(1)/libhakmem_core.a -pthread
+# ThreadSanitizer: the core compiled with the stress program, no suppressions.
+$(BUILD)/tsan/$(1)/%: stress/%.c stress/common.h $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $$(dir $$@)
+	clang $$(FUZZ_CFLAGS) -U HAK_DEBUG $$(FLAGS_$(1)) -fsanitize=thread -o $$@ $$< $(CORE_SRC_ALL)
+endef
+$(foreach f,$(FLAVOURS),$(eval $(call pipeline_flavour,$(f))))
+
+.PHONY: fuzz afl replay tsan-stress valgrind stress zoo ci
+fuzz: $(addprefix build/fuzz/,$(HARNESSES))
+	ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
+
+afl: $(addprefix build/afl/,$(HARNESSES))
+	ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
+
+replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(h)))
+	@for f in $(FLAVOURS); do for h in $(HARNESSES); do \
+	  printf '%-8s %-12s ' $$f $$h; $(BUILD)/$$f/replay_$$h corpus/$$h || exit 1; \
+	done; done
+
+tsan-stress: $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/tsan/$(f)/$(p)))
+	@for f in $(FLAVOURS); do for p in $(STRESS); do \
+	  printf 'tsan %-8s ' $$f; \
+	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 STRESS_OPS=$(TSAN_OPS) \
+	    STRESS_THREADS=4 $(BUILD)/tsan/$$f/$$p || exit 1; \
+	done; done
+
+stress: $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/$(f)/stress_$(p)))
+	@for f in $(FLAVOURS); do for p in $(STRESS); do \
+	  printf '%-8s ' $$f; STRESS_OPS=$(STRESS_OPS) $(BUILD)/$$f/stress_$$p || exit 1; \
+	done; done
+
+valgrind: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests $(BUILD)/$(f)/stress_larson) tests/valgrind/bug.c
+	ci/valgrind.sh $(BUILD)
+
+zoo: all
+	ci/zoo.sh
+
+ci: all
+	ci/gate.sh
