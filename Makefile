@@ -76,7 +76,8 @@ $(BUILD)/$(1)/hak_tests: $(TEST_SRC) $(wildcard tests/*.h) $(BUILD)/$(1)/libhakm
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call test_rules,$(f))))
 
-unit: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
+unit: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
+	@ci/check-exports.sh $(BUILD)
 	@for f in $(FLAVOURS); do echo "== unit tests ($$f)"; \
 	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/hak_tests || exit 1; done
 

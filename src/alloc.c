@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hakmem.h"
+
 #include "hooks.h"
 #include "heap.h"
 #include "large.h"

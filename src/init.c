@@ -4,8 +4,10 @@
  * comes first; it calls nothing that allocates. The constructor registers
  * the fork handlers early, before the program can start threads.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "hakmem.h"
 
@@ -35,7 +37,10 @@ static void init_once_body(void)
 {
     hak_g.tag_key = (uintptr_t)os_random() & ~(uintptr_t)1;
     hak_g.seed = os_random();
-    hak_g.stats_at_exit = env_long("HAKMEM_STATS", 0) != 0;
+    /* The report goes to a copy of stderr taken now: programs such as
+     * coreutils close fd 2 before exit handlers run. */
+    if (env_long("HAKMEM_STATS", 0) != 0)
+        hak_g.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
     hak_g.batch_refill = env_long("HAKMEM_TINY_P0_BATCH_REFILL", 1) != 0;
     hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
                               << 20;
@@ -85,6 +90,6 @@ __attribute__((constructor)) static void hak_constructor(void)
 
 __attribute__((destructor)) static void hak_destructor(void)
 {
-    if (hak_g.stats_at_exit)
-        hak_stats_print(2);
+    if (hak_g.stats_fd > 0)
+        hak_stats_print(hak_g.stats_fd);
 }

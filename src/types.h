@@ -230,7 +230,8 @@ struct hak_heap {
 typedef struct hak_global {
     uintptr_t tag_key;      /* block state tags */
     uint64_t  seed;         /* generator of slab and queue keys */
-    int stats_at_exit;      /* HAKMEM_STATS */
+    int stats_fd;           /* HAKMEM_STATS: where the report goes at exit
+                             * (a copy of stderr), 0 for none */
     int batch_refill;       /* HAKMEM_TINY_P0_BATCH_REFILL (default 1) */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
     _Atomic int ready;

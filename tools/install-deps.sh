@@ -13,10 +13,18 @@
 #                                     python3 that tests/real/run.sh would
 #                                     use already has the `test` package
 #   clang make gcc                    both compilers (make compilers)
+#   libclang-rt-14-dev llvm           libFuzzer, ASan/UBSan/TSan runtimes,
+#                                     llvm-cov/profdata (make fuzz, coverage)
+#   afl++                             AFL++ (make afl)
+#   gdb                               names the faulting function (make zoo)
+#   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 hyperfine gnuplot-nox
+#                                     peers and tools of the benchmarks
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(check libsubunit-dev pkg-config valgrind sqlite3 git python3 clang make gcc)
+PACKAGES=(check libsubunit-dev pkg-config valgrind sqlite3 git python3 clang make gcc
+          libclang-rt-14-dev llvm afl++ gdb
+          libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 hyperfine gnuplot-nox)
 
 say() { echo "install-deps: $*"; }
 
