@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <valgrind/memcheck.h>
+
 #include "util.h"
 
 #include "heap.h"
@@ -321,6 +323,10 @@ static void carve_class(unsigned c)
               s->carved, cap);
         /* The bytes after the last block were never written. */
         size_t bytes = hak_slab_usable(c);
+        /* Under memcheck these bytes are no-access to a program; this
+         * test looks at the allocator's side of them on purpose. */
+        VALGRIND_MAKE_MEM_DEFINED(s->start + (size_t)cap * stride,
+                                  bytes - (size_t)cap * stride);
         for (size_t off = (size_t)cap * stride; off < bytes; off++)
             CHECK(s->start[off] == 0,
                   "class %u: byte %zu of slab %p after its last block "
@@ -330,9 +336,11 @@ static void carve_class(unsigned c)
     CHECK(full >= 1, "class %u: %zu blocks filled no slab (%zu slabs)", c, n,
           nslabs);
 
-    /* Each block's whole stride is writable and its own. */
+    /* Each block's whole stride is writable and its own (the slack past
+     * the request too: memcheck is told this test means it). */
     for (size_t i = 0; i < n; i++) {
         uint32_t w = block_word(i);
+        VALGRIND_MAKE_MEM_UNDEFINED(blk[i] + req, stride - req);
         for (size_t j = 0; j < stride; j += 4)
             memcpy(blk[i] + j, &w, 4);
     }
@@ -344,9 +352,11 @@ static void carve_class(unsigned c)
                   "neighbour", c, i, (void *)blk[i], j);
     }
     /* Debug: the slack after the request is a canary; put it back. */
-    if (HAK_CANARY)
-        for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (HAK_CANARY)
             memset(blk[i] + req, HAK_CANARY_BYTE, stride - req);
+        VALGRIND_MAKE_MEM_NOACCESS(blk[i] + req, stride - req);
+    }
     size_t verified = hak_check_heap();
     CHECK(verified >= n, "class %u: heap check verified %zu blocks < %zu", c,
           verified, n);

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# ci/gate.sh — `make ci`: every gate of the pipeline, bounded to about a
+# quarter of an hour on 2 cores, then a summary table. Fails if any stage
+# fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (30 each here), STRESS_OPS.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export FUZZ_SECONDS=${FUZZ_SECONDS:-30} AFL_SECONDS=${AFL_SECONDS:-30}
+export STRESS_OPS=${STRESS_OPS:-1000000}
+mkdir -p build/ci
+rows=()
+failed=0
+passed=0
+
+# stage NAME COMMAND... — runs it, logs to build/ci/NAME.log, records a row
+# from the numbers the command printed (via the `count_*` helpers below).
+stage() {
+    local name=$1
+    shift
+    local log=build/ci/$name.log t0=$SECONDS
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    local rc=$? dt=$((SECONDS - t0))
+    local runs ops crashes
+    read -r runs ops crashes < <(count_"${name//-/_}" "$log")
+    if [ $rc -ne 0 ]; then
+        failed=$((failed + 1))
+        [ "${crashes:-0}" != 0 ] || crashes=1
+        echo "   FAILED (exit $rc) — last lines of $log:"
+        tail -25 "$log" | sed 's/^/   | /'
+    else
+        passed=$((passed + 1))
+    fi
+    rows+=("$(printf '| %-13s | %-4s | %8s | %18s | %7s | %5ss |' \
+        "$name" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$runs" "$ops" "${crashes:-0}" "$dt")")
+    tail -3 "$log" | sed 's/^/   /'
+}
+
+sum() { awk '{s += $1} END {print s + 0}'; }
+count_unit() { # Check: "100%: Checks: 98, Failures: 0, Errors: 0"
+    local checks fails
+    checks=$(grep -oE 'Checks: [0-9]+' "$1" | grep -oE '[0-9]+' | sum)
+    fails=$(grep -oE '(Failures|Errors): [0-9]+' "$1" | grep -oE '[0-9]+' | sum)
+    echo "$(grep -c 'Checks:' "$1") ${checks}_tests $fails"
+}
+count_real() {
+    local p f
+    p=$(grep -oE '[0-9]+ passed' "$1" | grep -oE '[0-9]+' | sum)
+    f=$(grep -oE '[0-9]+ failed' "$1" | grep -oE '[0-9]+' | sum)
+    echo "$((p + f)) ${p}_programs $f"
+}
+count_replay() {
+    echo "$(grep -c replayed "$1") $(grep -oE 'replayed [0-9]+' "$1" | grep -oE '[0-9]+' | sum)_inputs 0"
+}
+count_fuzz() {
+    echo "$(grep -cE '^(libfuzzer|afl) ' "$1") $(grep -oE '[0-9]+ executions' "$1" | grep -oE '[0-9]+' | sum)_execs $(grep -oE '[0-9]+ crashes' "$1" | grep -oE '[0-9]+' | sum)"
+}
+count_afl() { count_fuzz "$1"; }
+count_tsan_stress() {
+    echo "$(grep -cE 'operations' "$1") $(grep -oE '[0-9]+ operations' "$1" | grep -oE '[0-9]+' | sum)_ops $(grep -c 'ThreadSanitizer' "$1")"
+}
+count_stress() { count_tsan_stress "$1"; }
+count_valgrind() {
+    echo "$(grep -c '^memcheck:' "$1") $(grep -oE 'Checks: [0-9]+' "$1" | grep -oE '[0-9]+' | sum)_tests $(grep -c 'ERROR SUMMARY: [1-9]' "$1")"
+}
+
+stage unit      make -s unit
+stage real      make -s real
+stage replay    make -s replay
+stage fuzz      make -s fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
+stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS"
+stage tsan-stress make -s tsan-stress
+stage valgrind  make -s valgrind VALGRIND_FLAVOURS=debug VALGRIND_SUITES="size_class align death"
+stage stress    make -s stress STRESS_OPS="$STRESS_OPS"
+
+echo
+echo "| stage         | ok   |     runs | operations/execs   | crashes |  time |"
+echo "|---------------|------|----------|--------------------|---------|-------|"
+printf '%s\n' "${rows[@]}" | sed 's/_/ /g'
+echo
+echo "ci: $passed passed, $failed failed"
+[ $failed -eq 0 ]
