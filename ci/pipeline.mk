@@ -41,7 +41,7 @@ $(BUILD)/$(1)/stress_%: stress/%.c stress/common.h $(BUILD)/$(1)/libhakmem_core.
 # ThreadSanitizer: the core compiled with the stress program, no suppressions.
 $(BUILD)/tsan/$(1)/%: stress/%.c stress/common.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $$(dir $$@)
-	clang $$(FUZZ_CFLAGS) -U HAK_DEBUG $$(FLAGS_$(1)) -fsanitize=thread -o $$@ $$< $(CORE_SRC_ALL)
+	clang $$(FUZZ_CFLAGS) -U HAK_DEBUG $$(FLAGS_$(1)) $$(EXTRA_CFLAGS) -fsanitize=thread -o $$@ $$< $(CORE_SRC_ALL)
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call pipeline_flavour,$(f))))
 
@@ -75,7 +75,12 @@ valgrind: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests $(BUILD)/$(f)/stress_l
 zoo: all
 	ci/zoo.sh
 
-ci: all
+# The README's test command and .ci/run's: installs what is missing,
+# builds with both compilers, then every gate (ci/gate.sh).
+ci:
+	tools/install-deps.sh
+	$(MAKE) all
+	$(MAKE) compilers
 	ci/gate.sh
 
 # ---- Coverage of src/ and hardening/ reached by the corpus ----------------

@@ -44,7 +44,7 @@ explain() { # log binary
     echo "$line"
 }
 
-for n in 1 2 3 4 5 6; do
+for n in ${ZOO_VARIANTS:-1 2 3 4 5 6}; do
     b=build/zoo$n
     echo "== zoo $n: ${names[$n]}" >&2
     make -s BUILD=$b EXTRA_CFLAGS=-DHAK_ZOO=$n \
