@@ -119,3 +119,5 @@ install: all
 clean:
 	rm -rf build
 include ci/pipeline.mk
+-include tests/misuse/misuse.mk
+-include bench/bench.mk
