@@ -103,3 +103,12 @@ coverage: $(foreach h,$(HARNESSES),build/cov/replay_$(h))
 	@llvm-profdata merge -sparse build/cov/*.profraw -o build/cov/all.profdata
 	@llvm-cov report build/cov/replay_fuzz_alloc -object build/cov/replay_fuzz_remote \
 	  -instr-profile=build/cov/all.profdata $(CORE_SRC_ALL) | tee build/cov/report.txt
+
+# ---- ASan awareness: hakmem blocks poisoned for AddressSanitizer ----------
+build/asan/misuse: tests/asan/misuse.c $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=address -o $@ $< $(CORE_SRC_ALL)
+
+.PHONY: asan-check
+asan-check: build/asan/misuse
+	ci/asan-check.sh

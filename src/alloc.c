@@ -201,7 +201,7 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
             report_double_free(b, s);
     }
     hak_dbg_on_free(ss, s, b, 0);
-    HAK_VG_FREE(b);
+    HAK_VG_FREE(b, s->stride);
     HAK_VG_DEFINED(b, sizeof *b);
     remote_push(&ss->owner->remote, b);
 }
@@ -349,7 +349,7 @@ void hak_free(void *p)
             report_double_free(p, s);
     }
     hak_dbg_on_free(ss, s, b, 1);
-    HAK_VG_FREE(b);
+    HAK_VG_FREE(b, s->stride);
     HAK_VG_DEFINED(b, sizeof *b);
     b->tag = tag_free(b);
     hak_class_cache_t *cc = &h->cls[s->cls];

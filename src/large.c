@@ -249,7 +249,7 @@ void large_free(void *p)
         report_not_large(p, HAK_CHECK_INVALID_FREE, 1);
     span_t sp = *e;
     canary_check(&sp);
-    HAK_VG_FREE((void *)sp.user);
+    HAK_VG_FREE((void *)sp.user, sp.req);
     e->user = TOMB;
     table_live--;
     n_frees++;
@@ -297,7 +297,7 @@ void *large_realloc(void *p, size_t size)
     size_t old_req = sp.req;
     if (need != sp.map) {
         /* memcheck: the old block ends here; mremap may move the pages. */
-        HAK_VG_FREE(p);
+        HAK_VG_FREE(p, old_req);
         void *q = os_remap((void *)sp.base, sp.map, need);
         if (!q) {
             HAK_VG_ALLOC(p, old_req);

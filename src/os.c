@@ -1,5 +1,6 @@
 /* os.c — mmap, munmap, madvise, mprotect, mremap, getrandom. */
 #include "os.h"
+#include "vg.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -37,8 +38,10 @@ static void *map_raw(size_t size, int flags)
 void *os_map(size_t size)
 {
     void *p = map_raw(size, 0);
-    if (p)
+    if (p) {
         account_map(size);
+        HAK_ASAN_UNPOISON(p, size); /* no stale shadow from a past mapping */
+    }
     return p;
 }
 
@@ -58,6 +61,7 @@ void *os_map_aligned(size_t size, size_t align)
     if (tail)
         munmap((uint8_t *)a + size, tail);
     account_map(size);
+    HAK_ASAN_UNPOISON((void *)a, size);
     return (void *)a;
 }
 
@@ -95,6 +99,7 @@ void *os_remap(void *p, size_t old_size, size_t new_size)
     errno = saved;
     if (q == MAP_FAILED)
         return NULL;
+    HAK_ASAN_UNPOISON(q, new_size);
     if (new_size > old_size)
         account_map(new_size - old_size);
     else
