@@ -55,6 +55,9 @@ count_fuzz() {
     echo "$(grep -cE '^(libfuzzer|afl) ' "$1") $(grep -oE '[0-9]+ executions' "$1" | grep -oE '[0-9]+' | sum)_execs $(grep -oE '[0-9]+ crashes' "$1" | grep -oE '[0-9]+' | sum)"
 }
 count_afl() { count_fuzz "$1"; }
+count_asan() {
+    echo "$(grep -c '^asan ' "$1") $(grep -c 'reported at' "$1")_reports $(grep -c 'NOT reported' "$1")"
+}
 count_tsan_stress() {
     echo "$(grep -cE 'operations' "$1") $(grep -oE '[0-9]+ operations' "$1" | grep -oE '[0-9]+' | sum)_ops $(grep -c 'ThreadSanitizer' "$1")"
 }
@@ -66,6 +69,7 @@ count_valgrind() {
 stage unit      make -s unit
 stage real      make -s real
 stage replay    make -s replay
+stage asan      make -s asan-check
 stage fuzz      make -s fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
 stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS"
 stage tsan-stress make -s tsan-stress

@@ -45,11 +45,15 @@ $(BUILD)/tsan/$(1)/%: stress/%.c stress/common.h $(CORE_SRC_ALL) $(HEADERS)
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call pipeline_flavour,$(f))))
 
-.PHONY: fuzz afl replay tsan-stress valgrind stress zoo ci
-fuzz: $(addprefix build/fuzz/,$(HARNESSES))
+.PHONY: deps fuzz afl replay tsan-stress valgrind stress zoo ci
+# Every pipeline target installs what it needs first (a no-op when present).
+deps:
+	@tools/install-deps.sh
+
+fuzz: deps $(addprefix build/fuzz/,$(HARNESSES))
 	ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
-afl: $(addprefix build/afl/,$(HARNESSES))
+afl: deps $(addprefix build/afl/,$(HARNESSES))
 	ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
 
 replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(h)))
@@ -57,7 +61,7 @@ replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(
 	  printf '%-8s %-12s ' $$f $$h; $(BUILD)/$$f/replay_$$h corpus/$$h || exit 1; \
 	done; done
 
-tsan-stress: $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/tsan/$(f)/$(p)))
+tsan-stress: deps $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/tsan/$(f)/$(p)))
 	@for f in $(FLAVOURS); do for p in $(STRESS); do \
 	  printf 'tsan %-8s ' $$f; \
 	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 STRESS_OPS=$(TSAN_OPS) \
@@ -69,10 +73,10 @@ stress: $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/$(f)/stress_$(p))
 	  printf '%-8s ' $$f; STRESS_OPS=$(STRESS_OPS) $(BUILD)/$$f/stress_$$p || exit 1; \
 	done; done
 
-valgrind: $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests $(BUILD)/$(f)/stress_larson) tests/valgrind/bug.c
+valgrind: deps $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests $(BUILD)/$(f)/stress_larson) tests/valgrind/bug.c
 	ci/valgrind.sh $(BUILD)
 
-zoo: all
+zoo: deps all
 	ci/zoo.sh
 
 # The README's test command and .ci/run's: installs what is missing,
@@ -95,7 +99,7 @@ build/cov/replay_%: fuzz/%.c fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
 	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL)
 
 .PHONY: coverage
-coverage: $(foreach h,$(HARNESSES),build/cov/replay_$(h))
+coverage: deps $(foreach h,$(HARNESSES),build/cov/replay_$(h))
 	@rm -f build/cov/*.profraw
 	@for h in $(HARNESSES); do \
 	  LLVM_PROFILE_FILE=build/cov/$$h-%p.profraw build/cov/replay_$$h corpus/$$h >/dev/null || exit 1; \
@@ -110,5 +114,5 @@ build/asan/misuse: tests/asan/misuse.c $(CORE_SRC_ALL) $(HEADERS)
 	clang $(FUZZ_CFLAGS) -fsanitize=address -o $@ $< $(CORE_SRC_ALL)
 
 .PHONY: asan-check
-asan-check: build/asan/misuse
+asan-check: deps build/asan/misuse
 	ci/asan-check.sh
