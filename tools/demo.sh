@@ -24,9 +24,12 @@ echo "== sqlite3 under hakmem (release), HAKMEM_STATS=1"
 HAKMEM_STATS=1 LD_PRELOAD=$PWD/$lib sqlite3 "$work/db" < "$work/load.sql"
 
 echo
-echo "== python3 under hakmem (debug flavour: every check on), HAKMEM_STATS=1"
+# The interpreter itself, not a wrapper script (pyenv's shim would run
+# several processes, each with its own report).
+py=$(python3 -c 'import sys; print(sys.executable)')
+echo "== $py under hakmem (debug flavour: every check on), HAKMEM_STATS=1"
 HAKMEM_STATS=1 PYTHONMALLOC=malloc LD_PRELOAD=$PWD/build/debug/libhakmem.so \
-    python3 -c 'import json, collections
+    "$py" -c 'import json, collections
 d = {str(i): list(range(i % 50)) for i in range(20000)}
 s = json.dumps(d)
 print("json round trip:", json.loads(s) == d, len(s), "bytes")
