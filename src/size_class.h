@@ -73,11 +73,16 @@ HAK_INLINE uint32_t hak_capacity(unsigned c)
 }
 
 /* Magic for exact division by a stride: for every off < 2^18 and every
- * stride s <= 2^15, (off * hak_div_magic(s)) >> 40 == off / s
- * (tests/test_size_class.c checks it for every class and offset). */
-HAK_INLINE uint64_t hak_div_magic(uint32_t stride)
+ * stride s in [16, 2^15], (off * hak_div_magic(s)) >> HAK_DIV_SHIFT ==
+ * off / s. Why it is exact: the magic exceeds 2^34/s by less than 1, so
+ * the product overshoots off/s by less than off/2^34 < 2^-16, while the
+ * fraction of off/s is at most 1 - 1/s <= 1 - 2^-15. It fits 32 bits, so
+ * a slab descriptor stays one cache line (tests/test_size_class.c checks
+ * every class and offset). */
+#define HAK_DIV_SHIFT 34
+HAK_INLINE uint32_t hak_div_magic(uint32_t stride)
 {
-    return (((uint64_t)1 << 40) / stride) + 1;
+    return (uint32_t)((((uint64_t)1 << HAK_DIV_SHIFT) / stride) + 1);
 }
 
 #endif

@@ -30,7 +30,7 @@ HAK_INLINE uint32_t slab_index(const hak_slab_t *s, uintptr_t a,
                                uint32_t limit)
 {
     uintptr_t off = a - (uintptr_t)s->start;
-    uint32_t i = (uint32_t)((off * s->div_magic) >> 40);
+    uint32_t i = (uint32_t)((off * s->div_magic) >> HAK_DIV_SHIFT);
     if (HAK_UNLIKELY(off >= (uintptr_t)limit * s->stride ||
                      (uintptr_t)i * s->stride != off))
         return UINT32_MAX;

@@ -141,7 +141,7 @@ enum hak_slab_state {
 typedef struct hak_slab {
     /* immutable while in use */
     uint8_t *start;         /* first block; aligned to the slab size */
-    uint64_t div_magic;     /* off * div_magic >> 40 == off / stride */
+    uint32_t div_magic;     /* off * div_magic >> 34 == off / stride */
     uint32_t stride;        /* hak_stride(cls) */
     uint32_t capacity;      /* blocks that fit: capacity*stride <= usable */
     uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
@@ -156,7 +156,9 @@ typedef struct hak_slab {
     hak_block_t *local_free;/* encoded list of blocks freed by the owner */
     struct hak_slab *next;  /* partial-list links */
     struct hak_slab *prev;
-} hak_slab_t;
+} __attribute__((aligned(64))) hak_slab_t;
+
+_Static_assert(sizeof(hak_slab_t) == 64, "a slab descriptor is one line");
 
 /* ---- Superslab header (at base + HAK_PAGE, after the low guard page) ---- */
 struct hak_superslab {

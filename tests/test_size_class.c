@@ -132,17 +132,17 @@ START_TEST(div_magic_exact)
         uint64_t magic = hak_div_magic(stride);
         uint64_t usable = hak_slab_usable(c);
         for (uint64_t off = 0; off < usable; off++) {
-            uint64_t q = (off * magic) >> 40;
+            uint64_t q = (off * magic) >> HAK_DIV_SHIFT;
             CHECK(q == off / stride,
-                  "class %u stride %u: (%ju * magic) >> 40 = %ju, want %ju",
+                  "class %u stride %u: (%ju * magic) >> 34 = %ju, want %ju",
                   c, stride, (uintmax_t)off, (uintmax_t)q,
                   (uintmax_t)(off / stride));
         }
         /* size_class.h promises more: every offset below 2^18. */
         for (uint64_t off = usable; off < ((uint64_t)1 << 18); off++) {
-            uint64_t q = (off * magic) >> 40;
+            uint64_t q = (off * magic) >> HAK_DIV_SHIFT;
             CHECK(q == off / stride,
-                  "class %u stride %u: (%ju * magic) >> 40 = %ju, want %ju",
+                  "class %u stride %u: (%ju * magic) >> 34 = %ju, want %ju",
                   c, stride, (uintmax_t)off, (uintmax_t)q,
                   (uintmax_t)(off / stride));
         }
