@@ -294,10 +294,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                     slots[(i + op) % SLOTS] = fresh[k++];
             break;
         }
-        case 9: /* the whole-heap walk (it is slow: one in four) */
-            if (take(&in, 1) % 4 == 0 && ++checks <= 8)
+        case 9: { /* the whole-heap walk (slow: bounded), trim, stats */
+            uint32_t which = take(&in, 1) % 4;
+            if (which == 0 && ++checks <= 8)
                 hak_check_heap();
+            else if (which == 1)
+                hak_malloc_trim(0);
+            else if (which == 2) {
+                hak_stats_t st;
+                hak_stats_get(&st);
+                if (st.frees > st.allocs)
+                    abort();
+            }
             break;
+        }
         default: { /* 5, 10, 11: malloc of a small size */
             if (s->p)
                 release(s, 0);
