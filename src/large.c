@@ -184,6 +184,33 @@ static void canary_check(const span_t *sp)
     }
 }
 
+/* Debug: a freed large block is poisoned (its first LARGE_POISON bytes:
+ * a bound on the cost per free) while its mapping waits in the cache, and
+ * the poison is verified when the mapping is reused, so a write after free
+ * is reported like one into a tiny or mid block. */
+#define LARGE_POISON ((size_t)1 << 20)
+
+static size_t poison_len(const span_t *sp)
+{
+    return sp->req < LARGE_POISON ? sp->req : LARGE_POISON;
+}
+
+static void poison_check(const span_t *sp)
+{
+    if (!HAK_POISON)
+        return;
+    const uint8_t *p = (const uint8_t *)sp->user;
+    size_t bad = hak_dbg_first_not(p, 0, poison_len(sp), HAK_POISON_BYTE);
+    if (bad != poison_len(sp)) {
+        char d[48];
+        hak_fmt_t f = { d, 0, sizeof d };
+        hak_fmt_str(&f, " offset=");
+        hak_fmt_dec(&f, bad);
+        hak_report(HAK_CHECK_POISON, p,
+                   (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
+    }
+}
+
 void *large_alloc(size_t size, size_t align)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
@@ -197,6 +224,8 @@ void *large_alloc(size_t size, size_t align)
     pthread_mutex_lock(&large_mutex);
     int cached = cache_take(need, &sp);
     pthread_mutex_unlock(&large_mutex);
+    if (cached)
+        poison_check(&sp); /* sp still describes the block freed last */
     if (!cached) {
         sp.base = (uintptr_t)os_map(need);
         sp.map = need;
@@ -249,6 +278,8 @@ void large_free(void *p)
         report_not_large(p, HAK_CHECK_INVALID_FREE, 1);
     span_t sp = *e;
     canary_check(&sp);
+    if (HAK_POISON)
+        memset((void *)sp.user, HAK_POISON_BYTE, poison_len(&sp));
     HAK_VG_FREE((void *)sp.user, sp.req);
     e->user = TOMB;
     table_live--;
