@@ -14,6 +14,9 @@
 
 #include "util.h"
 
+#include "registry.h"
+#include "slab.h"
+
 #define DOUBLE_FREE    "hakmem: double free: "
 #define INVALID_FREE   "hakmem: invalid free: "
 #define MISALIGNED     "hakmem: misaligned free: "
@@ -894,6 +897,57 @@ START_TEST(test_check_heap_finds_damage)
 }
 END_TEST
 
+/* Metadata is out of reach of a linear overflow: slab 0 of a superslab
+ * (header and slab descriptors) sits between guard pages, so a write
+ * running backwards out of the first block of slab 1 faults before it can
+ * touch a descriptor, and so does one running forwards out of the mapping
+ * before a superslab into its header. */
+static void underflow_first_block(void *arg)
+{
+    (void)arg;
+    /* Blocks of 64 bytes until one is the first block of slab 1. */
+    for (int i = 0; i < 200000; i++) {
+        uint8_t *p = hak_malloc(64);
+        if (((uintptr_t)p & HAK_SS_MASK) == ((uintptr_t)1 << HAK_TINY_SHIFT)) {
+            volatile uint8_t *q = p;
+            for (int k = 1; k <= 4096; k++)
+                q[-k] = 0x41; /* a backwards overflow */
+            _exit(3);         /* reached a descriptor: the guard is missing */
+        }
+    }
+    _exit(4);
+}
+
+START_TEST(test_metadata_guard_pages)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        underflow_first_block(NULL);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                  "a backwards overflow from slab 1 did not fault at the "
+                  "guard page (status %d)", status);
+    /* The header itself: the page before it is a guard too. */
+    uint8_t *b = hak_malloc(64);
+    hak_superslab_t *ss = ss_of((uintptr_t)b);
+    ck_assert_ptr_eq((void *)ss_base(ss), (uint8_t *)ss - HAK_PAGE);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        volatile uint8_t *guard = (uint8_t *)ss_base(ss);
+        guard[HAK_PAGE - 1] = 1;
+        _exit(3);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                  "the page before a superslab header is writable (status %d)",
+                  status);
+    hak_free(b);
+}
+END_TEST
+
 Suite *death_suite(void)
 {
     Suite *s = suite_create("death");
@@ -927,6 +981,7 @@ Suite *death_suite(void)
     tcase_add_test(tc, test_canary_realloc);
     tcase_add_test(tc, test_write_after_free);
     tcase_add_test(tc, test_check_heap_finds_damage);
+    tcase_add_test(tc, test_metadata_guard_pages);
     suite_add_tcase(s, tc);
     return s;
 }
