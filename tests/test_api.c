@@ -10,40 +10,6 @@
 
 #include "util.h"
 
-/* Check's ck_assert* records the location of every passing assertion
- * through a pipe (a system call each), which makes loops over many blocks
- * crawl; these fail exactly like them but cost nothing when they pass. */
-#define REQ(c)                                                               \
-    do {                                                                     \
-        if (!(c))                                                            \
-            ck_abort_msg("Assertion '%s' failed", #c);                       \
-    } while (0)
-#define REQ_MSG(c, ...)                                                      \
-    do {                                                                     \
-        if (!(c))                                                            \
-            ck_abort_msg(__VA_ARGS__);                                       \
-    } while (0)
-#define REQ_CMP_(T, fmt, a, op, b)                                           \
-    do {                                                                     \
-        T a_ = (T)(a);                                                       \
-        T b_ = (T)(b);                                                       \
-        if (!(a_ op b_))                                                     \
-            ck_abort_msg("Assertion '%s %s %s' failed: " fmt " vs " fmt,     \
-                         #a, #op, #b, a_, b_);                               \
-    } while (0)
-#define REQ_UINT_EQ(a, b) REQ_CMP_(uintmax_t, "%ju", a, ==, b)
-#define REQ_UINT_GE(a, b) REQ_CMP_(uintmax_t, "%ju", a, >=, b)
-#define REQ_UINT_GT(a, b) REQ_CMP_(uintmax_t, "%ju", a, >, b)
-#define REQ_UINT_LE(a, b) REQ_CMP_(uintmax_t, "%ju", a, <=, b)
-#define REQ_INT_EQ(a, b) REQ_CMP_(intmax_t, "%jd", a, ==, b)
-#define REQ_INT_GT(a, b) REQ_CMP_(intmax_t, "%jd", a, >, b)
-#define REQ_PTR_EQ(a, b) REQ_CMP_(const void *, "%p", a, ==, b)
-#define REQ_PTR_NE(a, b) REQ_CMP_(const void *, "%p", a, !=, b)
-#define REQ_NONNULL(x) REQ_CMP_(const void *, "%p", x, !=, NULL)
-#define REQ_NULL(x) REQ_CMP_(const void *, "%p", x, ==, NULL)
-
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 #define PAGE ((size_t)4096)
 
 /* ---- Helpers ------------------------------------------------------------ */

@@ -27,7 +27,6 @@
 
 #include "util.h"
 
-#define MiB ((uint64_t)1 << 20)
 #define SETTLE_SLACK (4 * MiB)
 
 /* ---- Errors recorded outside the test thread ---------------------------- */

@@ -31,7 +31,6 @@
 
 #include "util.h"
 
-#define MiB ((uint64_t)1 << 20)
 /* "Within a few MiB of the start" after everything is freed and trimmed. */
 #define SETTLE_SLACK (4 * MiB)
 
