@@ -39,6 +39,18 @@ if [[ ! -x $BIN/tiny || ! -x $BIN/window || ! -f $BUILD/release/libhakmem.so ]];
     make -C "$ROOT" -s BUILD="$BUILD" all bench-build >&2 || die "build failed"
 fi
 
+# Snapshot of the libraries and workloads: other work may rebuild build/
+# while the benchmark runs; every run must preload the same hakmem.
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/release" "$TMP/debug" "$TMP/bin"
+cp "$BUILD/release/libhakmem.so" "$TMP/release/" && cp "$BUILD/debug/libhakmem.so" "$TMP/debug/" &&
+    (cd "$BIN" && cp tiny window "$TMP/bin/") || die "cannot snapshot the build"
+BIN=$TMP/bin
+HAKMEM_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -n $(git -C "$ROOT" status --porcelain -- src hardening include Makefile 2>/dev/null) ]] &&
+    HAKMEM_COMMIT+=" (+ uncommitted changes in src/hardening/include)"
+
 LIBDIR=/usr/lib/x86_64-linux-gnu
 scudo=$(ls -1 /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so 2>/dev/null |
         sort -V | tail -n 1)
@@ -48,8 +60,8 @@ ALL_ALLOCS=(
     "jemalloc=$LIBDIR/libjemalloc.so.2"
     "tcmalloc=$LIBDIR/libtcmalloc_minimal.so.4"
     "scudo=$scudo"
-    "hakmem-release=$BUILD/release/libhakmem.so"
-    "hakmem-debug=$BUILD/debug/libhakmem.so"
+    "hakmem-release=$TMP/release/libhakmem.so"
+    "hakmem-debug=$TMP/debug/libhakmem.so"
 )
 ANAMES=() ; declare -A ALIB
 for e in "${ALL_ALLOCS[@]}"; do
@@ -62,9 +74,6 @@ for e in "${ALL_ALLOCS[@]}"; do
 done
 
 CASES=("lifo64|tiny -s 64" "window|window")
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 
 # ir LIB PROG ARGS... — total instructions executed (callgrind's "Collected").
 ir() {
@@ -115,7 +124,7 @@ ratio() { # value ref
 {
     echo "# Instructions per malloc+free pair (callgrind)"
     echo
-    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); hakmem commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); hakmem commit $HAKMEM_COMMIT"
     echo "- Machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr); $(valgrind --version)"
     echo "- Method: \`valgrind --tool=callgrind\` with the allocator in LD_PRELOAD, each loop at"
     echo "  N = $N and 2N iterations; per pair = ((Ir(2N) − Ir(N)) − (Ir_n(2N) − Ir_n(N))) / N,"

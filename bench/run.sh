@@ -91,6 +91,18 @@ if [[ ! -x $BIN/memory || ! -f $BUILD/release/libhakmem.so || ! -f $BUILD/debug/
     make -C "$ROOT" -s BUILD="$BUILD" all bench-build >&2 || die "build failed"
 fi
 
+# Snapshot of the libraries and workloads: other work may rebuild build/
+# while the benchmark runs; every run must preload the same hakmem.
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/release" "$TMP/debug" "$TMP/bin"
+cp "$BUILD/release/libhakmem.so" "$TMP/release/" && cp "$BUILD/debug/libhakmem.so" "$TMP/debug/" &&
+    (cd "$BIN" && cp tiny window larson prodcons falseshare mid large realloc memory "$TMP/bin/") || die "cannot snapshot the build"
+BIN=$TMP/bin
+HAKMEM_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -n $(git -C "$ROOT" status --porcelain -- src hardening include Makefile 2>/dev/null) ]] &&
+    HAKMEM_COMMIT+=" (+ uncommitted changes in src/hardening/include)"
+
 # ---- Allocators ------------------------------------------------------------------
 # name=path; mimalloc first: it is the reference of every ratio.
 
@@ -103,8 +115,8 @@ ALL_ALLOCS=(
     "jemalloc=$LIBDIR/libjemalloc.so.2"
     "tcmalloc=$LIBDIR/libtcmalloc_minimal.so.4"
     "scudo=$scudo"
-    "hakmem-release=$BUILD/release/libhakmem.so"
-    "hakmem-debug=$BUILD/debug/libhakmem.so"
+    "hakmem-release=$TMP/release/libhakmem.so"
+    "hakmem-debug=$TMP/debug/libhakmem.so"
 )
 
 in_list() { # item comma-list
@@ -154,8 +166,6 @@ for e in "${WORKLOADS[@]}"; do
 done
 
 mkdir -p "$OUT"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 
 # ---- One run ---------------------------------------------------------------------
 # Appends a row to raw.csv:
@@ -258,7 +268,7 @@ T_START=$(date +%s)
     echo "cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "kernel=$(uname -sr)"
     echo "glibc=$(ldd --version 2>/dev/null | head -n 1 | awk '{print $NF}')"
-    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit=$HAKMEM_COMMIT"
     echo "runs=$RUNS"
     echo "quick=$QUICK"
     echo "timeout=$TIMEOUT"
@@ -271,9 +281,11 @@ T_START=$(date +%s)
         tcmalloc) v=$(dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null) ;;
         glibc) v=$(dpkg-query -W -f='${Version}' libc6 2>/dev/null) ;;
         scudo) v="compiler-rt $(basename "$(dirname "$(dirname "$(dirname "${ALIB[$n]}")")")")" ;;
-        hakmem-*) v="commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" ;;
+        hakmem-*) v="commit $HAKMEM_COMMIT" ;;
         esac
-        echo "lib_$n=${ALIB[$n]:-(none: glibc)}|$v"
+        lib=${ALIB[$n]:-(none: glibc)}
+        [[ $n = hakmem-* ]] && lib="$BUILD/${n#hakmem-}/libhakmem.so (copied at start)"
+        echo "lib_$n=$lib|$v"
     done
     for n in "${WNAMES[@]}"; do echo "args_$n=${WARGS[$n]}|${WMT[$n]}"; done
 } >"$OUT/meta.txt"
