@@ -41,6 +41,26 @@ HAK_COLD static void report_double_free(const void *p, hak_slab_t *s)
     hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where(s), NULL);
 }
 
+/* A double free from a thread that does not own the block: name the
+ * owner's thread (its heap number) and the freeing one. */
+HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
+                                               const hak_heap_t *owner)
+{
+    char d[96];
+    hak_fmt_t f = { d, 0, sizeof d };
+    hak_fmt_str(&f, " (owner thread #");
+    hak_fmt_dec(&f, owner->id);
+    hak_fmt_str(&f, ", freed again by ");
+    if (hak_tls_heap) {
+        hak_fmt_str(&f, "thread #");
+        hak_fmt_dec(&f, hak_tls_heap->id);
+    } else {
+        hak_fmt_str(&f, "a thread that never allocated");
+    }
+    hak_fmt_str(&f, ")");
+    hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where(s), d);
+}
+
 /* ---- Class cache -------------------------------------------------------- */
 
 /* Pop the cache head; the next link must stay inside the head's slab. */
@@ -198,7 +218,7 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
             report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
         HAK_VG_DEFINED(b, sizeof *b);
         if (HAK_UNLIKELY(tag_is_free(b) && HAK_ZOO != 3))
-            report_double_free(b, s);
+            report_remote_double_free(b, s, ss->owner);
     }
     hak_dbg_on_free(ss, s, b, 0);
     HAK_VG_FREE(b, s->stride);
