@@ -303,14 +303,6 @@ size_t large_usable(const void *p, const char *check)
     return n;
 }
 
-int large_owns(const void *p)
-{
-    pthread_mutex_lock(&large_mutex);
-    int found = table_find((uintptr_t)p) != NULL;
-    pthread_mutex_unlock(&large_mutex);
-    return found;
-}
-
 void *large_realloc(void *p, size_t size)
 {
     size_t slack = HAK_CANARY ? 1 : 0;

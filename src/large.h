@@ -22,8 +22,6 @@ HAK_INTERNAL size_t large_usable(const void *p, const char *check);
 /* Resize p in place or by moving its pages (mremap); NULL if the caller
  * must allocate and copy. Reports if p is not a live large block. */
 HAK_INTERNAL void *large_realloc(void *p, size_t size);
-/* Whether p is a live large block. */
-HAK_INTERNAL int large_owns(const void *p);
 /* Unmap every cached span; returns the bytes released. */
 HAK_INTERNAL size_t large_trim(void);
 HAK_INTERNAL void large_lock(void);

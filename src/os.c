@@ -65,11 +65,6 @@ void *os_map_aligned(size_t size, size_t align)
     return (void *)a;
 }
 
-void *os_reserve(size_t size)
-{
-    return map_raw(size, MAP_NORESERVE);
-}
-
 void os_unmap(void *p, size_t size)
 {
     int saved = errno;

@@ -10,8 +10,6 @@
 HAK_INTERNAL void *os_map(size_t size);
 /* As os_map, aligned to `align` (a power of two above the page size). */
 HAK_INTERNAL void *os_map_aligned(size_t size, size_t align);
-/* Reserve address space that is never charged unless touched. */
-HAK_INTERNAL void *os_reserve(size_t size);
 HAK_INTERNAL void os_unmap(void *p, size_t size);
 /* Give the pages back, keep the mapping: they read as zero afterwards. */
 HAK_INTERNAL void os_decommit(void *p, size_t size);

@@ -3,7 +3,6 @@
 
 #include <pthread.h>
 
-#include "os.h"
 #include "report.h"
 
 #define CHUNKS ((size_t)1 << (HAK_VA_BITS - HAK_SS_SHIFT))
