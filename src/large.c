@@ -97,14 +97,16 @@ static void recent_forget(uintptr_t user)
             recent[i] = 0;
 }
 
-/* A cached mapping of at least `need` bytes and not much more. */
+/* The smallest cached mapping of at least `need` bytes. One much larger
+ * than that is still taken — its pages are already there — and the caller
+ * cuts it down to `need` (large_alloc), so freed big blocks are reused by
+ * smaller requests instead of sitting in the cache. */
 static int cache_take(size_t need, span_t *out)
 {
     unsigned best = CACHE_SLOTS;
     for (unsigned i = 0; i < cache_n; i++) {
         size_t m = cache[i].map;
-        if (m >= need && m - need <= need / 2 &&
-            (best == CACHE_SLOTS || m < cache[best].map))
+        if (m >= need && (best == CACHE_SLOTS || m < cache[best].map))
             best = i;
     }
     if (best == CACHE_SLOTS)
@@ -224,8 +226,13 @@ void *large_alloc(size_t size, size_t align)
     pthread_mutex_lock(&large_mutex);
     int cached = cache_take(need, &sp);
     pthread_mutex_unlock(&large_mutex);
-    if (cached)
+    if (cached) {
         poison_check(&sp); /* sp still describes the block freed last */
+        if (sp.map - need > need / 2) { /* much too big: keep what we need */
+            os_unmap((uint8_t *)sp.base + need, sp.map - need);
+            sp.map = need;
+        }
+    }
     if (!cached) {
         sp.base = (uintptr_t)os_map(need);
         sp.map = need;
@@ -318,6 +325,16 @@ void *large_realloc(void *p, size_t size)
     }
     span_t sp = *e;
     size_t old_req = sp.req;
+    /* Growing: by half again at least, so a block grown in small steps
+     * moves its pages O(log n) times, not once per page. Address space
+     * only: pages appear as they are touched. (Not in debug, whose canary
+     * fills the whole slack.) */
+    if (!HAK_CANARY && need > sp.map && need < sp.map + sp.map / 2)
+        need = page_round(sp.map + sp.map / 2);
+    /* Shrinking: in place down to half the mapping; only below that are
+     * pages given back (and never by each small step of a growing block). */
+    if (!HAK_CANARY && need < sp.map && need >= sp.map / 2)
+        need = sp.map;
     if (need != sp.map) {
         /* memcheck: the old block ends here; mremap may move the pages. */
         HAK_VG_FREE(p, old_req);
