@@ -13,7 +13,8 @@
 _Atomic(uint8_t) hak_registry_map[CHUNKS];
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-/* Every registered superslab, for registry_each (check, trim, stats).
+/* Every registered superslab, for registry_each and registry_count (tests
+ * and tools that walk the whole process).
  * A fixed array: 2^16 superslabs is 128 GiB of small blocks. */
 #define MAX_SS 65536
 static hak_superslab_t *all_ss[MAX_SS];
