@@ -15,7 +15,7 @@ unsigned test_scale(void)
     return v ? v : 1;
 }
 
-void expect_abort(void (*fn)(void *), void *arg, const char *expect)
+int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -28,16 +28,21 @@ void expect_abort(void (*fn)(void *), void *arg, const char *expect)
         _exit(0); /* not reached when the misuse is caught */
     }
     close(fds[1]);
-    char buf[4096];
     size_t len = 0;
     ssize_t n;
-    while (len < sizeof buf - 1 &&
-           (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    while (len < cap - 1 && (n = read(fds[0], buf + len, cap - 1 - len)) > 0)
         len += (size_t)n;
     buf[len] = '\0';
     close(fds[0]);
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+void expect_abort(void (*fn)(void *), void *arg, const char *expect)
+{
+    char buf[4096];
+    int status = run_child(fn, arg, buf, sizeof buf);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "expected SIGABRT with \"%s\", child %s %d, stderr: %s",
                   expect, WIFSIGNALED(status) ? "got signal" : "exited with",

@@ -46,25 +46,7 @@ static shared_t *shared_page(void)
 static void capture_abort(void (*fn)(void *), void *arg, char *buf,
                           size_t cap)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fds[0], buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    int status = run_child(fn, arg, buf, cap);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "expected SIGABRT, child %s %d, stderr: %s",
                   WIFSIGNALED(status) ? "got signal" : "exited with",
@@ -76,26 +58,7 @@ static void capture_abort(void (*fn)(void *), void *arg, char *buf,
 static void expect_no_abort(void (*fn)(void *), void *arg)
 {
     char buf[2048];
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 &&
-           (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    int status = run_child(fn, arg, buf, sizeof buf);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "expected a normal exit, child %s %d, stderr: %s",
                   WIFSIGNALED(status) ? "got signal" : "exited with",

@@ -12,6 +12,10 @@
  * dies of SIGABRT and its stderr contains `expect` (e.g. "hakmem: double
  * free: "); fails the calling test otherwise, quoting what the child said. */
 void expect_abort(void (*fn)(void *), void *arg, const char *expect);
+/* Runs fn(arg) in a forked child (which _exit(0)s if fn returns), its
+ * stderr captured into buf (NUL-terminated, cap bytes at most); returns
+ * the wait status. */
+int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap);
 
 /* Check's ck_assert* records the location of every passing assertion
  * through a pipe (a system call each), which makes loops over many blocks
