@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "remote.h"
 #include "vg.h"
 
 #define SLOTS_PER_SS (HAK_SS_SIZE / HAK_ALIGN)
@@ -178,19 +179,8 @@ void hak_dbg_sanitize_chain(hak_heap_t *h, hak_block_t *chain)
     hak_block_t *slow = chain;
     unsigned long n = 0;
     for (hak_block_t *b = chain; b; b = block_decode(b, h->remote.key)) {
-        uintptr_t a = (uintptr_t)b;
-        if (!registry_tier(a) || ss_of(a)->owner != h)
-            hak_report(HAK_CHECK_FREELIST, b,
-                       (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
-                       " (remote node outside the heap)");
-        hak_superslab_t *ss = ss_of(a);
-        hak_slab_t *s = slab_of(ss, a);
-        if (s->cls == HAK_CLASS_NONE ||
-            slab_index(s, a, s->carved) == UINT32_MAX)
-            hak_report(HAK_CHECK_FREELIST, b, slab_where(s),
-                       " (remote node not a carved block)");
-        if (b->tag != tag_remote(b))
-            hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
+        hak_slab_t *s = remote_node_check(h, b);
+        hak_superslab_t *ss = ss_of((uintptr_t)b);
         if (*slot_of(ss, s, b) == 0)
             hak_report(HAK_CHECK_DOUBLE_FREE, b, slab_where(s),
                        " (in a remote queue while free)");

@@ -180,20 +180,10 @@ void heap_drain(hak_heap_t *h)
     while (chain) {
         hak_block_t *b = chain;
         uintptr_t a = (uintptr_t)b;
-        /* Untrusted until proven: ours, owned by h, a carved block. Only
-         * then is its link read. */
-        if (check && HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
-            hak_report(HAK_CHECK_FREELIST, b,
-                       (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
-                       " (remote node outside the heap)");
+        /* Untrusted until proven: ours, owned by h, a carved block, queued.
+         * Only then is its link read. */
         hak_superslab_t *ss = ss_of(a);
-        hak_slab_t *s = slab_of(ss, a);
-        if (check && HAK_UNLIKELY(s->cls == HAK_CLASS_NONE ||
-                                  slab_index(s, a, s->carved) == UINT32_MAX))
-            hak_report(HAK_CHECK_FREELIST, b, slab_where(s),
-                       " (remote node not a carved block)");
-        if (check && HAK_UNLIKELY(b->tag != tag_remote(b)))
-            hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
+        hak_slab_t *s = check ? remote_node_check(h, b) : slab_of(ss, a);
         chain = remote_next(&h->remote, b);
         hak_dbg_on_drain(ss, s, b);
         b->tag = tag_free(b);

@@ -39,3 +39,20 @@ hak_block_t *remote_next(const hak_remote_queue_t *q, const hak_block_t *b)
 {
     return block_decode(b, q->key);
 }
+
+hak_slab_t *remote_node_check(const hak_heap_t *h, hak_block_t *b)
+{
+    uintptr_t a = (uintptr_t)b;
+    if (HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
+        hak_report(HAK_CHECK_FREELIST, b,
+                   (hak_where_t){ HAK_WHERE_NONE, 0, NULL },
+                   " (remote node outside the heap)");
+    hak_slab_t *s = slab_of(ss_of(a), a);
+    if (HAK_UNLIKELY(s->cls == HAK_CLASS_NONE ||
+                     slab_index(s, a, s->carved) == UINT32_MAX))
+        hak_report(HAK_CHECK_FREELIST, b, slab_where(s),
+                   " (remote node not a carved block)");
+    if (HAK_UNLIKELY(b->tag != tag_remote(b)))
+        hak_report(HAK_CHECK_REMOTE, b, slab_where(s), NULL);
+    return s;
+}

@@ -26,6 +26,13 @@ HAK_INTERNAL hak_block_t *remote_take(hak_remote_queue_t *q);
 HAK_INTERNAL hak_block_t *remote_next(const hak_remote_queue_t *q,
                                       const hak_block_t *b);
 
+/* The consumer's check of one untrusted node before it reads its link:
+ * a carved block of a slab owned by h, tagged as queued. Reports and
+ * aborts otherwise; returns the node's slab. Owner-side only (reads slab
+ * fields only the owner writes). */
+HAK_INTERNAL hak_slab_t *remote_node_check(const hak_heap_t *h,
+                                           hak_block_t *b);
+
 /* A cheap peek: the owner drains only when this says there is work. */
 HAK_INLINE int remote_pending(hak_remote_queue_t *q)
 {
