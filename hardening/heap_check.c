@@ -79,22 +79,22 @@ static void check_slab(walk_t *w, hak_superslab_t *ss, hak_slab_t *s)
         fail(s->start, s, " (slab geometry differs from the stride)");
     if (s->carved > s->capacity)
         fail(s->start, s, " (carved past capacity)");
-    hak_class_cache_t *cc = &w->h->cls[c];
-    uint32_t nfree = check_list(ss, s, s->local_free, s->key);
-    if ((s->state == HAK_SLAB_CURRENT) != (cc->cur == s))
+    uint32_t nfree = check_list(ss, s, s->free, s->key);
+    if ((s->state == HAK_SLAB_CURRENT) != (w->h->cur[c] == s))
         fail(s->start, s, " (current slab mismatch)");
-    if (s->state == HAK_SLAB_CURRENT) {
-        if (cc->key != s->key)
-            fail(s->start, s, " (cache key differs from the slab's)");
-        nfree += check_list(ss, s, cc->free, cc->key);
-    } else {
-        if (s->used != s->carved - nfree)
-            fail(s->start, s, " (used count wrong)");
-        if (s->state == HAK_SLAB_PARTIAL && !s->local_free)
-            fail(s->start, s, " (partial slab without free blocks)");
-        if (s->state == HAK_SLAB_FULL && s->local_free)
-            fail(s->start, s, " (full slab with free blocks)");
-    }
+    /* The queue was drained first, so every carved block is out or in the
+     * slab's list. */
+    if (slab_used(s) != s->carved - nfree)
+        fail(s->start, s, " (used count wrong)");
+    uint32_t base = s->state == HAK_SLAB_CURRENT ? 0
+                    : s->state == HAK_SLAB_PARTIAL ? 1 : slab_used(s);
+    if (s->state == HAK_SLAB_FULL ? s->used_base < base
+                                  : s->used_base != base)
+        fail(s->start, s, " (free trigger wrong for the slab's state)");
+    if (s->state == HAK_SLAB_PARTIAL && !nfree && s->carved == s->capacity)
+        fail(s->start, s, " (partial slab without room)");
+    if (s->state == HAK_SLAB_FULL && nfree)
+        fail(s->start, s, " (full slab with free blocks)");
     if (HAK_SLOTSTATE && check_live(ss, s) != s->carved - nfree)
         fail(s->start, s, " (live slots differ from the free lists)");
     w->blocks += s->carved;

@@ -61,26 +61,30 @@ HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
     hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where(s), d);
 }
 
-/* ---- Class cache -------------------------------------------------------- */
+/* ---- Slab lists -------------------------------------------------------- */
 
-/* Pop the cache head; the next link must stay inside the head's slab. */
-HAK_INLINE hak_block_t *cache_pop(hak_class_cache_t *cc, unsigned shift)
+/* The current slab of a class that has none: no blocks, never written. */
+hak_slab_t hak_slab_none = { .cls = HAK_CLASS_NONE };
+
+/* Pop the head of s->free; the next link must stay inside s. */
+HAK_INLINE hak_block_t *slab_pop(hak_slab_t *s, hak_block_t *b,
+                                 unsigned shift)
 {
-    hak_block_t *b = cc->free;
-    hak_block_t *next = block_decode(b, cc->key);
+    hak_block_t *next = block_decode(b, s->key);
     if (HAK_HARDEN &&
         HAK_UNLIKELY(((uintptr_t)next ^ (uintptr_t)b) >> shift) && next)
         report_bad_link(b, next);
-    cc->free = next;
+    s->free = next;
+    s->credit++;
     return b;
 }
 
 /* A free block leaves the allocator. */
-HAK_INLINE void *hand_out(hak_class_cache_t *cc, hak_block_t *b, size_t req)
+HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s,
+                          hak_block_t *b, size_t req)
 {
-    cc->nalloc++;
+    h->nalloc[c]++;
     hak_superslab_t *ss = ss_of((uintptr_t)b);
-    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
     if (HAK_BLOCK_HEADER) /* zoo 1: a header the stride forgot */
         memset((uint8_t *)b + hak_class_size[s->cls], 0x48, HAK_BLOCK_HEADER);
@@ -91,10 +95,13 @@ HAK_INLINE void *hand_out(hak_class_cache_t *cc, hak_block_t *b, size_t req)
     return b;
 }
 
-HAK_INLINE void cache_push(hak_class_cache_t *cc, hak_block_t *b)
+/* Push b on its slab's list. Returns nonzero when s needs attention. */
+HAK_INLINE int slab_push(hak_slab_t *s, hak_block_t *b)
 {
-    b->link = block_encode(b, cc->free, cc->key);
-    cc->free = b;
+    b->tag = tag_free(b);
+    b->link = block_encode(b, s->free, s->key);
+    s->free = b;
+    return --s->credit < 0;
 }
 
 static void partial_push(hak_class_cache_t *cc, hak_slab_t *s)
@@ -117,51 +124,35 @@ static void partial_remove(hak_class_cache_t *cc, hak_slab_t *s)
     s->next = s->prev = NULL;
 }
 
-/* The owner frees b into a slab that is not its class's current one. */
-HAK_NOINLINE static void free_to_slab(hak_heap_t *h, hak_superslab_t *ss,
-                                      hak_slab_t *s, hak_block_t *b)
+/* A free made s's credit negative (types.h): a FULL slab got its first
+ * block back, or a PARTIAL one became empty. */
+HAK_NOINLINE static void slab_attention(hak_heap_t *h, hak_slab_t *s)
 {
     hak_class_cache_t *cc = &h->cls[s->cls];
-    b->link = block_encode(b, s->local_free, s->key);
-    s->local_free = b;
     if (s->state == HAK_SLAB_FULL) {
-        s->state = HAK_SLAB_PARTIAL;
+        slab_set_state(s, HAK_SLAB_PARTIAL, 1);
         partial_push(cc, s);
     }
-    if (--s->used == 0) {
+    if (slab_used(s) == 0) {
         partial_remove(cc, s);
-        superslab_release_slab(h, ss, s);
+        superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
     }
 }
 
 void cache_retire(hak_heap_t *h, unsigned c)
 {
     hak_class_cache_t *cc = &h->cls[c];
-    hak_slab_t *s = cc->cur;
-    if (!s)
+    hak_slab_t *s = h->cur[c];
+    if (s == &hak_slab_none)
         return;
-    /* Every carved block of s is out unless it is in the cache list. */
-    uint32_t cached = 0;
-    hak_block_t *tail = NULL;
-    for (hak_block_t *b = cc->free; b; b = block_decode(b, cc->key)) {
-        cached++;
-        tail = b;
-    }
-    if (tail) {
-        /* cc->key == s->key, so the list is already a valid slab list. */
-        tail->link = block_encode(tail, s->local_free, s->key);
-        s->local_free = cc->free;
-    }
-    cc->free = NULL;
-    cc->cur = NULL;
-    s->used = s->carved - cached;
-    if (s->used == 0) {
+    h->cur[c] = &hak_slab_none;
+    if (slab_used(s) == 0) {
         superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
-    } else if (s->local_free) {
-        s->state = HAK_SLAB_PARTIAL;
+    } else if (s->free || s->carved < s->capacity) {
+        slab_set_state(s, HAK_SLAB_PARTIAL, 1);
         partial_push(cc, s);
     } else {
-        s->state = HAK_SLAB_FULL;
+        slab_set_state(s, HAK_SLAB_FULL, slab_used(s));
     }
 }
 
@@ -186,22 +177,18 @@ void heap_drain(hak_heap_t *h)
         hak_slab_t *s = check ? remote_node_check(h, b) : slab_of(ss, a);
         chain = remote_next(&h->remote, b);
         hak_dbg_on_drain(ss, s, b);
-        b->tag = tag_free(b);
-        hak_class_cache_t *cc = &h->cls[s->cls];
-        cc->nfree++;
-        cc->nremote++;
-        if (s == cc->cur)
-            cache_push(cc, b);
-        else
-            free_to_slab(h, ss, s, b);
+        h->cls[s->cls].nremote++;
+        if (slab_push(s, b))
+            slab_attention(h, s);
     }
 }
 
-/* Another heap owns p's superslab: push it on that heap's queue. Reads
+/* Another heap owns b's superslab: push it on that heap's queue. Reads
  * only slab fields that are immutable while the block is live. */
-HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
-                                     hak_block_t *b)
+HAK_NOINLINE static void free_remote(hak_block_t *b)
 {
+    hak_superslab_t *ss = ss_of((uintptr_t)b);
+    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     if (HAK_HARDEN) {
         if (HAK_UNLIKELY(slab_index(s, (uintptr_t)b, s->capacity) ==
                          UINT32_MAX))
@@ -218,57 +205,56 @@ HAK_NOINLINE static void free_remote(hak_superslab_t *ss, hak_slab_t *s,
 
 /* ---- Refill (slow) ------------------------------------------------------ */
 
-/* Makes cc->free non-empty, or returns a single carved block, or returns
- * NULL with cc->free still empty when the OS has no memory. */
+/* Makes h->cur[c]->free non-empty, or returns a single carved block, or
+ * returns NULL with the list still empty when the OS has no memory. */
 HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
 {
     hak_class_cache_t *cc = &h->cls[c];
+    cc->nrefill++;
     /* Now and then, drain an abandoned heap: frees into the blocks of
      * exited threads must not pile up while no new thread adopts them. */
-    if ((++cc->nrefill & 255) == 0)
+    if ((cc->nrefill & 255) == 0)
         heap_reclaim(1, 0);
     heap_drain(h);
     for (;;) {
-        if (cc->free)
+        hak_slab_t *s = h->cur[c];
+        if (s->free)
             return NULL;
-        hak_slab_t *s = cc->cur;
-        if (s && s->carved < s->capacity) {
+        if (s->carved < s->capacity) {
             hak_superslab_t *ss = ss_of((uintptr_t)s->start);
             if (hak_g.batch_refill) {
-                cc->free = slab_carve_batch(ss, s, HAK_REFILL_BATCH);
+                s->free = slab_carve_batch(ss, s, HAK_REFILL_BATCH);
                 return NULL;
             }
+            s->credit++;
             return slab_carve_one(ss, s);
         }
-        if (s)
-            cache_retire(h, c);
+        cache_retire(h, c);
         s = cc->partial;
         if (s) {
             partial_remove(cc, s);
-            cc->free = s->local_free;
-            s->local_free = NULL;
         } else {
             s = superslab_take_slab(h, c);
             if (!s)
                 return NULL;
         }
-        s->state = HAK_SLAB_CURRENT;
-        cc->cur = s;
-        cc->key = s->key;
+        slab_set_state(s, HAK_SLAB_CURRENT, 0);
+        h->cur[c] = s;
     }
 }
 
 static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 {
-    hak_class_cache_t *cc = &h->cls[c];
     unsigned shift = hak_tier_shift(hak_class_tier(c));
     for (;;) {
-        if (cc->free)
-            return hand_out(cc, cache_pop(cc, shift), req);
-        hak_block_t *b = heap_refill(h, c);
+        hak_slab_t *s = h->cur[c];
+        hak_block_t *b = s->free;
         if (b)
-            return hand_out(cc, b, req);
-        if (!cc->free) {
+            return hand_out(h, c, s, slab_pop(s, b, shift), req);
+        b = heap_refill(h, c);
+        if (b)
+            return hand_out(h, c, h->cur[c], b, req);
+        if (!h->cur[c]->free) {
             errno = ENOMEM;
             return NULL;
         }
@@ -303,13 +289,13 @@ void *alloc_class(unsigned c, size_t req)
 void *hak_malloc(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN)) {
-        hak_heap_t *h = hak_tls_heap;
-        unsigned c = hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4];
-        if (HAK_LIKELY(h != NULL)) {
-            hak_class_cache_t *cc = &h->cls[c];
-            if (HAK_LIKELY(cc->free != NULL))
-                return hand_out(cc, cache_pop(cc, HAK_TINY_SHIFT), n);
-        }
+        size_t c = hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4];
+        hak_slab_t *s = hak_tls_cur[c];
+        hak_block_t *b = s->free;
+        /* b != NULL: cur is a real heap's (hak_no_cur lists no block). */
+        if (HAK_LIKELY(b != NULL))
+            return hand_out((hak_heap_t *)hak_tls_cur, c, s,
+                            slab_pop(s, b, HAK_TINY_SHIFT), n);
     }
     return alloc_slow(n);
 }
@@ -336,37 +322,45 @@ HAK_NOINLINE static void free_not_small(void *p)
     large_free(p);
 }
 
+/* The owner frees a block that failed validation. HAK_TAIL: the compiler
+ * must not learn that it never returns, so the fast path reaches it with a
+ * tail jump and needs no stack frame of its own. */
+HAK_TAIL static void free_invalid(void *p)
+{
+    hak_slab_t *s = slab_of(ss_of((uintptr_t)p), (uintptr_t)p);
+    if (slab_index(s, (uintptr_t)p, s->carved) == UINT32_MAX)
+        report_bad_small(p, s, HAK_CHECK_INVALID_FREE);
+    report_double_free(p, s);
+}
+
 void hak_free(void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    if (HAK_UNLIKELY(!registry_tier(a))) {
+    unsigned tier = registry_tier(a);
+    if (HAK_UNLIKELY(!tier)) {
         free_not_small(p);
         return;
     }
     hak_superslab_t *ss = ss_of(a);
-    hak_slab_t *s = slab_of(ss, a);
     hak_heap_t *h = hak_tls_heap;
     hak_block_t *b = p;
     if (HAK_UNLIKELY(ss->owner != h)) {
-        free_remote(ss, s, b);
+        free_remote(b);
         return;
     }
+    hak_slab_t *s = &ss->slabs[(a & HAK_SS_MASK) >> hak_tier_shift(tier)];
     if (HAK_HARDEN) {
-        if (HAK_UNLIKELY(slab_index(s, a, s->carved) == UINT32_MAX))
-            report_bad_small(p, s, HAK_CHECK_INVALID_FREE);
         HAK_VG_DEFINED(b, sizeof *b);
-        if (HAK_UNLIKELY(tag_is_free(b)))
-            report_double_free(p, s);
+        if (HAK_UNLIKELY(slab_index(s, a, s->carved) == UINT32_MAX ||
+                         tag_is_free(b))) {
+            free_invalid(p);
+            return;
+        }
     }
     hak_dbg_on_free(ss, s, b, 1);
     HAK_VG_FREE(b, s->stride);
     HAK_VG_DEFINED(b, sizeof *b);
-    b->tag = tag_free(b);
-    hak_class_cache_t *cc = &h->cls[s->cls];
-    cc->nfree++;
-    if (HAK_LIKELY(s == cc->cur)) {
-        cache_push(cc, b);
-        return;
-    }
-    free_to_slab(h, ss, s, b);
+    h->nfree++;
+    if (HAK_UNLIKELY(slab_push(s, b)))
+        slab_attention(h, s);
 }

@@ -1,18 +1,19 @@
 /* alloc.h — the tiny/mid allocation and free paths (src/alloc.c).
  *
  * Call tree:
- *   hak_malloc ─ fast: class table, pop the class cache ──────────── return
+ *   hak_malloc ─ fast: class table, pop the current slab's list ─── return
  *      └ alloc_slow ─ init, large tier, heap_get_slow
  *           └ heap_alloc ─ pop ─┬ heap_refill ─ heap_drain (remote queue)
- *                               │             ├ carve: batch into the cache,
+ *                               │             ├ carve: batch into the list,
  *                               │             │        or one block (bump)
  *                               │             ├ cache_retire + partial slab
  *                               │             └ superslab_take_slab
  *                               └ retry the pop
  *   hak_free ─ fast: registry byte, slab by address, owner == me,
- *                    validate, tag, push on the class cache ─────── return
- *      ├ free_to_slab   (owner, not the current slab)
+ *                    validate, tag, push on the slab's free list ── return
+ *      ├ slab_attention (a full slab's first free, or a slab now empty)
  *      ├ free_remote    (another heap owns it: remote_push)
+ *      ├ free_invalid   (report)
  *      └ free_not_small (large tier, or report)
  */
 #ifndef HAK_ALLOC_H
@@ -21,6 +22,8 @@
 #include "types.h"
 
 HAK_INTERNAL void hak_init(void);
+/* The current slab of every class that has none (types.h). */
+HAK_INTERNAL extern hak_slab_t hak_slab_none;
 /* A block of class c for a request of req bytes (the memalign path). */
 HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
 /* Route every block in the heap's remote queue to its slab. */

@@ -10,6 +10,14 @@
 
 __thread hak_heap_t *hak_tls_heap __attribute__((tls_model("initial-exec")));
 
+/* What hak_tls_cur points at in a thread without a heap: every class's
+ * current slab is the empty one, so malloc's fast path falls through. */
+static hak_slab_t *const hak_no_cur[HAK_NUM_CLASSES] = {
+    [0 ... HAK_NUM_CLASSES - 1] = &hak_slab_none
+};
+__thread hak_slab_t *const *hak_tls_cur
+    __attribute__((tls_model("initial-exec"))) = hak_no_cur;
+
 static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t heap_key;
 static hak_heap_t *all_heaps;              /* every heap, newest first */
@@ -61,6 +69,8 @@ static hak_heap_t *heap_new_locked(void)
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
     chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        h->cur[c] = &hak_slab_none;
     h->id = ++heap_count;
     h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
     remote_init(&h->remote, os_random());
@@ -79,6 +89,7 @@ static void heap_thread_exit(void *arg)
     heap_flush(h);
     heap_collect(h);
     hak_tls_heap = NULL;
+    hak_tls_cur = hak_no_cur;
     atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
     pthread_mutex_lock(&heap_mutex);
     if (HAK_ZOO == 6) {
@@ -116,6 +127,7 @@ hak_heap_t *heap_get_slow(void)
     /* Set before pthread_setspecific: if it allocates (keys past the first
      * 32 do), the nested malloc finds this heap. */
     hak_tls_heap = h;
+    hak_tls_cur = h->cur;
     pthread_setspecific(heap_key, h);
     return h;
 }

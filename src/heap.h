@@ -28,6 +28,12 @@
 extern __thread hak_heap_t *hak_tls_heap
     __attribute__((tls_model("initial-exec")));
 
+/* &hak_tls_heap->cur[0] (the heap's first member), or a table of empty
+ * slabs while hak_tls_heap is NULL: the malloc fast path's only load of
+ * thread state, with no NULL test. */
+extern __thread hak_slab_t *const *hak_tls_cur
+    __attribute__((tls_model("initial-exec")));
+
 HAK_INTERNAL void heap_global_init(void);
 /* The calling thread's heap, adopting or creating one; NULL if the OS has
  * no memory for one. */

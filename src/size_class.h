@@ -35,9 +35,14 @@ HAK_INLINE unsigned hak_class_tier(unsigned c)
     return c < HAK_TINY_CLASSES ? HAK_TIER_TINY : HAK_TIER_MID;
 }
 
+/* Arithmetic, not a branch: free turns the registry's tier byte into the
+ * slab shift with one lea. */
+_Static_assert(HAK_TINY_SHIFT == 14 + 2 * HAK_TIER_TINY &&
+               HAK_MID_SHIFT == 14 + 2 * HAK_TIER_MID,
+               "slab shift = 14 + 2 * tier");
 HAK_INLINE unsigned hak_tier_shift(unsigned tier)
 {
-    return tier == HAK_TIER_TINY ? HAK_TINY_SHIFT : HAK_MID_SHIFT;
+    return 14 + 2 * tier;
 }
 
 /* Bytes of a slab of this class that may hold blocks. */
@@ -72,17 +77,15 @@ HAK_INLINE uint32_t hak_capacity(unsigned c)
            (HAK_ZOO == 5); /* zoo 5: one block too many */
 }
 
-/* Magic for exact division by a stride: for every off < 2^18 and every
- * stride s in [16, 2^15], (off * hak_div_magic(s)) >> HAK_DIV_SHIFT ==
- * off / s. Why it is exact: the magic exceeds 2^34/s by less than 1, so
- * the product overshoots off/s by less than off/2^34 < 2^-16, while the
- * fraction of off/s is at most 1 - 1/s <= 1 - 2^-15. It fits 32 bits, so
- * a slab descriptor stays one cache line (tests/test_size_class.c checks
- * every class and offset). */
-#define HAK_DIV_SHIFT 34
-HAK_INLINE uint32_t hak_div_magic(uint32_t stride)
+/* Magic for exact division by a stride (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019): with M = ceil(2^64 / s) and any
+ * off < 2^32, the 128-bit product off * M has off / s in its high 64 bits,
+ * and its low 64 bits are below M exactly when s divides off. One `mul`
+ * answers both "which block" and "is it a block's start"
+ * (tests/test_size_class.c checks every class and offset). */
+HAK_INLINE uint64_t hak_div_magic(uint32_t stride)
 {
-    return (uint32_t)((((uint64_t)1 << HAK_DIV_SHIFT) / stride) + 1);
+    return UINT64_MAX / stride + 1;
 }
 
 #endif

@@ -25,16 +25,40 @@ HAK_INLINE uint8_t *slab_slot(const hak_slab_t *s, uint32_t i)
 
 /* Index of the block starting at a, or UINT32_MAX if a is not the start of
  * one of the slab's `limit` first blocks. Uses only fields that are
- * immutable while the slab is in use (safe from any thread). */
+ * immutable while the slab is in use (safe from any thread). a is inside
+ * s's superslab, so |a - start| < 2^21; below start, the offset wraps to
+ * nearly 2^64 and its quotient is far above any limit. */
 HAK_INLINE uint32_t slab_index(const hak_slab_t *s, uintptr_t a,
                                uint32_t limit)
 {
-    uintptr_t off = a - (uintptr_t)s->start;
-    uint32_t i = (uint32_t)((off * s->div_magic) >> HAK_DIV_SHIFT);
-    if (HAK_UNLIKELY(off >= (uintptr_t)limit * s->stride ||
-                     (uintptr_t)i * s->stride != off))
+    uint64_t off = a - (uintptr_t)s->start, lo, i;
+#if defined(__x86_64__)
+    /* One mul gives both halves; gcc's __int128 lowering of the same
+     * product reserves extra registers and spills on the free fast path. */
+    __asm__("mulq %3" : "=a"(lo), "=d"(i) : "a"(off), "rm"(s->div_magic));
+#else
+    unsigned __int128 p = (unsigned __int128)off * s->div_magic;
+    lo = (uint64_t)p;
+    i = (uint64_t)(p >> 64);
+#endif
+    if (HAK_UNLIKELY(lo >= s->div_magic || i >= limit))
         return UINT32_MAX;
-    return i;
+    return (uint32_t)i;
+}
+
+/* Blocks of s handed out and not yet freed back to it (exact). */
+HAK_INLINE uint32_t slab_used(const hak_slab_t *s)
+{
+    return s->used_base + (uint32_t)s->credit;
+}
+
+/* Moves s to another state, keeping `used` (see types.h). */
+HAK_INLINE void slab_set_state(hak_slab_t *s, unsigned state, uint32_t base)
+{
+    uint32_t used = slab_used(s);
+    s->state = (uint8_t)state;
+    s->used_base = base;
+    s->credit = (int32_t)(used - base);
 }
 
 /* ---- Freelist links ----------------------------------------------------- */

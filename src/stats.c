@@ -13,11 +13,13 @@
 #include "size_class.h"
 
 typedef struct class_sum {
-    uint64_t alloc, free, remote, refill;
+    uint64_t alloc, remote, refill;
 } class_sum_t;
 
 typedef struct sums {
     class_sum_t cls[HAK_NUM_CLASSES];
+    uint64_t frees;  /* owner frees; per heap, not per class (one add on
+                      * the fast path), so per class only remote ones */
     uint64_t drains, slab_new, slab_free, ss_new, ss_free, heaps, live_heaps;
 } sums_t;
 
@@ -25,11 +27,11 @@ static void add_heap(hak_heap_t *h, void *arg)
 {
     sums_t *s = arg;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        s->cls[c].alloc += h->cls[c].nalloc;
-        s->cls[c].free += h->cls[c].nfree;
+        s->cls[c].alloc += h->nalloc[c];
         s->cls[c].remote += h->cls[c].nremote;
         s->cls[c].refill += h->cls[c].nrefill;
     }
+    s->frees += h->nfree;
     s->drains += h->ndrain;
     s->slab_new += h->nslab_new;
     s->slab_free += h->nslab_free;
@@ -53,12 +55,12 @@ void hak_stats_get(hak_stats_t *out)
     *out = (hak_stats_t){ 0 };
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         out->allocs += s.cls[c].alloc;
-        out->frees += s.cls[c].free;
         out->remote_frees += s.cls[c].remote;
         out->refills += s.cls[c].refill;
     }
     uint64_t live, cached;
     large_stats(&out->large_allocs, &out->large_frees, &live, &cached);
+    out->frees = s.frees + out->remote_frees;
     out->allocs += out->large_allocs;
     out->frees += out->large_frees;
     out->drains = s.drains;
@@ -112,7 +114,6 @@ static void row(out_t *o, const char *name, const class_sum_t *c)
 {
     put(o, name);
     num(o, c->alloc, 14);
-    num(o, c->free, 14);
     num(o, c->remote, 12);
     num(o, c->refill, 10);
     put(o, "\n");
@@ -124,7 +125,6 @@ static void tier_total(const sums_t *s, unsigned from, unsigned to,
     *t = (class_sum_t){ 0 };
     for (unsigned c = from; c < to; c++) {
         t->alloc += s->cls[c].alloc;
-        t->free += s->cls[c].free;
         t->remote += s->cls[c].remote;
         t->refill += s->cls[c].refill;
     }
@@ -139,10 +139,10 @@ void hak_stats_print(int fd)
     o.f = (hak_fmt_t){ o.buf, 0, sizeof o.buf };
     put(&o, "hakmem statistics (");
     put(&o, HAK_DEBUG ? "debug" : "release");
-    put(&o, " flavour)\nclass   size        allocs         frees      "
+    put(&o, " flavour)\nclass   size        allocs      "
             "remote   refills\n");
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        if (!s.cls[c].alloc && !s.cls[c].free)
+        if (!s.cls[c].alloc && !s.cls[c].remote)
             continue;
         char name[24];
         hak_fmt_t f = { name, 0, sizeof name };
@@ -163,8 +163,18 @@ void hak_stats_print(int fd)
     row(&o, "mid        ", &t);
     uint64_t la, lf, live, cached;
     large_stats(&la, &lf, &live, &cached);
-    t = (class_sum_t){ la, lf, 0, 0 };
+    t = (class_sum_t){ la, 0, 0 };
     row(&o, "large      ", &t);
+    put(&o, "frees: tiny and mid ");
+    num(&o, s.frees, 1);
+    put(&o, " by their owner, ");
+    uint64_t remote = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        remote += s.cls[c].remote;
+    num(&o, remote, 1);
+    put(&o, " remote; large ");
+    num(&o, lf, 1);
+    put(&o, "\n");
     put(&o, "heaps ");
     num(&o, s.heaps, 1);
     put(&o, " (live ");

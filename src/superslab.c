@@ -24,9 +24,10 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     s->capacity = hak_capacity(cls);
     s->cls = (uint16_t)cls;
     s->carved = 0;
-    s->used = 0;
+    s->credit = 0;
+    s->used_base = 0;
     s->key = next_key(ss->owner);
-    s->local_free = NULL;
+    s->free = NULL;
     s->next = s->prev = NULL;
     HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
@@ -187,9 +188,10 @@ void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
     s->cls = HAK_CLASS_NONE;
     s->capacity = 0;   /* every pointer into it now fails validation */
     s->carved = 0;
-    s->used = 0;
+    s->credit = 0;
+    s->used_base = 0;
     s->state = HAK_SLAB_UNUSED;
-    s->local_free = NULL;
+    s->free = NULL;
     ss->free_mask |= 1u << s->index;
     ss->used_slabs--;
     h->nslab_free++;

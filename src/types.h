@@ -128,37 +128,60 @@ typedef struct hak_heap hak_heap_t;
 typedef struct hak_superslab hak_superslab_t;
 
 /* ---- Slab descriptor (out of line, in the superslab's slab 0) ------------
+ * Every slab keeps its own free list, as mimalloc's pages do: malloc pops
+ * the current slab's, the owner's free pushes on the block's own slab's
+ * (and the drain on behalf of other threads). So a free never asks which
+ * slab its class allocates from, and a malloc touches only the current
+ * slab; a block freed into the current slab is reused first (LIFO, warm).
+ *
  * Owner-only fields are touched by the owner heap's thread alone. The
  * "immutable while in use" fields are written by slab_init when the slab
- * holds no live block, so a thread freeing a live block may read them. */
+ * holds no live block, so a thread freeing a live block may read them.
+ *
+ * used = used_base + credit is exact at every moment: blocks handed out
+ * and not yet freed by the owner or drained from its queue. The fast free
+ * decrements `credit` and takes the slow path when it goes negative, which
+ * used_base arranges to mean exactly "this slab needs attention":
+ *   CURRENT  used_base 0: never (an empty current slab stays current)
+ *   PARTIAL  used_base 1: the slab became empty (release it)
+ *   FULL     used_base = used: its first free (put it on the partial list)
+ * The first line holds all the fast paths read or write. */
 enum hak_slab_state {
     HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
-    HAK_SLAB_CURRENT,     /* the class cache allocates from it */
-    HAK_SLAB_PARTIAL,     /* on the class's partial list: has local_free */
-    HAK_SLAB_FULL,        /* every carved block is out */
+    HAK_SLAB_CURRENT,     /* its class allocates from it (cc->cur) */
+    HAK_SLAB_PARTIAL,     /* on the class's partial list: has room */
+    HAK_SLAB_FULL,        /* every block is out and none was freed since */
 };
 
 typedef struct hak_slab {
+    /* owner-only, hot */
+    hak_block_t *free;      /* encoded list: malloc pops, free pushes */
+    uintptr_t key;          /* link-encoding secret of this slab */
     /* immutable while in use */
     uint8_t *start;         /* first block; aligned to the slab size */
-    uint32_t div_magic;     /* off * div_magic >> 34 == off / stride */
-    uint32_t stride;        /* hak_stride(cls) */
-    uint32_t capacity;      /* blocks that fit: capacity*stride <= usable */
+    uint64_t div_magic;     /* ceil(2^64 / stride): off * magic has
+                             * off / stride in its high half and is below
+                             * the magic in its low half iff stride | off */
+    /* owner-only */
+    int32_t credit;         /* used - used_base; < 0 sends free slow */
+    uint16_t carved;        /* [0,carved) handed out at least once;
+                             * [carved,capacity) is the bump window */
+    uint16_t used_base;     /* see above */
+    /* immutable while in use */
+    uint16_t stride;        /* hak_stride(cls) */
+    uint16_t capacity;      /* blocks that fit: capacity*stride <= usable */
     uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
     uint8_t  index;         /* position in the superslab */
     uint8_t  state;         /* enum hak_slab_state (owner-only) */
-    /* owner-only */
-    uint32_t carved;        /* [0,carved) handed out at least once;
-                             * [carved,capacity) is the bump window */
-    uint32_t used;          /* blocks out (live or in a remote queue);
-                             * recomputed when the slab stops being current */
-    uintptr_t key;          /* link-encoding secret of this slab */
-    hak_block_t *local_free;/* encoded list of blocks freed by the owner */
-    struct hak_slab *next;  /* partial-list links */
+    /* owner-only: partial-list links */
+    struct hak_slab *next;
     struct hak_slab *prev;
 } __attribute__((aligned(64))) hak_slab_t;
 
 _Static_assert(sizeof(hak_slab_t) == 64, "a slab descriptor is one line");
+_Static_assert(HAK_MID_MAX <= UINT16_MAX &&
+                   (1u << HAK_TINY_SHIFT) / 16 <= UINT16_MAX,
+               "strides and block counts fit the descriptor's 16 bits");
 
 /* ---- Superslab header (at base + HAK_PAGE, after the low guard page) ---- */
 struct hak_superslab {
@@ -183,21 +206,13 @@ _Static_assert(HAK_PAGE + sizeof(struct hak_superslab) + HAK_PAGE
 
 /* ---- Heap (one per thread) ---------------------------------------------- */
 
-/* Per-class cache: the hot part of the heap, one cache line per class.
- * `free` lists blocks of `cur` only, so a free that lands in `cur` is a
- * push here and a malloc is a pop; slab->used of `cur` is not maintained
- * until it is retired. */
+/* Per-class state of the slow paths (the fast path's is hak_heap.cur and
+ * hak_heap.nalloc). Owner-only. */
 typedef struct hak_class_cache {
-    hak_block_t *free;      /* encoded list of blocks of `cur` */
-    uintptr_t key;          /* cur->key, kept beside the list head */
-    hak_slab_t *cur;        /* slab being allocated from, or NULL */
-    hak_slab_t *partial;    /* slabs of this class with local_free blocks */
-    uint64_t nalloc;        /* statistics, owner-only */
-    uint64_t nfree;
-    uint64_t nremote;       /* of nfree: blocks that came through the
-                             * remote queue (freed by other threads) */
+    hak_slab_t *partial;    /* slabs of this class with room, not current */
+    uint64_t nremote;       /* statistics: blocks drained from the queue */
     uint64_t nrefill;
-} __attribute__((aligned(64))) hak_class_cache_t;
+} hak_class_cache_t;
 
 /* The multi-producer single-consumer queue of blocks other threads freed
  * into this heap (src/remote.c). Alone on its cache line: producers hammer
@@ -214,6 +229,12 @@ enum hak_heap_state {
 };
 
 struct hak_heap {
+    /* The malloc fast path indexes these two by class and reaches the heap
+     * through hak_tls_cur, which points here (first member). cur[c] is
+     * never NULL: a class with no slab points at hak_slab_none, whose list
+     * is empty, so the fast path has no test for it. */
+    hak_slab_t *cur[HAK_NUM_CLASSES];  /* slab each class allocates from */
+    uint64_t nalloc[HAK_NUM_CLASSES];  /* statistics, owner-only */
     hak_class_cache_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
     hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
@@ -222,11 +243,14 @@ struct hak_heap {
     uint64_t key_seed;             /* generator of this heap's slab keys */
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
+    uint64_t nfree;                /* frees by the owner (all classes) */
     uint64_t ndrain;               /* drains that found blocks */
     uint64_t nslab_new, nslab_free, nss_new, nss_free;
     hak_heap_t *all_next;          /* every heap ever made (heap.c lock) */
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
 };
+_Static_assert(offsetof(struct hak_heap, cur) == 0,
+               "hak_tls_cur is the heap's address");
 
 /* ---- Process-wide state (src/init.c) ------------------------------------ */
 typedef struct hak_global {
@@ -239,18 +263,27 @@ typedef struct hak_global {
     _Atomic int ready;
 } hak_global_t;
 
-extern hak_global_t hak_g;
 
 #define HAK_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HAK_INTERNAL    __attribute__((visibility("hidden")))
 #define HAK_NOINLINE    __attribute__((noinline))
 #define HAK_COLD        __attribute__((noinline, cold))
+/* A slow path the fast path tail-calls: gcc would otherwise infer that a
+ * function ending in a report never returns and call it with a frame. */
+#if defined(__clang__)
+#define HAK_TAIL        __attribute__((noinline))
+#else
+#define HAK_TAIL        __attribute__((noinline, noipa))
+#endif
 #define HAK_INLINE      static inline __attribute__((always_inline))
 #if defined(__clang__)
 #define HAK_NO_COVERAGE __attribute__((no_sanitize("coverage")))
 #else
 #define HAK_NO_COVERAGE
 #endif
+
+/* Hidden: the fast paths read it PC-relative, not through the GOT. */
+HAK_INTERNAL extern hak_global_t hak_g;
 
 #endif /* HAK_TYPES_H */

@@ -127,24 +127,23 @@ END_TEST
 
 START_TEST(div_magic_exact)
 {
+    /* size_class.h promises, for every offset below 2^32: the high half of
+     * off * magic is off / stride, and the low half is below the magic iff
+     * stride divides off. Checked for every offset of a slab and every one
+     * up to 2^18, then sampled up to 2^32. */
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t stride = hak_stride(c);
         uint64_t magic = hak_div_magic(stride);
-        uint64_t usable = hak_slab_usable(c);
-        for (uint64_t off = 0; off < usable; off++) {
-            uint64_t q = (off * magic) >> HAK_DIV_SHIFT;
-            CHECK(q == off / stride,
-                  "class %u stride %u: (%ju * magic) >> 34 = %ju, want %ju",
-                  c, stride, (uintmax_t)off, (uintmax_t)q,
-                  (uintmax_t)(off / stride));
-        }
-        /* size_class.h promises more: every offset below 2^18. */
-        for (uint64_t off = usable; off < ((uint64_t)1 << 18); off++) {
-            uint64_t q = (off * magic) >> HAK_DIV_SHIFT;
-            CHECK(q == off / stride,
-                  "class %u stride %u: (%ju * magic) >> 34 = %ju, want %ju",
-                  c, stride, (uintmax_t)off, (uintmax_t)q,
-                  (uintmax_t)(off / stride));
+        for (uint64_t off = 0; off < ((uint64_t)1 << 32);
+             off += off < ((uint64_t)1 << 18) ? 1 : 65521) {
+            unsigned __int128 p = (unsigned __int128)off * magic;
+            uint64_t q = (uint64_t)(p >> 64);
+            int divides = (uint64_t)p < magic;
+            CHECK(q == off / stride && divides == (off % stride == 0),
+                  "class %u stride %u: off %ju gives quotient %ju, "
+                  "divides %d; want %ju, %d", c, stride, (uintmax_t)off,
+                  (uintmax_t)q, divides, (uintmax_t)(off / stride),
+                  off % stride == 0);
         }
     }
 }
