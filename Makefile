@@ -48,18 +48,26 @@ $(BUILD)/$(1)/obj/%.o: %.c $(HEADERS) Makefile
 
 $(1)_CORE_OBJ := $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(CORE_SRC))
 $(1)_DROPIN_OBJ := $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(DROPIN_SRC))
+$(1)_DROPIN_SO_OBJ := $(BUILD)/$(1)/obj/src/dropin_so.o
+
+$(BUILD)/$(1)/obj/src/dropin_so.o: src/dropin.c $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	@echo "  CC [$(1)] $$< (shared)"
+	@$$(CC) $$(CFLAGS_CORE) $$(FLAGS_$(1)) $$(EXTRA_CFLAGS) -DHAK_DROPIN_DEFSYM=1 -c $$< -o $$@
 
 $(BUILD)/$(1)/libhakmem_core.a: $$($(1)_CORE_OBJ)
 	rm -f $$@ && ar rcs $$@ $$^
 $(BUILD)/$(1)/libhakmem.a: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_OBJ)
 	rm -f $$@ && ar rcs $$@ $$^
-# -Bsymbolic-functions: calls inside the library (malloc -> hak_malloc) bind
-# directly, never through the PLT; -z nodelete: an allocator is never
-# unloaded while blocks it handed out are alive.
+# -Bsymbolic-functions: calls inside the library bind directly, never
+# through the PLT; -z nodelete: an allocator is never unloaded while blocks
+# it handed out are alive; --defsym: malloc and free are the fast paths
+# themselves (src/dropin.c).
 $(BUILD)/$(1)/libhakmem_core.so: $$($(1)_CORE_OBJ)
 	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$^
-$(BUILD)/$(1)/libhakmem.so: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_OBJ)
-	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$^
+$(BUILD)/$(1)/libhakmem.so: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_SO_OBJ)
+	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete \
+	    -Wl,--defsym=malloc=hak_malloc -Wl,--defsym=free=hak_free -o $$@ $$^
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call flavour_rules,$(f))))
 

@@ -80,7 +80,7 @@ static void check_slab(walk_t *w, hak_superslab_t *ss, hak_slab_t *s)
     if (s->carved > s->capacity)
         fail(s->start, s, " (carved past capacity)");
     uint32_t nfree = check_list(ss, s, s->free, s->key);
-    if ((s->state == HAK_SLAB_CURRENT) != (w->h->cur[c] == s))
+    if ((s->state == HAK_SLAB_CURRENT) != (w->h->hot.cur[c] == s))
         fail(s->start, s, " (current slab mismatch)");
     /* The queue was drained first, so every carved block is out or in the
      * slab's list. */

@@ -142,10 +142,10 @@ HAK_NOINLINE static void slab_attention(hak_heap_t *h, hak_slab_t *s)
 void cache_retire(hak_heap_t *h, unsigned c)
 {
     hak_class_cache_t *cc = &h->cls[c];
-    hak_slab_t *s = h->cur[c];
+    hak_slab_t *s = h->hot.cur[c];
     if (s == &hak_slab_none)
         return;
-    h->cur[c] = &hak_slab_none;
+    h->hot.cur[c] = &hak_slab_none;
     if (slab_used(s) == 0) {
         superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
     } else if (s->free || s->carved < s->capacity) {
@@ -205,7 +205,7 @@ HAK_NOINLINE static void free_remote(hak_block_t *b)
 
 /* ---- Refill (slow) ------------------------------------------------------ */
 
-/* Makes h->cur[c]->free non-empty, or returns a single carved block, or
+/* Makes h->hot.cur[c]->free non-empty, or returns a single carved block, or
  * returns NULL with the list still empty when the OS has no memory. */
 HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
 {
@@ -217,7 +217,7 @@ HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
         heap_reclaim(1, 0);
     heap_drain(h);
     for (;;) {
-        hak_slab_t *s = h->cur[c];
+        hak_slab_t *s = h->hot.cur[c];
         if (s->free)
             return NULL;
         if (s->carved < s->capacity) {
@@ -239,7 +239,7 @@ HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
                 return NULL;
         }
         slab_set_state(s, HAK_SLAB_CURRENT, 0);
-        h->cur[c] = s;
+        h->hot.cur[c] = s;
     }
 }
 
@@ -247,14 +247,14 @@ static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 {
     unsigned shift = hak_tier_shift(hak_class_tier(c));
     for (;;) {
-        hak_slab_t *s = h->cur[c];
+        hak_slab_t *s = h->hot.cur[c];
         hak_block_t *b = s->free;
         if (b)
             return hand_out(h, c, s, slab_pop(s, b, shift), req);
         b = heap_refill(h, c);
         if (b)
-            return hand_out(h, c, h->cur[c], b, req);
-        if (!h->cur[c]->free) {
+            return hand_out(h, c, h->hot.cur[c], b, req);
+        if (!h->hot.cur[c]->free) {
             errno = ENOMEM;
             return NULL;
         }
@@ -290,11 +290,12 @@ void *hak_malloc(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN)) {
         size_t c = hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4];
-        hak_slab_t *s = hak_tls_cur[c];
+        const hak_heap_hot_t *hot = hak_tls_hot;
+        hak_slab_t *s = hot->cur[c];
         hak_block_t *b = s->free;
-        /* b != NULL: cur is a real heap's (hak_no_cur lists no block). */
+        /* b != NULL: a real heap (the static one lists no block). */
         if (HAK_LIKELY(b != NULL))
-            return hand_out((hak_heap_t *)hak_tls_cur, c, s,
+            return hand_out(heap_of_hot(hot), c, s,
                             slab_pop(s, b, HAK_TINY_SHIFT), n);
     }
     return alloc_slow(n);
@@ -315,11 +316,26 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     return (hak_small_ref_t){ ss, s };
 }
 
-HAK_NOINLINE static void free_not_small(void *p)
+/* The owner h frees b, a block of its superslab ss (not yet validated). */
+HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b);
+
+/* Not in the hot superslab: ask the registry whose block p is. */
+HAK_TAIL static void free_cold(void *p)
 {
-    if (!p)
+    uintptr_t a = (uintptr_t)p;
+    if (!registry_tier(a)) {
+        if (p)
+            large_free(p);
         return;
-    large_free(p);
+    }
+    hak_superslab_t *ss = ss_of(a);
+    hak_heap_t *h = hak_tls_heap;
+    if (ss->owner != h) {
+        free_remote(p);
+        return;
+    }
+    h->hot.hot_base = ss_base(ss);
+    free_local(h, ss, p);
 }
 
 /* The owner frees a block that failed validation. HAK_TAIL: the compiler
@@ -333,27 +349,15 @@ HAK_TAIL static void free_invalid(void *p)
     report_double_free(p, s);
 }
 
-void hak_free(void *p)
+HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b)
 {
-    uintptr_t a = (uintptr_t)p;
-    unsigned tier = registry_tier(a);
-    if (HAK_UNLIKELY(!tier)) {
-        free_not_small(p);
-        return;
-    }
-    hak_superslab_t *ss = ss_of(a);
-    hak_heap_t *h = hak_tls_heap;
-    hak_block_t *b = p;
-    if (HAK_UNLIKELY(ss->owner != h)) {
-        free_remote(b);
-        return;
-    }
-    hak_slab_t *s = &ss->slabs[(a & HAK_SS_MASK) >> hak_tier_shift(tier)];
+    uintptr_t a = (uintptr_t)b;
+    hak_slab_t *s = slab_of(ss, a);
     if (HAK_HARDEN) {
         HAK_VG_DEFINED(b, sizeof *b);
         if (HAK_UNLIKELY(slab_index(s, a, s->carved) == UINT32_MAX ||
                          tag_is_free(b))) {
-            free_invalid(p);
+            free_invalid(b);
             return;
         }
     }
@@ -363,4 +367,17 @@ void hak_free(void *p)
     h->nfree++;
     if (HAK_UNLIKELY(slab_push(s, b)))
         slab_attention(h, s);
+}
+
+void hak_free(void *p)
+{
+    /* Most frees land in the superslab the thread freed into last, which
+     * is its own: then neither the registry nor the owner is asked. */
+    const hak_heap_hot_t *hot = hak_tls_hot;
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)HAK_SS_MASK;
+    if (HAK_UNLIKELY(base != hot->hot_base)) {
+        free_cold(p);
+        return;
+    }
+    free_local(heap_of_hot(hot), ss_of(base), p);
 }

@@ -16,8 +16,17 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* The shared library is linked with malloc and free defined as hak_malloc
+ * and hak_free themselves (ld --defsym, see the Makefile): a program's
+ * call lands on the fast path with no jump in between. The static
+ * archive, which cannot do that, gets these wrappers. */
+#ifndef HAK_DROPIN_DEFSYM
+#define HAK_DROPIN_DEFSYM 0
+#endif
+#if !HAK_DROPIN_DEFSYM
 EXPORT void *malloc(size_t n) { return hak_malloc(n); }
 EXPORT void free(void *p) { hak_free(p); }
+#endif
 EXPORT void *calloc(size_t c, size_t n) { return hak_calloc(c, n); }
 EXPORT void *realloc(void *p, size_t n) { return hak_realloc(p, n); }
 EXPORT void *reallocarray(void *p, size_t c, size_t n)

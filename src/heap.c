@@ -10,13 +10,15 @@
 
 __thread hak_heap_t *hak_tls_heap __attribute__((tls_model("initial-exec")));
 
-/* What hak_tls_cur points at in a thread without a heap: every class's
- * current slab is the empty one, so malloc's fast path falls through. */
-static hak_slab_t *const hak_no_cur[HAK_NUM_CLASSES] = {
-    [0 ... HAK_NUM_CLASSES - 1] = &hak_slab_none
+/* What hak_tls_hot points at in a thread without a heap: every class's
+ * current slab is the empty one and no superslab is hot, so both fast
+ * paths fall through to their slow paths. */
+static const hak_heap_hot_t hak_no_heap = {
+    .cur = { [0 ... HAK_NUM_CLASSES - 1] = &hak_slab_none },
+    .hot_base = UINTPTR_MAX,
 };
-__thread hak_slab_t *const *hak_tls_cur
-    __attribute__((tls_model("initial-exec"))) = hak_no_cur;
+__thread const hak_heap_hot_t *hak_tls_hot
+    __attribute__((tls_model("initial-exec"))) = &hak_no_heap;
 
 static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t heap_key;
@@ -70,7 +72,8 @@ static hak_heap_t *heap_new_locked(void)
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
     chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        h->cur[c] = &hak_slab_none;
+        h->hot.cur[c] = &hak_slab_none;
+    h->hot.hot_base = UINTPTR_MAX;
     h->id = ++heap_count;
     h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
     remote_init(&h->remote, os_random());
@@ -89,7 +92,7 @@ static void heap_thread_exit(void *arg)
     heap_flush(h);
     heap_collect(h);
     hak_tls_heap = NULL;
-    hak_tls_cur = hak_no_cur;
+    hak_tls_hot = &hak_no_heap;
     atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
     pthread_mutex_lock(&heap_mutex);
     if (HAK_ZOO == 6) {
@@ -127,7 +130,7 @@ hak_heap_t *heap_get_slow(void)
     /* Set before pthread_setspecific: if it allocates (keys past the first
      * 32 do), the nested malloc finds this heap. */
     hak_tls_heap = h;
-    hak_tls_cur = h->cur;
+    hak_tls_hot = &h->hot;
     pthread_setspecific(heap_key, h);
     return h;
 }

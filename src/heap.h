@@ -28,11 +28,17 @@
 extern __thread hak_heap_t *hak_tls_heap
     __attribute__((tls_model("initial-exec")));
 
-/* &hak_tls_heap->cur[0] (the heap's first member), or a table of empty
- * slabs while hak_tls_heap is NULL: the malloc fast path's only load of
- * thread state, with no NULL test. */
-extern __thread hak_slab_t *const *hak_tls_cur
+/* &hak_tls_heap->hot (the heap's first member), or a static hak_heap_hot_t
+ * that sends both fast paths slow while hak_tls_heap is NULL: the fast
+ * paths' only load of thread state, with no NULL test. */
+extern __thread const hak_heap_hot_t *hak_tls_hot
     __attribute__((tls_model("initial-exec")));
+
+/* The heap whose hot part hot is (never the static one). */
+HAK_INLINE hak_heap_t *heap_of_hot(const hak_heap_hot_t *hot)
+{
+    return (hak_heap_t *)(uintptr_t)hot;
+}
 
 HAK_INTERNAL void heap_global_init(void);
 /* The calling thread's heap, adopting or creating one; NULL if the OS has

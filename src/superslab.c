@@ -136,6 +136,8 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
 
 static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
 {
+    if (h->hot.hot_base == ss_base(ss)) /* the free fast path trusts it */
+        h->hot.hot_base = UINTPTR_MAX;
     registry_remove(ss);
     hak_dbg_slot_unmap(ss->slot_req);
     h->nss_free++;

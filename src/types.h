@@ -228,12 +228,21 @@ enum hak_heap_state {
     HAK_HEAP_ORPHANED = 3,   /* its thread vanished in a fork: never reused */
 };
 
-struct hak_heap {
-    /* The malloc fast path indexes these two by class and reaches the heap
-     * through hak_tls_cur, which points here (first member). cur[c] is
-     * never NULL: a class with no slab points at hak_slab_none, whose list
-     * is empty, so the fast path has no test for it. */
+/* What the fast paths read first, through hak_tls_hot (src/heap.h): the
+ * heap's first member, or in a thread without a heap a static one that
+ * sends both fast paths to their slow paths. */
+typedef struct hak_heap_hot {
+    /* Never NULL: a class with no slab points at hak_slab_none, whose list
+     * is empty, so malloc's fast path has no test for it. */
     hak_slab_t *cur[HAK_NUM_CLASSES];  /* slab each class allocates from */
+    /* Base of the superslab this heap freed into last, known to be its
+     * own and registered: a free inside it skips the registry lookup and
+     * the owner check. UINTPTR_MAX when none (no 2 MiB base equals it). */
+    uintptr_t hot_base;
+} hak_heap_hot_t;
+
+struct hak_heap {
+    hak_heap_hot_t hot;                /* first: see hak_heap_hot_t */
     uint64_t nalloc[HAK_NUM_CLASSES];  /* statistics, owner-only */
     hak_class_cache_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
@@ -249,8 +258,8 @@ struct hak_heap {
     hak_heap_t *all_next;          /* every heap ever made (heap.c lock) */
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
 };
-_Static_assert(offsetof(struct hak_heap, cur) == 0,
-               "hak_tls_cur is the heap's address");
+_Static_assert(offsetof(struct hak_heap, hot) == 0,
+               "hak_tls_hot is the heap's address");
 
 /* ---- Process-wide state (src/init.c) ------------------------------------ */
 typedef struct hak_global {
