@@ -152,7 +152,7 @@ WORKLOADS=(
     "prodcons|1|prodcons -i 5e6|prodcons -i 1e6"
     "falseshare|1|falseshare -i 240000|falseshare -i 10000"
     "mid|0|mid -i 3e6|mid -i 2e5"
-    "large|0|large -i 1500|large -i 150"
+    "large|0|large -i 6000|large -i 300"
     "realloc|0|realloc -r 120|realloc -r 10"
     "memory|0|memory -i 2e6|memory -i 2e5"
 )

@@ -63,12 +63,13 @@ void *hak_realloc(void *p, size_t size)
             return p;
         }
     } else {
-        old = large_usable(p, HAK_CHECK_INVALID_REALLOC);
+        /* large_realloc validates p too: one lock when it succeeds. */
         if (size > HAK_SMALL_LIMIT) {
             void *q = large_realloc(p, size);
             if (q)
                 return q;
         }
+        old = large_usable(p, HAK_CHECK_INVALID_REALLOC);
     }
     void *q = hak_malloc(size);
     if (!q)

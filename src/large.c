@@ -147,6 +147,25 @@ static int cache_take_largest(span_t *out)
 static unsigned cache_put(span_t sp, span_t *evict)
 {
     unsigned n = 0;
+    /* Coalesce with cached neighbours (a block cut from a cached mapping
+     * meets its tail again), so the cache does not fragment. The merged
+     * span keeps the lower piece's poison description. */
+    for (unsigned i = 0; i < cache_n;) {
+        span_t *c = &cache[i];
+        if (c->base + c->map == sp.base || sp.base + sp.map == c->base) {
+            if (c->base < sp.base) {
+                sp.user = c->user;
+                sp.req = c->req;
+                sp.base = c->base;
+            }
+            sp.map += c->map;
+            cache_bytes -= c->map;
+            memmove(c, c + 1, (cache_n - i - 1) * sizeof cache[0]);
+            cache_n--;
+            continue;
+        }
+        i++;
+    }
     if (sp.map > hak_g.large_cache_bytes) {
         evict[n++] = sp;
         return n;
@@ -174,10 +193,21 @@ static size_t span_slack(const span_t *sp)
     return sp->base + sp->map - sp->user - sp->req;
 }
 
+/* Debug: the canary covers the slack's first LARGE_CANARY bytes (an
+ * overflow starts at the end of the request); a reused mapping may be many
+ * times the request, and filling all of it cost more than the block's use. */
+#define LARGE_CANARY ((size_t)4096)
+
+static size_t canary_len(const span_t *sp)
+{
+    size_t slack = span_slack(sp);
+    return slack < LARGE_CANARY ? slack : LARGE_CANARY;
+}
+
 static void canary_set(span_t *sp)
 {
     if (HAK_CANARY)
-        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE, span_slack(sp));
+        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE, canary_len(sp));
 }
 
 /* The block becomes the program's: memcheck sees a heap block of the
@@ -195,7 +225,7 @@ static void canary_check(const span_t *sp)
     if (!HAK_CANARY)
         return;
     const uint8_t *p = (const uint8_t *)sp->user;
-    size_t end = sp->req + span_slack(sp);
+    size_t end = sp->req + canary_len(sp);
     size_t bad = hak_dbg_first_not(p, sp->req, end, HAK_CANARY_BYTE);
     if (bad != end) {
         char d[80];
@@ -354,6 +384,33 @@ size_t large_usable(const void *p, const char *check)
     return n;
 }
 
+/* Grows live block e in place over the cached mapping right after it:
+ * by `want` bytes in all if that mapping has them, by all of it if that
+ * reaches `least`. Returns 0 when there is no such neighbour. */
+static int absorb_next(span_t *e, size_t least, size_t want)
+{
+    for (unsigned i = 0; i < cache_n; i++) {
+        span_t *c = &cache[i];
+        if (c->base != e->base + e->map)
+            continue;
+        size_t d = want - e->map < c->map ? want - e->map : c->map;
+        if (e->map + d < least)
+            return 0;
+        poison_check(c);
+        e->map += d;
+        live_bytes += d;
+        cache_bytes -= d;
+        if (d == c->map) {
+            memmove(c, c + 1, (cache_n - i - 1) * sizeof cache[0]);
+            cache_n--;
+        } else {
+            *c = (span_t){ c->base + d, c->base + d, c->map - d, 0 };
+        }
+        return 1;
+    }
+    return 0;
+}
+
 void *large_realloc(void *p, size_t size)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
@@ -379,7 +436,11 @@ void *large_realloc(void *p, size_t size)
      * pages given back (and never by each small step of a growing block). */
     if (!HAK_CANARY && need < sp.map && need >= sp.map / 2)
         need = sp.map;
-    if (need != sp.map) {
+    if (need > sp.map && absorb_next(e, page_round(size + slack), need)) {
+        /* Grown in place over a cached neighbour: no call, no fault. */
+        sp = *e;
+        HAK_VG_RESIZE(p, old_req, size);
+    } else if (need != sp.map) {
         /* memcheck: the old block ends here; mremap may move the pages. */
         HAK_VG_FREE(p, old_req);
         void *q = os_remap((void *)sp.base, sp.map, need);
