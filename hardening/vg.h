@@ -25,7 +25,17 @@
 
 #if HAK_VALGRIND
 #include <valgrind/memcheck.h>
+/* Client requests cost a dozen instructions and stack stores each, several
+ * per malloc and free; outside valgrind they are skipped on one test of a
+ * flag hak_init sets from RUNNING_ON_VALGRIND (no block exists before). */
+#define HAK_VG_REQ(req)                                                      \
+    do {                                                                     \
+        if (HAK_UNLIKELY(hak_g.on_valgrind))                                 \
+            req;                                                             \
+    } while (0)
 #else
+#define HAK_VG_REQ(req) ((void)0)
+#define RUNNING_ON_VALGRIND 0
 #define VALGRIND_MALLOCLIKE_BLOCK(p, n, rz, z) ((void)(p), (void)(n))
 #define VALGRIND_FREELIKE_BLOCK(p, rz)         ((void)(p))
 #define VALGRIND_RESIZEINPLACE_BLOCK(p, o, n, rz) ((void)(p), (void)(o), (void)(n))
@@ -55,19 +65,19 @@ static inline void hak_asan_poison(const void *p, size_t n)
 /* A block of n bytes at p becomes the program's. */
 #define HAK_VG_ALLOC(p, n)                                                   \
     do {                                                                     \
-        VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0);                           \
+        HAK_VG_REQ(VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0));                           \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 /* The program's block at p (n bytes of memory behind it) is freed. */
 #define HAK_VG_FREE(p, n)                                                    \
     do {                                                                     \
-        VALGRIND_FREELIKE_BLOCK((p), 0);                                     \
+        HAK_VG_REQ(VALGRIND_FREELIKE_BLOCK((p), 0));                                     \
         HAK_ASAN_POISON((p), (n));                                           \
     } while (0)
 /* A live block changes from o to n requested bytes in place. */
 #define HAK_VG_RESIZE(p, o, n)                                               \
     do {                                                                     \
-        VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0);                      \
+        HAK_VG_REQ(VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0));                      \
         if ((n) > (o))                                                       \
             HAK_ASAN_UNPOISON((const uint8_t *)(p) + (o), (n) - (o));        \
         else                                                                 \
@@ -75,17 +85,17 @@ static inline void hak_asan_poison(const void *p, size_t n)
     } while (0)
 #define HAK_VG_NOACCESS(p, n)                                                \
     do {                                                                     \
-        VALGRIND_MAKE_MEM_NOACCESS((p), (n));                                \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_NOACCESS((p), (n)));                                \
         HAK_ASAN_POISON((p), (n));                                           \
     } while (0)
 #define HAK_VG_UNDEFINED(p, n)                                               \
     do {                                                                     \
-        VALGRIND_MAKE_MEM_UNDEFINED((p), (n));                               \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_UNDEFINED((p), (n)));                               \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 #define HAK_VG_DEFINED(p, n)                                                 \
     do {                                                                     \
-        VALGRIND_MAKE_MEM_DEFINED((p), (n));                                 \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_DEFINED((p), (n)));                                 \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 

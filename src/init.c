@@ -16,6 +16,7 @@
 #include "large.h"
 #include "os.h"
 #include "registry.h"
+#include "vg.h"
 
 hak_global_t hak_g;
 
@@ -44,6 +45,7 @@ static void init_once_body(void)
     hak_g.batch_refill = env_long("HAKMEM_TINY_P0_BATCH_REFILL", 1) != 0;
     hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
                               << 20;
+    hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
     heap_global_init();
     atomic_store_explicit(&hak_g.ready, 1, memory_order_release);
 }

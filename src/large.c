@@ -104,15 +104,18 @@ static void recent_forget(uintptr_t user)
             recent[i] = 0;
 }
 
-/* The smallest cached mapping of at least `need` bytes. One larger than
- * that is still taken — its pages are already there — and large_alloc
- * splits it if it is far too big (LARGE_SPLIT). */
+/* The smallest cached mapping of at least `need` bytes, the most recently
+ * freed of equals (warmest, and the one least likely to be a pointer the
+ * program still holds twice). One larger than need is still taken — its
+ * pages are already there — and large_alloc splits it if it is far too big
+ * (LARGE_SPLIT). Mappings are not coalesced when freed: a block cut from a
+ * cached one meets its tail again through realloc (absorb_next). */
 static int cache_take(size_t need, span_t *out)
 {
     unsigned best = CACHE_SLOTS;
     for (unsigned i = 0; i < cache_n; i++) {
         size_t m = cache[i].map;
-        if (m >= need && (best == CACHE_SLOTS || m < cache[best].map))
+        if (m >= need && (best == CACHE_SLOTS || m <= cache[best].map))
             best = i;
     }
     if (best == CACHE_SLOTS)
@@ -125,14 +128,15 @@ static int cache_take(size_t need, span_t *out)
     return 1;
 }
 
-/* The largest cached mapping (all are smaller than the request). */
+/* The largest cached mapping, the most recent of equals (all are smaller
+ * than the request). */
 static int cache_take_largest(span_t *out)
 {
     if (cache_n == 0)
         return 0;
     unsigned best = 0;
     for (unsigned i = 1; i < cache_n; i++)
-        if (cache[i].map > cache[best].map)
+        if (cache[i].map >= cache[best].map)
             best = i;
     *out = cache[best];
     cache_bytes -= out->map;
@@ -147,25 +151,6 @@ static int cache_take_largest(span_t *out)
 static unsigned cache_put(span_t sp, span_t *evict)
 {
     unsigned n = 0;
-    /* Coalesce with cached neighbours (a block cut from a cached mapping
-     * meets its tail again), so the cache does not fragment. The merged
-     * span keeps the lower piece's poison description. */
-    for (unsigned i = 0; i < cache_n;) {
-        span_t *c = &cache[i];
-        if (c->base + c->map == sp.base || sp.base + sp.map == c->base) {
-            if (c->base < sp.base) {
-                sp.user = c->user;
-                sp.req = c->req;
-                sp.base = c->base;
-            }
-            sp.map += c->map;
-            cache_bytes -= c->map;
-            memmove(c, c + 1, (cache_n - i - 1) * sizeof cache[0]);
-            cache_n--;
-            continue;
-        }
-        i++;
-    }
     if (sp.map > hak_g.large_cache_bytes) {
         evict[n++] = sp;
         return n;

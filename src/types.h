@@ -269,6 +269,7 @@ typedef struct hak_global {
                              * (a copy of stderr), 0 for none */
     int batch_refill;       /* HAKMEM_TINY_P0_BATCH_REFILL (default 1) */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
+    int on_valgrind;           /* HAK_VALGRIND builds: running under it */
     _Atomic int ready;
 } hak_global_t;
 
