@@ -286,19 +286,41 @@ void *alloc_class(unsigned c, size_t req)
 
 /* ---- The fast paths ----------------------------------------------------- */
 
+/* Pop class c's current slab, or NULL when its list is empty (or the
+ * thread has no heap: the static hot part lists no block). */
+HAK_INLINE void *alloc_fast(size_t c, size_t n, unsigned shift)
+{
+    const hak_heap_hot_t *hot = hak_tls_hot;
+    hak_slab_t *s = hot->cur[c];
+    hak_block_t *b = s->free;
+    if (HAK_LIKELY(b != NULL))
+        return hand_out(heap_of_hot(hot), c, s, slab_pop(s, b, shift), n);
+    return NULL;
+}
+
+/* Above the tiny tier: the mid classes' own fast path, out of line so
+ * the tiny one keeps no stack frame. */
+HAK_NOINLINE static void *malloc_above_tiny(size_t n)
+{
+    if (n <= HAK_SMALL_LIMIT) {
+        void *p = alloc_fast(hak_class_of_256[(n + HAK_SLACK_MIN + 255) >> 8],
+                             n, HAK_MID_SHIFT);
+        if (HAK_LIKELY(p != NULL))
+            return p;
+    }
+    return alloc_slow(n);
+}
+
 void *hak_malloc(size_t n)
 {
     if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN)) {
-        size_t c = hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4];
-        const hak_heap_hot_t *hot = hak_tls_hot;
-        hak_slab_t *s = hot->cur[c];
-        hak_block_t *b = s->free;
-        /* b != NULL: a real heap (the static one lists no block). */
-        if (HAK_LIKELY(b != NULL))
-            return hand_out(heap_of_hot(hot), c, s,
-                            slab_pop(s, b, HAK_TINY_SHIFT), n);
+        void *p = alloc_fast(hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4],
+                             n, HAK_TINY_SHIFT);
+        if (HAK_LIKELY(p != NULL))
+            return p;
+        return alloc_slow(n);
     }
-    return alloc_slow(n);
+    return malloc_above_tiny(n);
 }
 
 hak_small_ref_t small_validate(const void *p, const char *check)

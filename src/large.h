@@ -3,9 +3,13 @@
  * Metadata is out of line: a table maps each user pointer to its mapping,
  * so nothing a block overflows can reach it, and an interior or foreign
  * pointer is simply not found. Freed mappings stay in a small cache
- * (HAKMEM_LARGE_CACHE_MB, default 64) for reuse without page faults; what
- * falls out of it is unmapped. One mutex covers the table and the cache:
- * every large operation is already a system call or a copy of >32 KiB.
+ * (HAKMEM_LARGE_CACHE_MB, default 64) and are reused before anything is
+ * mapped anew — page faults are most of what a large block costs: a
+ * request takes the smallest cached mapping that fits (split if more than
+ * 16x too big), else grows the largest by mremap; realloc grows in place
+ * over a cached neighbour. What falls out of the cache is unmapped. One
+ * mutex covers the table and the cache: a large operation is rare next to
+ * the work of filling >32 KiB.
  */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H

@@ -73,5 +73,7 @@ Suite *align_suite(void);
 Suite *death_suite(void);
 Suite *threads_suite(void);
 Suite *fork_suite(void);
+Suite *slab_suite(void);
+Suite *large_suite(void);
 
 #endif

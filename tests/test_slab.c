@@ -1,0 +1,892 @@
+/* test_slab.c — the per-slab free lists and the credit counter
+ * (src/types.h, "Slab descriptor"), seen from the owner heap's side:
+ *   - slab_used() (used_base + credit) is the exact number of live blocks
+ *     of a slab after every malloc and free, in every state;
+ *   - a block freed into the current slab is the next one handed out, and
+ *     a block freed into another slab stays on that slab's list;
+ *   - a FULL slab's first free moves it to the partial list, the partial
+ *     slab becomes current when the current one fills, and a partial slab
+ *     that becomes empty goes back to its superslab;
+ *   - the same transitions through the remote path (a thread without a
+ *     heap frees, the owner drains);
+ *   - the heap's hot superslab follows the frees and never names a
+ *     superslab that was unmapped (released with a spare present, or
+ *     trimmed);
+ *   - a seeded churn over several classes with hak_check_heap() and an
+ *     independent per-slab count of the live blocks.
+ *
+ * The exact counts need slabs that hold only the test's own blocks. A
+ * forked test (Check's default) starts with an empty heap; when tests
+ * share a process (CK_FORK=no), each starts by trimming and looks for a
+ * slab or superslab with nothing else live in it (settle, stash). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util.h"
+
+#include "heap.h"
+#include "registry.h"
+#include "size_class.h"
+#include "slab.h"
+#include "superslab.h"
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+static hak_slab_t *slab_at(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return slab_of(ss_of(a), a);
+}
+
+static uintptr_t base_of(const void *p)
+{
+    return (uintptr_t)p & ~(uintptr_t)HAK_SS_MASK;
+}
+
+static hak_heap_t *my_heap(void)
+{
+    hak_heap_t *h = hak_tls_heap;
+    ck_assert_ptr_nonnull(h);
+    return h;
+}
+
+static int on_partial_list(const hak_heap_t *h, unsigned c,
+                           const hak_slab_t *s)
+{
+    for (const hak_slab_t *t = h->cls[c].partial; t; t = t->next)
+        if (t == s)
+            return 1;
+    return 0;
+}
+
+/* The pattern byte of block `id` at offset `i`: differs between blocks and
+ * along a block, so a block handed out twice or shifted shows. */
+static uint8_t pat(size_t id, size_t i)
+{
+    return (uint8_t)(id * 131u + i * 7u + (i >> 8) + 1u);
+}
+
+static void fill(void *p, size_t n, size_t id)
+{
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = pat(id, i);
+}
+
+static void verify(const void *p, size_t n, size_t id)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        REQ_MSG(b[i] == pat(id, i),
+                "block %zu at %p: byte %zu of %zu is %#x, want %#x", id, p, i,
+                n, b[i], pat(id, i));
+}
+
+/* Trim retires every current slab (releasing the empty ones) and unmaps
+ * the spare superslabs: a test starts with no current slab and no spare. */
+static void settle(void)
+{
+    hak_malloc_trim(0);
+    hak_check_heap();
+}
+
+/* When tests share a process, an earlier test's blocks may sit in the
+ * slabs a test is about to use: the blocks it allocates on its way to a
+ * slab of its own wait here and are freed at its end. Empty when forked. */
+static void *stash[8192];
+static size_t nstash;
+
+static void stash_put(void *p)
+{
+    REQ_MSG(nstash < sizeof stash / sizeof stash[0],
+            "no slab of its own after %zu blocks", nstash);
+    stash[nstash++] = p;
+}
+
+static void stash_free(void)
+{
+    while (nstash)
+        hak_free(stash[--nstash]);
+}
+
+/* A block of n bytes that is the only live block of its slab. */
+static void *block_in_own_slab(size_t n)
+{
+    for (;;) {
+        void *p = hak_malloc(n);
+        REQ_NONNULL(p);
+        if (slab_used(slab_at(p)) == 1)
+            return p;
+        stash_put(p);
+    }
+}
+
+/* A block of n bytes that is the only live block of its superslab. */
+static void *block_in_own_superslab(size_t n)
+{
+    for (;;) {
+        void *p = hak_malloc(n);
+        REQ_NONNULL(p);
+        if (ss_of((uintptr_t)p)->used_slabs == 1 &&
+            slab_used(slab_at(p)) == 1)
+            return p;
+        stash_put(p);
+    }
+}
+
+/* Fills a slab of the class of n that holds only these blocks: allocates
+ * into v[] until a block lands outside the first one's slab. Returns how
+ * many blocks it allocated; the last one is in the next slab. */
+static size_t fill_own_slab(size_t n, void **v, size_t cap)
+{
+    size_t k = 0;
+    v[k++] = block_in_own_slab(n);
+    hak_slab_t *s1 = slab_at(v[0]);
+    while (k < cap) {
+        v[k] = hak_malloc(n);
+        REQ_NONNULL(v[k]);
+        if (slab_at(v[k++]) != s1)
+            return k;
+    }
+    ck_abort_msg("%zu blocks of %zu bytes never left the first slab", cap, n);
+    return 0;
+}
+
+/* ---- used is exact ------------------------------------------------------ */
+
+START_TEST(used_exact_after_every_malloc_and_free)
+{
+    const size_t n = 200;
+    const size_t k = 40; /* more than one batch refill, within one slab */
+    unsigned c = hak_class_of(n);
+    ck_assert_uint_gt(hak_capacity(c), k);
+    settle();
+    void *v[40];
+    v[0] = block_in_own_slab(n);
+    hak_slab_t *s = slab_at(v[0]);
+    hak_heap_t *h = my_heap();
+    ck_assert_uint_eq(s->cls, c);
+    ck_assert_uint_eq(slab_used(s), 1);
+    for (size_t i = 1; i < k; i++) {
+        v[i] = hak_malloc(n);
+        REQ_NONNULL(v[i]);
+        REQ_MSG(slab_at(v[i]) == s, "block %zu left the slab", i);
+        REQ_UINT_EQ(slab_used(s), i + 1);
+    }
+    ck_assert_ptr_eq(h->hot.cur[c], s);
+    ck_assert_uint_eq(s->state, HAK_SLAB_CURRENT);
+    hak_check_heap();
+    /* Odd ones first, then the even ones backwards: the count follows
+     * every free whatever the order. */
+    size_t live = k;
+    for (size_t i = 1; i < k; i += 2) {
+        hak_free(v[i]);
+        REQ_UINT_EQ(slab_used(s), --live);
+    }
+    hak_check_heap();
+    for (size_t i = k; i-- > 0;) {
+        if (i % 2)
+            continue;
+        hak_free(v[i]);
+        REQ_UINT_EQ(slab_used(s), --live);
+    }
+    ck_assert_uint_eq(live, 0);
+    /* An empty current slab stays current (used_base 0: no free of it is
+     * ever "attention"), so its descriptor still describes it. */
+    ck_assert_uint_eq(s->state, HAK_SLAB_CURRENT);
+    ck_assert_ptr_eq(h->hot.cur[c], s);
+    ck_assert_uint_eq(s->cls, c);
+    hak_check_heap();
+    /* And it counts again from zero. */
+    void *p = hak_malloc(n);
+    ck_assert_ptr_eq(slab_at(p), s);
+    ck_assert_uint_eq(slab_used(s), 1);
+    hak_free(p);
+    ck_assert_uint_eq(slab_used(s), 0);
+    stash_free();
+}
+END_TEST
+
+/* ---- LIFO reuse --------------------------------------------------------- */
+
+START_TEST(lifo_reuse_in_current_slab)
+{
+    settle();
+    const size_t sizes[] = { 1, 24, 100, 500, 1000, 3000, 20000 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        void *keep = hak_malloc(n); /* the slab is not empty meanwhile */
+        void *p = hak_malloc(n);
+        ck_assert_ptr_nonnull(p);
+        hak_free(p);
+        void *q = hak_malloc(n);
+        ck_assert_msg(q == p, "malloc(%zu) after free(%p) gave %p", n, p, q);
+        hak_free(q);
+        /* Any size of the same class reuses it too. */
+        unsigned c = hak_class_of(n);
+        size_t top = hak_class_size[c] - HAK_SLACK_MIN;
+        q = hak_malloc(top);
+        ck_assert_msg(q == p, "malloc(%zu), class of %zu, after free(%p) gave "
+                      "%p", top, n, p, q);
+        hak_free(q);
+        hak_free(keep);
+    }
+    /* Several: handed back in the reverse order of the frees. */
+    void *a = hak_malloc(64), *b = hak_malloc(64), *c = hak_malloc(64);
+    void *other = hak_malloc(4000); /* another class in between */
+    hak_free(a);
+    hak_free(c);
+    hak_free(other);
+    hak_free(b);
+    ck_assert_ptr_eq(hak_malloc(64), b);
+    ck_assert_ptr_eq(hak_malloc(64), c);
+    ck_assert_ptr_eq(hak_malloc(64), a);
+    hak_free(a);
+    hak_free(b);
+    hak_free(c);
+    hak_check_heap();
+}
+END_TEST
+
+/* ---- FULL -> PARTIAL -> released ---------------------------------------- */
+
+START_TEST(full_slab_goes_partial_then_released)
+{
+    const size_t n = 1000;
+    unsigned c = hak_class_of(n);
+    size_t cap = hak_capacity(c), max = 3 * cap;
+    void **v = calloc(max, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle();
+    size_t k = fill_own_slab(n, v, max);
+    hak_heap_t *h = my_heap();
+    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
+    uint32_t used2 = slab_used(s2);
+    ck_assert_uint_eq(k, cap + 1);
+    ck_assert_ptr_ne(s1, s2);
+    ck_assert_uint_eq(s1->capacity, cap);
+    /* Every block of s1 is out and none came back: FULL, off every list,
+     * and its count is exact in that state too. */
+    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    ck_assert_uint_eq(slab_used(s1), cap);
+    ck_assert_uint_eq(s1->used_base, cap);
+    ck_assert(!on_partial_list(h, c, s1));
+    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    hak_check_heap();
+
+    /* Its first free puts it on the partial list. */
+    hak_free(v[cap / 2]);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(s1->used_base, 1);
+    ck_assert_uint_eq(slab_used(s1), cap - 1);
+    ck_assert(on_partial_list(h, c, s1));
+    hak_check_heap();
+
+    /* malloc takes from the current slab only: the block just freed into
+     * s1 stays on s1's list. */
+    void *q = hak_malloc(n);
+    ck_assert_ptr_eq(slab_at(q), s2);
+    ck_assert_uint_eq(slab_used(s1), cap - 1);
+    ck_assert_uint_eq(slab_used(s2), used2 + 1);
+    hak_free(q);
+
+    /* Free the rest of s1 but one: PARTIAL all the way, count exact. */
+    hak_stats_t st0, st1;
+    hak_stats_get(&st0);
+    size_t live = cap - 1;
+    for (size_t i = 0; i + 1 < cap; i++) {
+        if (i == cap / 2)
+            continue;
+        hak_free(v[i]);
+        REQ_UINT_EQ(slab_used(s1), --live);
+        REQ(s1->state == HAK_SLAB_PARTIAL);
+    }
+    ck_assert_uint_eq(live, 1);
+    hak_check_heap();
+    ck_assert(on_partial_list(h, c, s1));
+
+    /* The last one: s1 goes back to its superslab. */
+    uintptr_t base = base_of(v[0]);
+    hak_free(v[cap - 1]);
+    hak_stats_get(&st1);
+    ck_assert_uint_eq(st1.slabs_returned - st0.slabs_returned, 1);
+    ck_assert(!on_partial_list(h, c, s1));
+    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    /* s1's superslab is usually still mapped (s2 is in use and mostly in
+     * the same one); if not, its release is all there is to see. */
+    if (registry_tier(base)) {
+        hak_superslab_t *ss = ss_of(base);
+        ck_assert_uint_eq(s1->cls, HAK_CLASS_NONE);
+        ck_assert_uint_eq(s1->state, HAK_SLAB_UNUSED);
+        ck_assert_uint_eq(s1->capacity, 0);
+        ck_assert_msg(ss->free_mask & (1u << s1->index),
+                      "released slab %u not in the free mask %#x", s1->index,
+                      ss->free_mask);
+    }
+    hak_check_heap();
+    hak_free(v[k - 1]);
+    ck_assert_uint_eq(slab_used(s2), used2 - 1);
+    hak_check_heap();
+    stash_free();
+    free(v);
+}
+END_TEST
+
+START_TEST(partial_slab_becomes_current_when_current_fills)
+{
+    const size_t n = 500;
+    unsigned c = hak_class_of(n);
+    size_t cap = hak_capacity(c), max = 4 * cap;
+    void **v = calloc(max, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle();
+    size_t k = fill_own_slab(n, v, max);
+    hak_heap_t *h = my_heap();
+    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+
+    /* Five blocks back into s1, in this order. */
+    const size_t back[] = { 3, 17, 0, cap - 1, 9 };
+    const size_t nback = sizeof back / sizeof back[0];
+    for (size_t i = 0; i < nback; i++)
+        hak_free(v[back[i]]);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(slab_used(s1), cap - nback);
+    hak_check_heap();
+
+    /* Fill s2: every block comes from it, none from s1's list. */
+    size_t room = s2->capacity - slab_used(s2);
+    for (size_t i = 0; i < room; i++) {
+        v[k] = hak_malloc(n);
+        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu left in s2 came "
+                "from elsewhere", i, room);
+        k++;
+    }
+    ck_assert_uint_eq(slab_used(s2), s2->capacity);
+    ck_assert_ptr_eq(h->hot.cur[c], s2);
+
+    /* Now s2 retires FULL and the partial s1 becomes current: its list
+     * hands back the freed blocks, last freed first. */
+    for (size_t i = nback; i-- > 0;) {
+        void *p = hak_malloc(n);
+        REQ_MSG(p == v[back[i]], "malloc %zu from the partial slab gave %p, "
+                "want %p (freed %zu-th)", nback - 1 - i, p, v[back[i]], i);
+        if (i == nback - 1) {
+            ck_assert_ptr_eq(h->hot.cur[c], s1);
+            ck_assert_uint_eq(s1->state, HAK_SLAB_CURRENT);
+            ck_assert_uint_eq(s2->state, HAK_SLAB_FULL);
+            ck_assert(!on_partial_list(h, c, s1));
+        }
+    }
+    ck_assert_uint_eq(slab_used(s1), cap);
+    hak_check_heap();
+    /* Both full: the next block is from a third slab. */
+    v[k] = hak_malloc(n);
+    hak_slab_t *s3 = slab_at(v[k++]);
+    ck_assert_ptr_ne(s3, s1);
+    ck_assert_ptr_ne(s3, s2);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    hak_check_heap();
+    for (size_t i = 0; i < k; i++)
+        hak_free(v[i]);
+    hak_check_heap();
+    stash_free();
+    free(v);
+}
+END_TEST
+
+START_TEST(trim_retires_current_slab_with_blocks_to_partial)
+{
+    settle();
+    const size_t n = 300;
+    unsigned c = hak_class_of(n);
+    void *a = block_in_own_slab(n), *b = hak_malloc(n), *x = hak_malloc(n);
+    hak_slab_t *s = slab_at(a);
+    ck_assert_ptr_eq(slab_at(b), s);
+    ck_assert_ptr_eq(slab_at(x), s);
+    hak_free(x); /* on s's list */
+    hak_heap_t *h = my_heap();
+    ck_assert_ptr_eq(h->hot.cur[c], s);
+    hak_malloc_trim(0);
+    /* Not current any more; live blocks and room: PARTIAL, not FULL. */
+    ck_assert_ptr_ne(h->hot.cur[c], s);
+    ck_assert_uint_eq(s->state, HAK_SLAB_PARTIAL);
+    ck_assert(on_partial_list(h, c, s));
+    ck_assert_uint_eq(slab_used(s), 2);
+    hak_check_heap();
+    /* The class's next malloc takes it back, its list first. */
+    void *y = hak_malloc(n);
+    ck_assert_ptr_eq(y, x);
+    ck_assert_ptr_eq(h->hot.cur[c], s);
+    ck_assert_uint_eq(s->state, HAK_SLAB_CURRENT);
+    ck_assert(!on_partial_list(h, c, s));
+    ck_assert_uint_eq(slab_used(s), 3);
+    hak_free(a);
+    hak_free(b);
+    hak_free(y);
+    ck_assert_uint_eq(slab_used(s), 0);
+    hak_check_heap();
+    stash_free();
+}
+END_TEST
+
+/* ---- Remote frees by a thread without a heap ---------------------------- */
+
+typedef struct remote_job {
+    void **v;
+    size_t n;
+    int had_heap_before, had_heap_after;
+} remote_job_t;
+
+/* Frees blocks main allocated; allocates nothing, so it never gets a heap
+ * and every free goes through the remote path. */
+static void *free_without_heap(void *arg)
+{
+    remote_job_t *j = arg;
+    j->had_heap_before = hak_tls_heap != NULL;
+    for (size_t i = 0; i < j->n; i++)
+        hak_free(j->v[i]);
+    j->had_heap_after = hak_tls_heap != NULL;
+    return NULL;
+}
+
+static void run_heapless(void **v, size_t n)
+{
+    remote_job_t j = { v, n, -1, -1 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_without_heap, &j), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(j.had_heap_before, 0);
+    ck_assert_msg(j.had_heap_after == 0, "free made the thread a heap");
+}
+
+START_TEST(heapless_thread_frees_through_remote_queue)
+{
+    const size_t n = 100;
+    settle();
+    void *keep = block_in_own_slab(n);
+    void *p = hak_malloc(n);
+    ck_assert_ptr_nonnull(p);
+    hak_slab_t *s = slab_at(p);
+    ck_assert_ptr_eq(slab_at(keep), s);
+    ck_assert_uint_eq(slab_used(s), 2);
+    hak_stats_t st0, st1, st2;
+    hak_stats_get(&st0);
+
+    run_heapless(&p, 1);
+    /* Queued, not yet the owner's: the slab still counts it. */
+    hak_stats_get(&st1);
+    ck_assert_uint_eq(slab_used(s), 2);
+    ck_assert_uint_eq(st1.remote_frees, st0.remote_frees);
+    ck_assert_ptr_nonnull(atomic_load(&my_heap()->remote.head));
+
+    /* hak_check_heap drains the owner's queue first. */
+    hak_check_heap();
+    hak_stats_get(&st2);
+    ck_assert_uint_eq(slab_used(s), 1);
+    ck_assert_uint_eq(st2.remote_frees - st0.remote_frees, 1);
+    ck_assert_uint_eq(st2.drains - st0.drains, 1);
+    ck_assert_uint_eq(st2.frees - st0.frees, 1);
+    ck_assert_ptr_null(atomic_load(&my_heap()->remote.head));
+    /* It landed on its own (current) slab's list, on top. */
+    void *q = hak_malloc(n);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_eq(slab_used(s), 2);
+    hak_free(q);
+    hak_free(keep);
+    ck_assert_uint_eq(slab_used(s), 0);
+    hak_check_heap();
+    stash_free();
+}
+END_TEST
+
+START_TEST(remote_frees_drive_full_slab_to_release)
+{
+    const size_t n = 1000;
+    unsigned c = hak_class_of(n);
+    size_t cap = hak_capacity(c), max = 3 * cap;
+    void **v = calloc(max, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle();
+    size_t k = fill_own_slab(n, v, max);
+    hak_heap_t *h = my_heap();
+    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    hak_stats_t st0, st1;
+    hak_stats_get(&st0);
+
+    /* One block first: after the drain, the FULL slab is PARTIAL. */
+    run_heapless(&v[5], 1);
+    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL); /* not the owner's yet */
+    ck_assert_uint_eq(slab_used(s1), cap);
+    hak_check_heap();
+    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(slab_used(s1), cap - 1);
+    ck_assert(on_partial_list(h, c, s1));
+
+    /* All the others at once: the drain empties and releases it. */
+    void **rest = calloc(cap, sizeof *rest);
+    ck_assert_ptr_nonnull(rest);
+    size_t nr = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (i != 5)
+            rest[nr++] = v[i];
+    run_heapless(rest, nr);
+    ck_assert_uint_eq(slab_used(s1), cap - 1);
+    uintptr_t base = base_of(v[0]);
+    hak_check_heap();
+    hak_stats_get(&st1);
+    ck_assert_uint_eq(st1.remote_frees - st0.remote_frees, cap);
+    ck_assert_uint_eq(st1.slabs_returned - st0.slabs_returned, 1);
+    ck_assert(!on_partial_list(h, c, s1));
+    if (registry_tier(base)) {
+        ck_assert_uint_eq(s1->cls, HAK_CLASS_NONE);
+        ck_assert(ss_of(base)->free_mask & (1u << s1->index));
+    }
+    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    hak_free(v[k - 1]);
+    hak_check_heap();
+    stash_free();
+    free(rest);
+    free(v);
+}
+END_TEST
+
+/* ---- The hot superslab -------------------------------------------------- */
+
+START_TEST(hot_base_follows_own_frees)
+{
+    void *tiny = hak_malloc(40), *tiny2 = hak_malloc(40);
+    void *mid = hak_malloc(5000), *mid2 = hak_malloc(5000);
+    void *large = hak_malloc(100 * KiB);
+    ck_assert_uint_ne(base_of(tiny), base_of(mid));
+    hak_heap_t *h = my_heap();
+    hak_free(tiny);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(tiny));
+    hak_free(mid);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
+    /* A large block is no superslab's: it leaves the hot one alone. */
+    hak_free(large);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
+    hak_free(tiny2);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(tiny2));
+    hak_free(mid2);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(mid2));
+    hak_check_heap();
+}
+END_TEST
+
+/* hot_base is the free fast path's only check that a pointer is ours: it
+ * must be UINTPTR_MAX or a superslab still registered. */
+static void check_hot_base_valid(const hak_heap_t *h)
+{
+    uintptr_t hb = h->hot.hot_base;
+    ck_assert_msg(hb == UINTPTR_MAX || registry_tier(hb) != 0,
+                  "hot_base %#jx names an unregistered superslab",
+                  (uintmax_t)hb);
+}
+
+/* Blocks of n bytes into v, the first opening a superslab of its own,
+ * until one lands outside the first `want` superslabs; bases[] gets those
+ * in the order they appeared. A superslab is filled before the next is
+ * taken, so they hold only these blocks. Returns k: v[0..k) are in
+ * bases[], v[k] opened the next superslab. */
+static size_t fill_superslabs(size_t n, unsigned want, void **v, size_t cap,
+                              uintptr_t *bases)
+{
+    unsigned nb = 0;
+    for (size_t k = 0; k < cap; k++) {
+        v[k] = k ? hak_malloc(n) : block_in_own_superslab(n);
+        REQ_NONNULL(v[k]);
+        uintptr_t b = base_of(v[k]);
+        unsigned i = 0;
+        while (i < nb && bases[i] != b)
+            i++;
+        if (i == nb) {
+            if (nb == want)
+                return k;
+            bases[nb++] = b;
+        }
+    }
+    ck_abort_msg("%zu blocks of %zu bytes span fewer than %u superslabs", cap,
+                 n, want + 1);
+    return 0;
+}
+
+static void free_in(void **v, size_t k, uintptr_t base)
+{
+    for (size_t i = 0; i < k; i++)
+        if (v[i] && base_of(v[i]) == base) {
+            hak_free(v[i]);
+            v[i] = NULL;
+        }
+}
+
+START_TEST(hot_base_reset_when_released_superslab_is_unmapped)
+{
+    /* 30000 bytes: the largest mid class, 8 blocks a slab, 56 a
+     * superslab. Superslabs fill one after another, so A and B hold only
+     * FULL slabs once a block lands in a third one, C (current). */
+    const size_t n = 30000, cap = 256;
+    void **v = calloc(cap, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle(); /* no spare yet */
+    uintptr_t bases[2];
+    size_t k = fill_superslabs(n, 2, v, cap, bases);
+    void *in_c = v[k];
+    hak_heap_t *h = my_heap();
+    hak_stats_t st0, st1;
+    hak_stats_get(&st0);
+
+    /* A empties: it becomes the spare (mapped, registered). */
+    free_in(v, k, bases[0]);
+    ck_assert_msg(registry_tier(bases[0]) == HAK_TIER_MID,
+                  "the first empty superslab is kept as the spare");
+    ck_assert_uint_eq(h->hot.hot_base, bases[0]);
+    check_hot_base_valid(h);
+    hak_check_heap();
+
+    /* B empties with a spare present: unmapped while it is the hot one. */
+    free_in(v, k, bases[1]);
+    hak_stats_get(&st1);
+    ck_assert_msg(registry_tier(bases[1]) == 0,
+                  "a second empty superslab is unmapped (spare present)");
+    ck_assert_uint_eq(st1.superslabs_returned - st0.superslabs_returned, 1);
+    ck_assert_msg(h->hot.hot_base != bases[1],
+                  "hot_base still names unmapped superslab %#jx",
+                  (uintmax_t)bases[1]);
+    check_hot_base_valid(h);
+    hak_check_heap();
+
+    /* Frees go on normally, into C. */
+    hak_free(in_c);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(in_c));
+    hak_check_heap();
+    stash_free();
+    free(v);
+}
+END_TEST
+
+/* Ten blocks of 10000 bytes (one slab) in a superslab of their own, all
+ * freed again, their superslab now the hot one; returns its base. */
+static uintptr_t own_superslab_freed(void **v)
+{
+    settle();
+    v[0] = block_in_own_superslab(10000);
+    for (size_t i = 1; i < 10; i++)
+        v[i] = hak_malloc(10000);
+    uintptr_t base = base_of(v[0]);
+    for (size_t i = 0; i < 10; i++) {
+        ck_assert_uint_eq(base_of(v[i]), base);
+        hak_free(v[i]);
+    }
+    stash_free();
+    /* Its slab is still current: one more free makes it the hot one again
+     * after the stash's frees into other superslabs. */
+    hak_free(hak_malloc(10000));
+    ck_assert_uint_eq(my_heap()->hot.hot_base, base);
+    return base;
+}
+
+START_TEST(hot_base_reset_when_trim_unmaps_superslab)
+{
+    void *v[10];
+    uintptr_t base = own_superslab_freed(v);
+    hak_heap_t *h = my_heap();
+    /* Trim retires the (empty) current slab: the superslab empties,
+     * becomes the spare, and the spare is unmapped. */
+    hak_malloc_trim(0);
+    ck_assert_msg(registry_tier(base) == 0,
+                  "trim left empty superslab %#jx mapped", (uintmax_t)base);
+    ck_assert_msg(h->hot.hot_base != base,
+                  "hot_base still names trimmed superslab %#jx",
+                  (uintmax_t)base);
+    check_hot_base_valid(h);
+    hak_check_heap();
+    /* The heap still works, and the hot superslab follows again. */
+    void *p = hak_malloc(10000);
+    hak_free(p);
+    ck_assert_uint_eq(h->hot.hot_base, base_of(p));
+    hak_check_heap();
+}
+END_TEST
+
+/* A stale hot_base would make free trust an address that is no longer
+ * ours. Put a foreign mapping where a trimmed superslab was: freeing into
+ * it must be reported as an invalid free (not read as slab metadata). */
+static void free_foreign(void *arg)
+{
+    hak_free(arg);
+}
+
+START_TEST(foreign_memory_where_superslab_was_is_invalid_free)
+{
+    void *v[10];
+    uintptr_t base = own_superslab_freed(v);
+    hak_malloc_trim(0);
+    ck_assert_uint_eq(registry_tier(base), 0);
+    void *m = mmap((void *)base, HAK_SS_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == MAP_FAILED || m != (void *)base) {
+        /* Something else took the address (or the kernel predates
+         * MAP_FIXED_NOREPLACE): nothing to see here; the tests above check
+         * the field itself. */
+        if (m != MAP_FAILED)
+            munmap(m, HAK_SS_SIZE);
+        return;
+    }
+    /* Where a block of the old superslab was. */
+    expect_abort(free_foreign, v[3], "not a hakmem block");
+    munmap(m, HAK_SS_SIZE);
+}
+END_TEST
+
+/* ---- Seeded churn ------------------------------------------------------- */
+
+#define CHURN_SLOTS 1024
+
+typedef struct churn {
+    void *p[CHURN_SLOTS];
+    size_t n[CHURN_SLOTS];
+    size_t id[CHURN_SLOTS];
+} churn_t;
+
+static size_t churn_size(unsigned long long *seed)
+{
+    unsigned long long r = test_rand(seed);
+    switch (r & 3) {
+    case 0: return 1 + (r >> 8) % 128;
+    case 1: return 129 + (r >> 8) % (HAK_TINY_MAX - 128);
+    case 2: return HAK_TINY_MAX + 1 + (r >> 8) % (8192 - HAK_TINY_MAX);
+    default: return 8193 + (r >> 8) % (HAK_SMALL_LIMIT - 8192);
+    }
+}
+
+static int cmp_uptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Counts the live blocks of every slab from the test's own table and
+ * compares with slab_used(): independent of hak_check_heap's count. Exact
+ * when the test's blocks are the only ones; otherwise (an earlier test's
+ * blocks left in the same process) a lower bound. */
+static void check_used_counts(const churn_t *t, int exact)
+{
+    static uintptr_t sl[CHURN_SLOTS];
+    size_t m = 0;
+    for (size_t i = 0; i < CHURN_SLOTS; i++)
+        if (t->p[i])
+            sl[m++] = (uintptr_t)slab_at(t->p[i]);
+    qsort(sl, m, sizeof sl[0], cmp_uptr);
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        while (j < m && sl[j] == sl[i])
+            j++;
+        const hak_slab_t *s = (const hak_slab_t *)sl[i];
+        REQ_MSG(exact ? slab_used(s) == j - i : slab_used(s) >= j - i,
+                "slab %p (class %u, state %u): slab_used %u, %zu live blocks",
+                (const void *)s->start, s->cls, s->state, slab_used(s), j - i);
+        i = j;
+    }
+}
+
+START_TEST(seeded_churn_over_classes)
+{
+    static churn_t t;
+    memset(&t, 0, sizeof t);
+    unsigned long long seed = 0x5eedf00dull + (unsigned long long)_i;
+    const size_t ops = 6000 * test_scale();
+    settle();
+    /* Nothing in use in any heap: every live block is the test's. */
+    const int exact = hak_check_heap() == 0;
+    const uint64_t ss0 = registry_count();
+    hak_stats_t st0, st1;
+    hak_stats_get(&st0);
+    size_t nalloc = 0, nfree = 0, next_id = 1;
+    for (size_t op = 1; op <= ops; op++) {
+        size_t i = test_rand(&seed) % CHURN_SLOTS;
+        if (t.p[i]) {
+            verify(t.p[i], t.n[i], t.id[i]);
+            hak_free(t.p[i]);
+            t.p[i] = NULL;
+            nfree++;
+        } else {
+            size_t n = churn_size(&seed);
+            uint8_t *p = hak_malloc(n);
+            REQ_NONNULL(p);
+            REQ_MSG(registry_tier((uintptr_t)p) ==
+                        (n + HAK_SLACK_MIN <= HAK_TINY_MAX ? HAK_TIER_TINY
+                                                           : HAK_TIER_MID),
+                    "malloc(%zu) = %p in tier %u", n, (void *)p,
+                    registry_tier((uintptr_t)p));
+            REQ_UINT_GE(hak_malloc_usable_size(p), n);
+            t.p[i] = p;
+            t.n[i] = n;
+            t.id[i] = next_id++;
+            fill(p, n, t.id[i]);
+            nalloc++;
+        }
+        if (op % 300 == 0) {
+            hak_check_heap();
+            check_used_counts(&t, exact);
+        }
+    }
+    hak_check_heap();
+    check_used_counts(&t, exact);
+    for (size_t i = 0; i < CHURN_SLOTS; i++) {
+        if (t.p[i]) {
+            verify(t.p[i], t.n[i], t.id[i]);
+            hak_free(t.p[i]);
+            t.p[i] = NULL;
+            nfree++;
+        }
+    }
+    ck_assert_uint_eq(nalloc, nfree);
+    hak_stats_get(&st1);
+    ck_assert_uint_eq(st1.allocs - st0.allocs, nalloc);
+    ck_assert_uint_eq(st1.frees - st0.frees, nfree);
+    /* Every slab counted empty goes back: after a trim, every slab and
+     * superslab the churn took is returned, so no count was off by a block
+     * (a slab whose count never reached zero would stay taken). */
+    hak_malloc_trim(0);
+    hak_stats_get(&st1);
+    ck_assert_uint_eq(st1.slabs_returned - st0.slabs_returned,
+                      st1.slabs_mapped - st0.slabs_mapped);
+    ck_assert_uint_eq(st1.superslabs_returned - st0.superslabs_returned,
+                      st1.superslabs_mapped - st0.superslabs_mapped);
+    ck_assert_uint_eq(registry_count(), ss0);
+    if (exact)
+        ck_assert_uint_eq(hak_check_heap(), 0);
+}
+END_TEST
+
+Suite *slab_suite(void)
+{
+    Suite *s = suite_create("slab");
+    TCase *tc = tcase_create("lists");
+    tcase_add_test(tc, used_exact_after_every_malloc_and_free);
+    tcase_add_test(tc, lifo_reuse_in_current_slab);
+    tcase_add_test(tc, full_slab_goes_partial_then_released);
+    tcase_add_test(tc, partial_slab_becomes_current_when_current_fills);
+    tcase_add_test(tc, trim_retires_current_slab_with_blocks_to_partial);
+    suite_add_tcase(s, tc);
+    TCase *rem = tcase_create("remote");
+    tcase_add_test(rem, heapless_thread_frees_through_remote_queue);
+    tcase_add_test(rem, remote_frees_drive_full_slab_to_release);
+    suite_add_tcase(s, rem);
+    TCase *hot = tcase_create("hot superslab");
+    tcase_add_test(hot, hot_base_follows_own_frees);
+    tcase_add_test(hot, hot_base_reset_when_released_superslab_is_unmapped);
+    tcase_add_test(hot, hot_base_reset_when_trim_unmaps_superslab);
+    tcase_add_test(hot, foreign_memory_where_superslab_was_is_invalid_free);
+    suite_add_tcase(s, hot);
+    TCase *churn = tcase_create("churn");
+    tcase_add_loop_test(churn, seeded_churn_over_classes, 0, 3);
+    suite_add_tcase(s, churn);
+    return s;
+}
