@@ -176,6 +176,10 @@ void heap_drain(hak_heap_t *h)
         hak_superslab_t *ss = ss_of(a);
         hak_slab_t *s = check ? remote_node_check(h, b) : slab_of(ss, a);
         chain = remote_next(&h->remote, b);
+        /* Each node is a miss (another core wrote it): start the next one
+         * while this one is pushed. A prefetch never faults, so an
+         * unvalidated address is harmless here. */
+        __builtin_prefetch(chain);
         hak_dbg_on_drain(ss, s, b);
         h->cls[s->cls].nremote++;
         if (slab_push(s, b))
