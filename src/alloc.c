@@ -224,7 +224,11 @@ HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
         hak_slab_t *s = h->hot.cur[c];
         if (s->free)
             return NULL;
-        if (s->carved < s->capacity) {
+        /* Blocks already freed into another slab before fresh ones: the
+         * memory is touched already, and a slab that empties can go. */
+        hak_slab_t *p = cc->partial;
+        int take_partial = p && p->free;
+        if (!take_partial && s->carved < s->capacity) {
             hak_superslab_t *ss = ss_of((uintptr_t)s->start);
             if (hak_g.batch_refill) {
                 s->free = slab_carve_batch(ss, s, HAK_REFILL_BATCH);
@@ -234,7 +238,7 @@ HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
             return slab_carve_one(ss, s);
         }
         cache_retire(h, c);
-        s = cc->partial;
+        s = take_partial ? p : cc->partial;
         if (s) {
             partial_remove(cc, s);
         } else {

@@ -335,7 +335,17 @@ START_TEST(full_slab_goes_partial_then_released)
 }
 END_TEST
 
-START_TEST(partial_slab_becomes_current_when_current_fills)
+/* Blocks in the current slab's list
+ * (malloc pops them without a refill). */
+static size_t list_length(const hak_slab_t *s)
+{
+    size_t n = 0;
+    for (hak_block_t *b = s->free; b; b = block_decode(b, s->key))
+        n++;
+    return n;
+}
+
+START_TEST(partial_slab_is_used_before_fresh_carving)
 {
     const size_t n = 500;
     unsigned c = hak_class_of(n);
@@ -357,38 +367,39 @@ START_TEST(partial_slab_becomes_current_when_current_fills)
     ck_assert_uint_eq(slab_used(s1), cap - nback);
     hak_check_heap();
 
-    /* Fill s2: every block comes from it, none from s1's list. */
-    size_t room = s2->capacity - slab_used(s2);
-    for (size_t i = 0; i < room; i++) {
+    /* s2 first hands out what its list holds (one carved batch) ... */
+    ck_assert_uint_lt(s2->carved, s2->capacity);
+    size_t listed = list_length(s2);
+    for (size_t i = 0; i < listed; i++) {
         v[k] = hak_malloc(n);
-        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu left in s2 came "
-                "from elsewhere", i, room);
+        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu in s2's list "
+                "came from elsewhere", i, listed);
         k++;
     }
-    ck_assert_uint_eq(slab_used(s2), s2->capacity);
     ck_assert_ptr_eq(h->hot.cur[c], s2);
 
-    /* Now s2 retires FULL and the partial s1 becomes current: its list
-     * hands back the freed blocks, last freed first. */
+    /* ... then, before s2 carves fresh blocks, the partial s1 becomes
+     * current and hands back the freed ones, last freed first; s2 waits
+     * on the partial list with its room. */
     for (size_t i = nback; i-- > 0;) {
-        void *p = hak_malloc(n);
-        REQ_MSG(p == v[back[i]], "malloc %zu from the partial slab gave %p, "
+        void *p = hak_malloc(n); /* v[back[i]] again: already in v */
+        REQ_MSG(p == v[back[i]], "malloc %zu after s2's list gave %p, "
                 "want %p (freed %zu-th)", nback - 1 - i, p, v[back[i]], i);
         if (i == nback - 1) {
             ck_assert_ptr_eq(h->hot.cur[c], s1);
             ck_assert_uint_eq(s1->state, HAK_SLAB_CURRENT);
-            ck_assert_uint_eq(s2->state, HAK_SLAB_FULL);
+            ck_assert_uint_eq(s2->state, HAK_SLAB_PARTIAL);
+            ck_assert(on_partial_list(h, c, s2));
             ck_assert(!on_partial_list(h, c, s1));
         }
     }
     ck_assert_uint_eq(slab_used(s1), cap);
     hak_check_heap();
-    /* Both full: the next block is from a third slab. */
+    /* s1 is full again: s2 comes back and carves. */
     v[k] = hak_malloc(n);
-    hak_slab_t *s3 = slab_at(v[k++]);
-    ck_assert_ptr_ne(s3, s1);
-    ck_assert_ptr_ne(s3, s2);
+    ck_assert_ptr_eq(slab_at(v[k++]), s2);
     ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    ck_assert_uint_eq(s2->state, HAK_SLAB_CURRENT);
     hak_check_heap();
     for (size_t i = 0; i < k; i++)
         hak_free(v[i]);
@@ -872,7 +883,7 @@ Suite *slab_suite(void)
     tcase_add_test(tc, used_exact_after_every_malloc_and_free);
     tcase_add_test(tc, lifo_reuse_in_current_slab);
     tcase_add_test(tc, full_slab_goes_partial_then_released);
-    tcase_add_test(tc, partial_slab_becomes_current_when_current_fills);
+    tcase_add_test(tc, partial_slab_is_used_before_fresh_carving);
     tcase_add_test(tc, trim_retires_current_slab_with_blocks_to_partial);
     suite_add_tcase(s, tc);
     TCase *rem = tcase_create("remote");
