@@ -8,14 +8,14 @@
  *   slab       2^slab_shift bytes (64 KiB tiny, 256 KiB mid) aligned to its
  *              size; blocks of one size class. Carved lazily, front to back.
  *   block      one allocation; `stride` bytes apart (hak_stride()).
- *   heap       per-thread state: per-class caches, the superslabs it owns and
- *              its remote-free queue. Heaps are never unmapped: a thread that
+ *   heap       per-thread state: each class's current slab, the superslabs
+ *              it owns, its hot superslab and its remote-free queue. Heaps are never unmapped: a thread that
  *              exits abandons its heap to a pool, and a new thread adopts a
  *              whole heap from there, so a queue record outlives its thread.
  *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
  *              read lock-free; written under a mutex.
  *   large      blocks above the mid limit: their own mmap, tracked in a
- *              mutex-protected table, a few recent spans kept mapped.
+ *              mutex-protected table; freed mappings cached for reuse.
  *
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
