@@ -2,6 +2,7 @@
  *
  * Call tree:
  *   hak_malloc ─ fast: class table, pop the current slab's list ─── return
+ *      ├ malloc_above_tiny ─ the same for the mid classes
  *      └ alloc_slow ─ init, large tier, heap_get_slow
  *           └ heap_alloc ─ pop ─┬ heap_refill ─ heap_drain (remote queue)
  *                               │             ├ carve: batch into the list,
@@ -9,12 +10,13 @@
  *                               │             ├ cache_retire + partial slab
  *                               │             └ superslab_take_slab
  *                               └ retry the pop
- *   hak_free ─ fast: registry byte, slab by address, owner == me,
- *                    validate, tag, push on the slab's free list ── return
+ *   hak_free ─ fast: in the hot superslab (own, registered), slab by
+ *                    address, validate, tag, push on the slab's list ─ return
+ *      ├ free_cold      registry byte: large_free (or report) · another
+ *      │                heap's: free_remote (remote_push) · own: becomes
+ *      │                the hot superslab, then the same local free
  *      ├ slab_attention (a full slab's first free, or a slab now empty)
- *      ├ free_remote    (another heap owns it: remote_push)
- *      ├ free_invalid   (report)
- *      └ free_not_small (large tier, or report)
+ *      └ free_invalid   (report)
  */
 #ifndef HAK_ALLOC_H
 #define HAK_ALLOC_H
