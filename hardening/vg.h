@@ -65,19 +65,19 @@ static inline void hak_asan_poison(const void *p, size_t n)
 /* A block of n bytes at p becomes the program's. */
 #define HAK_VG_ALLOC(p, n)                                                   \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0));                           \
+        HAK_VG_REQ(VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0));               \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 /* The program's block at p (n bytes of memory behind it) is freed. */
 #define HAK_VG_FREE(p, n)                                                    \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_FREELIKE_BLOCK((p), 0));                                     \
+        HAK_VG_REQ(VALGRIND_FREELIKE_BLOCK((p), 0));                         \
         HAK_ASAN_POISON((p), (n));                                           \
     } while (0)
 /* A live block changes from o to n requested bytes in place. */
 #define HAK_VG_RESIZE(p, o, n)                                               \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0));                      \
+        HAK_VG_REQ(VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0));          \
         if ((n) > (o))                                                       \
             HAK_ASAN_UNPOISON((const uint8_t *)(p) + (o), (n) - (o));        \
         else                                                                 \
@@ -85,17 +85,17 @@ static inline void hak_asan_poison(const void *p, size_t n)
     } while (0)
 #define HAK_VG_NOACCESS(p, n)                                                \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_MAKE_MEM_NOACCESS((p), (n)));                                \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_NOACCESS((p), (n)));                    \
         HAK_ASAN_POISON((p), (n));                                           \
     } while (0)
 #define HAK_VG_UNDEFINED(p, n)                                               \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_MAKE_MEM_UNDEFINED((p), (n)));                               \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_UNDEFINED((p), (n)));                   \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 #define HAK_VG_DEFINED(p, n)                                                 \
     do {                                                                     \
-        HAK_VG_REQ(VALGRIND_MAKE_MEM_DEFINED((p), (n)));                                 \
+        HAK_VG_REQ(VALGRIND_MAKE_MEM_DEFINED((p), (n)));                     \
         HAK_ASAN_UNPOISON((p), (n));                                         \
     } while (0)
 

@@ -346,28 +346,6 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     return (hak_small_ref_t){ ss, s };
 }
 
-/* The owner h frees b, a block of its superslab ss (not yet validated). */
-HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b);
-
-/* Not in the hot superslab: ask the registry whose block p is. */
-HAK_TAIL static void free_cold(void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (!registry_tier(a)) {
-        if (p)
-            large_free(p);
-        return;
-    }
-    hak_superslab_t *ss = ss_of(a);
-    hak_heap_t *h = hak_tls_heap;
-    if (ss->owner != h) {
-        free_remote(p);
-        return;
-    }
-    h->hot.hot_base = ss_base(ss);
-    free_local(h, ss, p);
-}
-
 /* The owner frees a block that failed validation. HAK_TAIL: the compiler
  * must not learn that it never returns, so the fast path reaches it with a
  * tail jump and needs no stack frame of its own. */
@@ -379,6 +357,7 @@ HAK_TAIL static void free_invalid(void *p)
     report_double_free(p, s);
 }
 
+/* The owner h frees b, a block of its superslab ss (not yet validated). */
 HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b)
 {
     uintptr_t a = (uintptr_t)b;
@@ -397,6 +376,25 @@ HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b)
     h->nfree++;
     if (HAK_UNLIKELY(slab_push(s, b)))
         slab_attention(h, s);
+}
+
+/* Not in the hot superslab: ask the registry whose block p is. */
+HAK_TAIL static void free_cold(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (!registry_tier(a)) {
+        if (p)
+            large_free(p);
+        return;
+    }
+    hak_superslab_t *ss = ss_of(a);
+    hak_heap_t *h = hak_tls_heap;
+    if (ss->owner != h) {
+        free_remote(p);
+        return;
+    }
+    h->hot.hot_base = ss_base(ss);
+    free_local(h, ss, p);
 }
 
 void hak_free(void *p)

@@ -71,9 +71,7 @@ static hak_heap_t *heap_new_locked(void)
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
     chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        h->hot.cur[c] = &hak_slab_none;
-    h->hot.hot_base = UINTPTR_MAX;
+    h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
     h->id = ++heap_count;
     h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
     remote_init(&h->remote, os_random());

@@ -104,46 +104,38 @@ static void recent_forget(uintptr_t user)
             recent[i] = 0;
 }
 
-/* The smallest cached mapping of at least `need` bytes, the most recently
- * freed of equals (warmest, and the one least likely to be a pointer the
- * program still holds twice). One larger than need is still taken — its
- * pages are already there — and large_alloc splits it if it is far too big
- * (LARGE_SPLIT). Mappings are not coalesced when freed: a block cut from a
- * cached one meets its tail again through realloc (absorb_next). */
-static int cache_take(size_t need, span_t *out)
+/* Takes cache[i] out of the cache. */
+static span_t cache_remove(unsigned i)
 {
-    unsigned best = CACHE_SLOTS;
-    for (unsigned i = 0; i < cache_n; i++) {
-        size_t m = cache[i].map;
-        if (m >= need && (best == CACHE_SLOTS || m <= cache[best].map))
-            best = i;
-    }
-    if (best == CACHE_SLOTS)
-        return 0;
-    *out = cache[best];
-    cache_bytes -= out->map;
-    memmove(&cache[best], &cache[best + 1],
-            (cache_n - best - 1) * sizeof cache[0]);
+    span_t sp = cache[i];
+    cache_bytes -= sp.map;
+    memmove(&cache[i], &cache[i + 1], (cache_n - i - 1) * sizeof cache[0]);
     cache_n--;
-    return 1;
+    return sp;
 }
 
-/* The largest cached mapping, the most recent of equals (all are smaller
- * than the request). */
-static int cache_take_largest(span_t *out)
+/* The smallest cached mapping of at least `need` bytes (returns 1), else
+ * the largest one, smaller than need (returns -1), else nothing (0); the
+ * most recently freed of equals (warmest, and the one least likely to be
+ * a pointer the program still holds twice). A larger mapping than need is
+ * still taken — its pages are already there — and large_alloc splits it
+ * if it is far too big (LARGE_SPLIT) or grows a smaller one. Mappings are
+ * not coalesced when freed: a block cut from a cached one meets its tail
+ * again through realloc (absorb_next). */
+static int cache_take(size_t need, span_t *out)
 {
     if (cache_n == 0)
         return 0;
-    unsigned best = 0;
-    for (unsigned i = 1; i < cache_n; i++)
-        if (cache[i].map >= cache[best].map)
-            best = i;
-    *out = cache[best];
-    cache_bytes -= out->map;
-    memmove(&cache[best], &cache[best + 1],
-            (cache_n - best - 1) * sizeof cache[0]);
-    cache_n--;
-    return 1;
+    unsigned fit = CACHE_SLOTS, largest = 0;
+    for (unsigned i = 0; i < cache_n; i++) {
+        size_t m = cache[i].map;
+        if (m >= need && (fit == CACHE_SLOTS || m <= cache[fit].map))
+            fit = i;
+        if (m >= cache[largest].map)
+            largest = i;
+    }
+    *out = cache_remove(fit != CACHE_SLOTS ? fit : largest);
+    return fit != CACHE_SLOTS ? 1 : -1;
 }
 
 /* Adds a freed mapping; fills `evict` with what no longer fits (oldest
@@ -156,12 +148,8 @@ static unsigned cache_put(span_t sp, span_t *evict)
         return n;
     }
     while (cache_n == CACHE_SLOTS ||
-           cache_bytes + sp.map > hak_g.large_cache_bytes) {
-        evict[n++] = cache[0];
-        cache_bytes -= cache[0].map;
-        memmove(&cache[0], &cache[1], (cache_n - 1) * sizeof cache[0]);
-        cache_n--;
-    }
+           cache_bytes + sp.map > hak_g.large_cache_bytes)
+        evict[n++] = cache_remove(0);
     cache[cache_n++] = sp;
     cache_bytes += sp.map;
     return n;
@@ -267,8 +255,6 @@ void *large_alloc(size_t size, size_t align)
      * which is most of what a large allocation costs. */
     pthread_mutex_lock(&large_mutex);
     int cached = cache_take(need, &sp);
-    if (!cached && cache_take_largest(&sp))
-        cached = -1;
     pthread_mutex_unlock(&large_mutex);
     if (cached)
         poison_check(&sp); /* sp still describes the block freed last */
@@ -384,11 +370,10 @@ static int absorb_next(span_t *e, size_t least, size_t want)
         poison_check(c);
         e->map += d;
         live_bytes += d;
-        cache_bytes -= d;
         if (d == c->map) {
-            memmove(c, c + 1, (cache_n - i - 1) * sizeof cache[0]);
-            cache_n--;
+            cache_remove(i);
         } else {
+            cache_bytes -= d;
             *c = (span_t){ c->base + d, c->base + d, c->map - d, 0 };
         }
         return 1;
@@ -399,7 +384,7 @@ static int absorb_next(span_t *e, size_t least, size_t want)
 void *large_realloc(void *p, size_t size)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
-    size_t need = page_round(size + slack);
+    size_t least = page_round(size + slack), need = least;
     pthread_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
@@ -413,15 +398,15 @@ void *large_realloc(void *p, size_t size)
     size_t old_req = sp.req;
     /* Growing: by half again at least, so a block grown in small steps
      * moves its pages O(log n) times, not once per page. Address space
-     * only: pages appear as they are touched. (Not in debug, whose canary
-     * fills the whole slack.) */
+     * only: pages appear as they are touched. (Not in debug, which keeps
+     * every mapping at its exact page-rounded size.) */
     if (!HAK_CANARY && need > sp.map && need < sp.map + sp.map / 2)
         need = page_round(sp.map + sp.map / 2);
     /* Shrinking: in place down to half the mapping; only below that are
      * pages given back (and never by each small step of a growing block). */
     if (!HAK_CANARY && need < sp.map && need >= sp.map / 2)
         need = sp.map;
-    if (need > sp.map && absorb_next(e, page_round(size + slack), need)) {
+    if (need > sp.map && absorb_next(e, least, need)) {
         /* Grown in place over a cached neighbour: no call, no fault. */
         sp = *e;
         HAK_VG_RESIZE(p, old_req, size);

@@ -35,14 +35,9 @@ HAK_INLINE unsigned hak_class_tier(unsigned c)
     return c < HAK_TINY_CLASSES ? HAK_TIER_TINY : HAK_TIER_MID;
 }
 
-/* Arithmetic, not a branch: free turns the registry's tier byte into the
- * slab shift with one lea. */
-_Static_assert(HAK_TINY_SHIFT == 14 + 2 * HAK_TIER_TINY &&
-               HAK_MID_SHIFT == 14 + 2 * HAK_TIER_MID,
-               "slab shift = 14 + 2 * tier");
 HAK_INLINE unsigned hak_tier_shift(unsigned tier)
 {
-    return 14 + 2 * tier;
+    return tier == HAK_TIER_TINY ? HAK_TINY_SHIFT : HAK_MID_SHIFT;
 }
 
 /* Bytes of a slab of this class that may hold blocks. */

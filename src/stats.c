@@ -159,8 +159,10 @@ void hak_stats_print(int fd)
     put(&o, "tier\n");
     tier_total(&s, 0, HAK_TINY_CLASSES, &t);
     row(&o, "tiny       ", &t);
+    uint64_t remote = t.remote;
     tier_total(&s, HAK_TINY_CLASSES, HAK_NUM_CLASSES, &t);
     row(&o, "mid        ", &t);
+    remote += t.remote;
     uint64_t la, lf, live, cached;
     large_stats(&la, &lf, &live, &cached);
     t = (class_sum_t){ la, 0, 0 };
@@ -168,9 +170,6 @@ void hak_stats_print(int fd)
     put(&o, "frees: tiny and mid ");
     num(&o, s.frees, 1);
     put(&o, " by their owner, ");
-    uint64_t remote = 0;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        remote += s.cls[c].remote;
     num(&o, remote, 1);
     put(&o, " remote; large ");
     num(&o, lf, 1);

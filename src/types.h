@@ -9,9 +9,10 @@
  *              size; blocks of one size class. Carved lazily, front to back.
  *   block      one allocation; `stride` bytes apart (hak_stride()).
  *   heap       per-thread state: each class's current slab, the superslabs
- *              it owns, its hot superslab and its remote-free queue. Heaps are never unmapped: a thread that
- *              exits abandons its heap to a pool, and a new thread adopts a
- *              whole heap from there, so a queue record outlives its thread.
+ *              it owns, its hot superslab and its remote-free queue. Heaps
+ *              are never unmapped: a thread that exits abandons its heap to
+ *              a pool, and a new thread adopts a whole heap from there, so
+ *              a queue record outlives its thread.
  *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
  *              read lock-free; written under a mutex.
  *   large      blocks above the mid limit: their own mmap, tracked in a
@@ -148,7 +149,7 @@ typedef struct hak_superslab hak_superslab_t;
  * The first line holds all the fast paths read or write. */
 enum hak_slab_state {
     HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
-    HAK_SLAB_CURRENT,     /* its class allocates from it (cc->cur) */
+    HAK_SLAB_CURRENT,     /* its class allocates from it (hot.cur[c]) */
     HAK_SLAB_PARTIAL,     /* on the class's partial list: has room */
     HAK_SLAB_FULL,        /* every block is out and none was freed since */
 };
