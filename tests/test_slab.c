@@ -155,6 +155,33 @@ static size_t fill_own_slab(size_t n, void **v, size_t cap)
     return 0;
 }
 
+/* The first slab of n-byte blocks filled (FULL) and one block carved from
+ * the next: what the state-transition tests start from. v holds the k
+ * blocks (room for 4 slabs' worth), s1 and s2 are the two slabs. */
+typedef struct two_slabs {
+    void **v;
+    size_t k, cap, max;
+    unsigned c;
+    hak_heap_t *h;
+    hak_slab_t *s1, *s2;
+} two_slabs_t;
+
+static two_slabs_t fill_past_one_slab(size_t n)
+{
+    two_slabs_t t = { .c = hak_class_of(n) };
+    t.cap = hak_capacity(t.c);
+    t.max = 4 * t.cap;
+    t.v = calloc(t.max, sizeof *t.v);
+    ck_assert_ptr_nonnull(t.v);
+    settle();
+    t.k = fill_own_slab(n, t.v, t.max);
+    t.h = my_heap();
+    t.s1 = slab_at(t.v[0]);
+    t.s2 = slab_at(t.v[t.k - 1]);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL);
+    return t;
+}
+
 /* ---- used is exact ------------------------------------------------------ */
 
 START_TEST(used_exact_after_every_malloc_and_free)
@@ -256,14 +283,12 @@ END_TEST
 START_TEST(full_slab_goes_partial_then_released)
 {
     const size_t n = 1000;
-    unsigned c = hak_class_of(n);
-    size_t cap = hak_capacity(c), max = 3 * cap;
-    void **v = calloc(max, sizeof *v);
-    ck_assert_ptr_nonnull(v);
-    settle();
-    size_t k = fill_own_slab(n, v, max);
-    hak_heap_t *h = my_heap();
-    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
+    two_slabs_t t = fill_past_one_slab(n);
+    void **v = t.v;
+    size_t k = t.k, cap = t.cap;
+    unsigned c = t.c;
+    hak_heap_t *h = t.h;
+    hak_slab_t *s1 = t.s1, *s2 = t.s2;
     uint32_t used2 = slab_used(s2);
     ck_assert_uint_eq(k, cap + 1);
     ck_assert_ptr_ne(s1, s2);
@@ -348,15 +373,12 @@ static size_t list_length(const hak_slab_t *s)
 START_TEST(partial_slab_is_used_before_fresh_carving)
 {
     const size_t n = 500;
-    unsigned c = hak_class_of(n);
-    size_t cap = hak_capacity(c), max = 4 * cap;
-    void **v = calloc(max, sizeof *v);
-    ck_assert_ptr_nonnull(v);
-    settle();
-    size_t k = fill_own_slab(n, v, max);
-    hak_heap_t *h = my_heap();
-    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    two_slabs_t t = fill_past_one_slab(n);
+    void **v = t.v;
+    size_t k = t.k, cap = t.cap;
+    unsigned c = t.c;
+    hak_heap_t *h = t.h;
+    hak_slab_t *s1 = t.s1, *s2 = t.s2;
 
     /* Five blocks back into s1, in this order. */
     const size_t back[] = { 3, 17, 0, cap - 1, 9 };
@@ -517,15 +539,12 @@ END_TEST
 START_TEST(remote_frees_drive_full_slab_to_release)
 {
     const size_t n = 1000;
-    unsigned c = hak_class_of(n);
-    size_t cap = hak_capacity(c), max = 3 * cap;
-    void **v = calloc(max, sizeof *v);
-    ck_assert_ptr_nonnull(v);
-    settle();
-    size_t k = fill_own_slab(n, v, max);
-    hak_heap_t *h = my_heap();
-    hak_slab_t *s1 = slab_at(v[0]), *s2 = slab_at(v[k - 1]);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
+    two_slabs_t t = fill_past_one_slab(n);
+    void **v = t.v;
+    size_t k = t.k, cap = t.cap;
+    unsigned c = t.c;
+    hak_heap_t *h = t.h;
+    hak_slab_t *s1 = t.s1, *s2 = t.s2;
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
 
