@@ -1,18 +1,22 @@
-/* fuzz_remote.c — the remote-free queue and the drain/sanitise path,
- * fuzzed directly.
+/* fuzz_remote.c — frees from other threads and the owner's drain, fuzzed
+ * directly.
  *
  * The input drives an owner (the fuzzing thread) and two producer threads:
- * the owner allocates blocks, producers free them (remote pushes into the
- * owner's queue), the owner drains (heap_drain, the path every refill
- * takes) or allocates through its refills. Some operations damage the
- * queue the way a buggy program would — a write into a block after it was
- * remote-freed (its tag or its link), or a second remote free of the same
- * block — and then drain in a forked child, which must die with hakmem's
- * report. A child that survives means a check let corruption through, and
- * the harness aborts. Payloads are verified before every free.
+ * the owner allocates blocks, producers free them (bits in the slab's
+ * rbits, the slab queued on the owner's heap), the owner drains
+ * (heap_drain, the path every refill takes) or allocates through its
+ * refills. Some operations misuse the heap the way a buggy program would:
+ * a write into a block after another thread freed it (forged pointers
+ * included — nothing may follow them, so the run goes on and every
+ * payload must stay intact), or a second free of the same block by
+ * another thread or by the owner, run in a forked child that must die
+ * with hakmem's report. A child that survives means a check let the
+ * misuse through, and the harness aborts. Payloads are verified before
+ * every free.
  *
  * It includes the core's internal headers and links the prefixed core.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -89,13 +93,13 @@ static void remote_free(unsigned k, void *p, void *q)
     pthread_mutex_unlock(&pr->mu);
 }
 
-/* ---- Damage, in a child that must die ---------------------------------- */
+/* ---- Double frees, in a child that must die ----------------------------- */
 
-typedef struct damage {
-    uint8_t *block;   /* a block sitting in the owner's remote queue */
-    unsigned offset;  /* byte to flip: 8..15 the tag, 5..7 the link */
-    uint8_t mask;
-} damage_t;
+static void *free_once_main(void *arg)
+{
+    hak_free(arg);
+    return NULL;
+}
 
 static void *double_free_main(void *arg)
 {
@@ -104,8 +108,10 @@ static void *double_free_main(void *arg)
     return NULL;
 }
 
-/* Runs the damage in a fork; the child must abort with a hakmem report. */
-static void expect_caught(int kind, damage_t d, void *victim)
+/* Runs a double free in a fork; the child must abort with a hakmem report.
+ * kind 0: a producer frees the victim, then the owner frees it again;
+ * kind 1: one producer frees it twice. */
+static void expect_caught(int kind, void *victim)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -120,34 +126,42 @@ static void expect_caught(int kind, damage_t d, void *victim)
         signal(SIGABRT, SIG_DFL);
         signal(SIGSEGV, SIG_DFL);
         alarm(20); /* an unchecked damaged chain may loop forever */
-        if (kind == 0) {
-            d.block[d.offset] ^= d.mask;
-            heap_drain(hak_tls_heap);
-        } else {
-            pthread_t t;
-            pthread_create(&t, NULL, double_free_main, victim);
-            pthread_join(t, NULL);
-            heap_drain(hak_tls_heap); /* the drain's checks, if the push's
-                                       * let it through */
-        }
+        /* The producers stayed in the parent: a thread of the child's. */
+        pthread_t t;
+        pthread_create(&t, NULL, kind ? double_free_main : free_once_main,
+                       victim);
+        pthread_join(t, NULL);
+        if (kind == 0)
+            hak_free(victim); /* must abort here */
+        heap_drain(hak_tls_heap); /* the drain's checks, if the free's
+                                   * let it through */
         _exit(0);
     }
     close(fds[1]);
     char buf[512] = { 0 }, rest[512];
     size_t len = 0;
     ssize_t n;
+    /* A signal (libFuzzer's -timeout timer) may interrupt the read: only
+     * end of file ends it, or the report would be cut short. */
     while ((n = read(fds[0], len < sizeof buf - 1 ? buf + len : rest,
                      len < sizeof buf - 1 ? sizeof buf - 1 - len
-                                          : sizeof rest)) > 0)
+                                          : sizeof rest)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
         if (len < sizeof buf - 1)
             len += (size_t)n;
+    }
     close(fds[0]);
     int status = 0;
-    waitpid(pid, &status, 0);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
         strncmp(buf, "hakmem: ", 8) != 0) {
         fprintf(stderr, "fuzz_remote: %s went undetected (status %d): %s\n",
-                kind ? "a double remote free" : "a damaged queue node",
+                kind ? "a double remote free" : "a remote then owner free",
                 status, buf);
         abort();
     }
@@ -221,22 +235,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 hak_free(hak_malloc(16 + (size_t)arg * 4));
             npending = 0; /* a refill may have drained */
             break;
-        case 6: /* damage a queued node (bounded: forks are slow) */
-            if (npending && npending < SLOTS && forks < 4) {
-                damage_t d = { pending[arg % npending],
-                               arg2 & 1 ? 8 + arg2 % 8 : 5 + arg2 % 3,
-                               (uint8_t)(code | 1) };
-                /* Still queued? A refill may have drained it meanwhile. */
-                hak_block_t *b = (hak_block_t *)d.block;
-                if (b->tag == tag_remote(b)) {
-                    expect_caught(0, d, NULL);
-                    forks++;
-                }
+        case 6: /* write after a remote free: forged words in a queued
+                 * block (it stays out of the slots: it is free) */
+            if (npending && npending < SLOTS) {
+                uint8_t *b = pending[arg % npending];
+                /* Still queued? An allocation may have drained it, and
+                 * the debug flavour rightly reports a write into a block
+                 * it has poisoned. */
+                hak_slab_t *sl = slab_of(ss_of((uintptr_t)b), (uintptr_t)b);
+                uint32_t i = slab_index(sl, (uintptr_t)b, sl->capacity);
+                uint64_t forged[2] = { (uintptr_t)slots, (uintptr_t)b ^ arg2 };
+                if (i != UINT32_MAX && slab_slot_queued(sl, i))
+                    memcpy(b, forged, sizeof forged);
             }
             break;
-        default: /* a double remote free of a live block */
+        default: /* a double free of a live block, remote or mixed */
             if (s->p && forks < 4 && (arg2 & 3) == 0) {
-                expect_caught(1, (damage_t){ 0 }, s->p);
+                expect_caught((arg2 >> 2) & 1, s->p);
                 forks++;
             }
             break;

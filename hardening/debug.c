@@ -1,14 +1,17 @@
 /* debug.c — the debug flavour's per-block checks (see hooks.h).
  *
- * State a debug build keeps per block, beside the always-on tag:
- *   slot_req  out-of-line per-slot word: requested size + 1 while the block
- *             is live (or in a remote queue), 0 while it is free. Only the
- *             owner writes it; a remote freer reads it.
+ * State a debug build keeps per block, beside the always-on slot bitmap:
+ *   slot_req  out-of-line per-slot word: HAK_SLOT_FRESH until the slot is
+ *             first handed out, HAK_SLOT_LIVE + requested size while the
+ *             block is live (or freed by another thread and not merged),
+ *             HAK_SLOT_FREE once freed. Only the owner writes it; a remote
+ *             freer reads it.
  *   canary    bytes [requested, stride) of a live block hold HAK_CANARY_BYTE;
  *             the class is chosen with at least one slack byte, so a
  *             one-byte overflow is caught at free.
- *   poison    bytes [16, stride) of a free block hold HAK_POISON_BYTE (the
- *             first 16 are its link and tag); verified when it is reused.
+ *   poison    every byte of a freed block holds HAK_POISON_BYTE; verified
+ *             when it is handed out again (fresh slots are not poisoned:
+ *             their pages stay untouched until the program writes them).
  */
 #include "hooks.h"
 
@@ -16,20 +19,19 @@
 #include <string.h>
 
 #include "os.h"
-#include "remote.h"
 #include "vg.h"
 
 #define SLOTS_PER_SS (HAK_SS_SIZE / HAK_ALIGN)
 
 uint32_t *hak_dbg_slot_map(void)
 {
-    return os_map(SLOTS_PER_SS * sizeof(uint32_t));
+    return os_map_meta(SLOTS_PER_SS * sizeof(uint32_t));
 }
 
 void hak_dbg_slot_unmap(uint32_t *map)
 {
     if (map)
-        os_unmap(map, SLOTS_PER_SS * sizeof(uint32_t));
+        os_unmap_meta(map, SLOTS_PER_SS * sizeof(uint32_t));
 }
 
 static void fail(const char *check, const void *p, const hak_slab_t *s,
@@ -110,103 +112,80 @@ static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
     HAK_VG_NOACCESS(b + from, to - from);
 }
 
-static void poison(hak_slab_t *s, hak_block_t *b)
+static void poison(hak_slab_t *s, uint8_t *b)
 {
-    paint((uint8_t *)b, sizeof *b, s->stride, HAK_POISON_BYTE);
+    paint(b, 0, s->stride, HAK_POISON_BYTE);
 }
 
-static void set_canary(hak_slab_t *s, hak_block_t *b, size_t req)
+static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
-    paint((uint8_t *)b, req, s->stride, HAK_CANARY_BYTE);
+    paint(b, req, s->stride, HAK_CANARY_BYTE);
 }
 
-void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b)
+void hak_dbg_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
 {
+    size_t per_slab = (size_t)1 << (ss->slab_shift - 4);
+    memset(&ss->slot_req[s->index * per_slab], 0, per_slab * sizeof(uint32_t));
+}
+
+void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
+{
+    /* The one stride: a block handed out ends within its slab. */
+    uint8_t *end = s->start + ((size_t)1 << ss->slab_shift);
+    if (b < s->start || b + hak_footprint(s->cls) > end)
+        fail(HAK_CHECK_CARVE, b, s, " index=",
+             (uint64_t)(b - s->start) / s->stride, " capacity=", s->capacity);
     uint32_t *slot = slot_of(ss, s, b);
-    if (*slot != 0)
-        fail(HAK_CHECK_HEAP, b, s, " (handed out while live, requested=",
-             *slot - 1, ")", 0);
-    if (b->tag != tag_free(b))
-        fail(HAK_CHECK_POISON, b, s, " offset=", 8, NULL, 0);
-    size_t bad = first_not((uint8_t *)b, sizeof *b, s->stride,
-                           HAK_POISON_BYTE);
-    if (bad != s->stride)
-        fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
+    if (*slot >= HAK_SLOT_LIVE)
+        fail(HAK_CHECK_HEAP, b, s, " (handed out while live) requested=",
+             *slot - HAK_SLOT_LIVE, NULL, 0);
+    if (*slot == HAK_SLOT_FREE) {
+        size_t bad = first_not(b, 0, s->stride, HAK_POISON_BYTE);
+        if (bad != s->stride)
+            fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
+    }
 }
 
-void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
-                 size_t req)
+void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
 {
-    *slot_of(ss, s, b) = (uint32_t)req + 1;
+    *slot_of(ss, s, b) = (uint32_t)req + HAK_SLOT_LIVE;
     set_canary(s, b, req);
 }
 
-static void check_canary(hak_slab_t *s, hak_block_t *b, size_t req)
+static void check_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
-    size_t bad = first_not((uint8_t *)b, req, s->stride, HAK_CANARY_BYTE);
+    size_t bad = first_not(b, req, s->stride, HAK_CANARY_BYTE);
     if (bad != s->stride)
         fail(HAK_CHECK_CANARY, b, s, " requested=", req, " offset=", bad);
 }
 
-void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
+void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                      int local)
 {
     uint32_t *slot = slot_of(ss, s, b);
-    if (*slot == 0)
+    if (*slot < HAK_SLOT_LIVE)
         fail(HAK_CHECK_DOUBLE_FREE, b, s, NULL, 0, NULL, 0);
-    check_canary(s, b, *slot - 1);
+    check_canary(s, b, *slot - HAK_SLOT_LIVE);
     if (local) {
-        *slot = 0;
+        *slot = HAK_SLOT_FREE;
         poison(s, b);
     }
 }
 
-void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b)
+void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
 {
     uint32_t *slot = slot_of(ss, s, b);
-    if (*slot == 0)
-        fail(HAK_CHECK_DOUBLE_FREE, b, s, " (in a remote queue twice)", 0,
-             NULL, 0);
-    *slot = 0;
+    if (*slot < HAK_SLOT_LIVE)
+        hak_report(HAK_CHECK_DOUBLE_FREE, b, slab_where(s),
+                   " (freed by another thread while not live)");
+    *slot = HAK_SLOT_FREE;
     poison(s, b);
-}
-
-void hak_dbg_on_carve(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
-{
-    uint8_t *end = s->start + ((size_t)1 << ss->slab_shift);
-    if (b < s->start || b + hak_footprint(s->cls) > end)
-        fail(HAK_CHECK_CARVE, b, s, " carved=", s->carved, " capacity=",
-             s->capacity);
-    poison(s, (hak_block_t *)b);
-}
-
-void hak_dbg_sanitize_chain(hak_heap_t *h, hak_block_t *chain)
-{
-    /* `slow` follows at half speed over nodes already validated: if the
-     * chain loops (a block queued twice), b meets it. */
-    hak_block_t *slow = chain;
-    unsigned long n = 0;
-    for (hak_block_t *b = chain; b; b = block_decode(b, h->remote.key)) {
-        hak_slab_t *s = remote_node_check(h, b);
-        hak_superslab_t *ss = ss_of((uintptr_t)b);
-        if (*slot_of(ss, s, b) == 0)
-            hak_report(HAK_CHECK_DOUBLE_FREE, b, slab_where(s),
-                       " (in a remote queue while free)");
-        /* At the 2k-th node b is node 2k-1 and slow node k-1: equal only
-         * on a loop. */
-        if (++n % 2 == 0) {
-            if (slow == b)
-                hak_report(HAK_CHECK_REMOTE, b, slab_where(s),
-                           " (remote chain loops: a block queued twice)");
-            slow = block_decode(slow, h->remote.key);
-        }
-    }
 }
 
 size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s, const void *b)
 {
     uint32_t v = *slot_of(ss, s, b);
-    return v ? v - 1 : 0;
+    return v >= HAK_SLOT_LIVE ? v - HAK_SLOT_LIVE : 0;
 }
 
 uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s, const void *b)
@@ -214,12 +193,12 @@ uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s, const void *b)
     return *slot_of(ss, s, b);
 }
 
-void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s, hak_block_t *b,
+void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                     size_t req)
 {
     uint32_t *slot = slot_of(ss, s, b);
-    check_canary(s, b, *slot - 1);
-    *slot = (uint32_t)req + 1;
+    check_canary(s, b, *slot - HAK_SLOT_LIVE);
+    *slot = (uint32_t)req + HAK_SLOT_LIVE;
     set_canary(s, b, req);
 }
 #endif

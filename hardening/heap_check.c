@@ -4,9 +4,10 @@
  * exclusively while it is checked); live heaps of other threads are theirs
  * alone and are not touched. Per superslab: magic, owner, registration,
  * free mask. Per slab in use: geometry (capacity * stride <= usable, the
- * one stride), carve position, every free list (nodes in the slab, at a
- * block boundary, carved, tagged free, finite), the used count; in debug
- * also the per-slot state, poison of free blocks and canaries of live ones.
+ * one stride), the slot bitmap (nothing past the capacity, the cursor
+ * invariants, nothing both free and queued), the used count; in debug also
+ * the per-slot state, poison of free blocks and canaries of live ones.
+ * Returns the number of slots (live and free) it checked.
  */
 #include "hakmem.h"
 
@@ -27,40 +28,56 @@ HAK_COLD static void fail(const void *p, const hak_slab_t *s, const char *what)
                what);
 }
 
-/* Verifies one free list of slab s; returns its length. */
-static uint32_t check_list(hak_superslab_t *ss, hak_slab_t *s,
-                           hak_block_t *head, uintptr_t key)
+/* The slot bitmap of s: no bit at or past the capacity, the cursor
+ * invariants of types.h, no slot both free and queued. Returns the number
+ * of free slots. */
+static uint32_t check_bits(hak_slab_t *s)
 {
-    uint32_t n = 0;
-    for (hak_block_t *b = head; b; b = block_decode(b, key)) {
-        if (++n > s->carved)
-            fail(b, s, " (free list longer than the carved blocks)");
-        if (slab_index(s, (uintptr_t)b, s->carved) == UINT32_MAX)
-            fail(b, s, " (free list node not a carved block)");
-        if (b->tag != tag_free(b))
-            fail(b, s, " (free list node not tagged free)");
-        if (HAK_SLOTSTATE && hak_dbg_slot_value(ss, s, b) != 0)
-            fail(b, s, " (free list node is live)");
-        if (HAK_POISON && hak_dbg_first_not((const uint8_t *)b, sizeof *b,
-                                            s->stride, HAK_POISON_BYTE)
-                              != s->stride)
-            hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
+    uint32_t words = (s->capacity + 63u) / 64u, nfree = 0;
+    if (s->cursor >= words || s->top >= words || s->cursor > s->top)
+        fail(s->start, s, " (cursor outside the slab's words)");
+    for (uint32_t k = 0; k < HAK_SLAB_WORDS; k++) {
+        uint64_t w = slab_bits(s, k);
+        uint64_t valid = k + 1 < words ? ~(uint64_t)0
+                         : k + 1 == words && s->capacity % 64
+                             ? ((uint64_t)1 << (s->capacity % 64)) - 1
+                         : k + 1 == words ? ~(uint64_t)0 : 0;
+        if (w & ~valid)
+            fail(s->start, s, " (free bit past the capacity)");
+        if (w && !(s->avail >> k & 1))
+            fail(slab_slot(s, k * 64), s, " (free slots outside avail)");
+        if (k != s->cursor && (s->avail >> k & 1) && !w)
+            fail(slab_slot(s, k * 64), s, " (empty word in avail)");
+        if (k > s->top && w != valid)
+            fail(slab_slot(s, k * 64), s, " (slot above top handed out)");
+        if (w & atomic_load_explicit(&slab_rbits(s)[k], memory_order_relaxed))
+            fail(slab_slot(s, k * 64), s, " (slot free and queued)");
+        nfree += (uint32_t)__builtin_popcountll(w);
     }
-    return n;
+    return nfree;
 }
 
-/* Debug: live slots carry intact canaries; returns how many are live. */
-static uint32_t check_live(hak_superslab_t *ss, hak_slab_t *s)
+/* Debug: every slot's state agrees with the bitmap; free ones keep their
+ * poison and live ones their canary. Returns how many are live. */
+static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
 {
     uint32_t live = 0;
-    for (uint32_t i = 0; i < s->carved; i++) {
+    for (uint32_t i = 0; i < s->capacity; i++) {
         const uint8_t *b = slab_slot(s, i);
         uint32_t v = hak_dbg_slot_value(ss, s, b);
-        if (!v)
+        if (slab_slot_free(s, i)) {
+            if (v >= HAK_SLOT_LIVE)
+                fail(b, s, " (free slot with a live state)");
+            if (v == HAK_SLOT_FREE &&
+                hak_dbg_first_not(b, 0, s->stride, HAK_POISON_BYTE)
+                    != s->stride)
+                hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
             continue;
+        }
+        if (v < HAK_SLOT_LIVE)
+            fail(b, s, " (live slot without a live state)");
         live++;
-        /* Bytes below 16 may be a remote push's link and tag in flight. */
-        if (hak_dbg_first_not(b, v - 1 < 16 ? 16 : v - 1, s->stride,
+        if (hak_dbg_first_not(b, v - HAK_SLOT_LIVE, s->stride,
                               HAK_CANARY_BYTE) != s->stride)
             hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);
     }
@@ -77,26 +94,24 @@ static void check_slab(walk_t *w, hak_superslab_t *ss, hak_slab_t *s)
     if (s->stride != hak_stride(c) || s->capacity != hak_capacity(c) ||
         (size_t)s->capacity * s->stride > slab_bytes(ss))
         fail(s->start, s, " (slab geometry differs from the stride)");
-    if (s->carved > s->capacity)
-        fail(s->start, s, " (carved past capacity)");
-    uint32_t nfree = check_list(ss, s, s->free, s->key);
+    uint32_t nfree = check_bits(s);
     if ((s->state == HAK_SLAB_CURRENT) != (w->h->hot.cur[c] == s))
         fail(s->start, s, " (current slab mismatch)");
-    /* The queue was drained first, so every carved block is out or in the
-     * slab's list. */
-    if (slab_used(s) != s->carved - nfree)
+    /* Blocks other threads free meanwhile stay counted as used until the
+     * next drain, so this holds while they run. */
+    if (slab_used(s) != s->capacity - nfree)
         fail(s->start, s, " (used count wrong)");
     uint32_t base = s->state == HAK_SLAB_CURRENT ? 0
                     : s->state == HAK_SLAB_PARTIAL ? 1 : slab_used(s);
     if (s->used_base != base)
         fail(s->start, s, " (free trigger wrong for the slab's state)");
-    if (s->state == HAK_SLAB_PARTIAL && !nfree && s->carved == s->capacity)
+    if (s->state == HAK_SLAB_PARTIAL && !nfree)
         fail(s->start, s, " (partial slab without room)");
     if (s->state == HAK_SLAB_FULL && nfree)
         fail(s->start, s, " (full slab with free blocks)");
-    if (HAK_SLOTSTATE && check_live(ss, s) != s->carved - nfree)
-        fail(s->start, s, " (live slots differ from the free lists)");
-    w->blocks += s->carved;
+    if (HAK_SLOTSTATE && check_slots(ss, s) != s->capacity - nfree)
+        fail(s->start, s, " (live slots differ from the bitmap)");
+    w->blocks += s->capacity;
 }
 
 static void check_superslab(walk_t *w, hak_superslab_t *ss)
@@ -109,7 +124,7 @@ static void check_superslab(walk_t *w, hak_superslab_t *ss)
     for (unsigned i = 1; i < ss->nslabs; i++) {
         hak_slab_t *s = &ss->slabs[i];
         if (ss->free_mask & (1u << i)) {
-            if (s->cls != HAK_CLASS_NONE || s->capacity || s->carved)
+            if (s->cls != HAK_CLASS_NONE || s->capacity)
                 fail(s->start, s, " (unused slab has blocks)");
             continue;
         }

@@ -15,8 +15,7 @@
 #define HAK_CHECK_INVALID_FREE   "invalid free"      /* not a hakmem pointer */
 #define HAK_CHECK_MISALIGNED     "misaligned free"   /* inside a block */
 #define HAK_CHECK_DOUBLE_FREE    "double free"
-#define HAK_CHECK_FREELIST       "freelist corrupt"  /* bad encoded link */
-#define HAK_CHECK_REMOTE         "remote sentinel"   /* remote node damaged */
+#define HAK_CHECK_REMOTE         "remote queue"      /* queued slab not ours */
 #define HAK_CHECK_CANARY         "canary overwritten"
 #define HAK_CHECK_POISON         "write after free"
 #define HAK_CHECK_CARVE          "carve out of bounds"

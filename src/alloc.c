@@ -1,6 +1,7 @@
 /* alloc.c — malloc and free for the tiny and mid tiers (call tree in
  * alloc.h). The fast paths take no lock and make no call; everything else
- * is in separate non-inlined functions. */
+ * is in separate non-inlined functions. Neither path reads or writes the
+ * block itself: a slot's state is its bit in the slab's bitmap. */
 #include "alloc.h"
 
 #include <errno.h>
@@ -17,15 +18,7 @@
 
 /* ---- Reports (cold) ----------------------------------------------------- */
 
-HAK_COLD static void report_bad_link(hak_block_t *b, hak_block_t *next)
-{
-    (void)next;
-    hak_superslab_t *ss = ss_of((uintptr_t)b);
-    hak_report(HAK_CHECK_FREELIST, b, slab_where(slab_of(ss, (uintptr_t)b)),
-               " (link leaves the slab)");
-}
-
-/* p is in one of our superslabs but is not a live block's start. */
+/* p is in one of our superslabs but is not a block's start. */
 HAK_COLD static void report_bad_small(const void *p, hak_slab_t *s,
                                       const char *check)
 {
@@ -36,12 +29,25 @@ HAK_COLD static void report_bad_small(const void *p, hak_slab_t *s,
     hak_report(check, p, slab_where(s), " (not a block in use)");
 }
 
-HAK_COLD static void report_double_free(const void *p, hak_slab_t *s)
+/* p is slot i of s, and the bitmap says it is free: freed already, or
+ * never handed out since the slab was set up. Above the highest word the
+ * cursor reached (top) it is the latter for sure; debug knows per slot.
+ * `freeing`: the caller is free(), for which a freed slot is a double
+ * free. */
+HAK_COLD static void report_free_slot(const void *p, hak_slab_t *s,
+                                      uint32_t i, const char *check,
+                                      int freeing)
 {
-    hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where(s), NULL);
+    hak_superslab_t *ss = ss_of((uintptr_t)p);
+    if (slot_word(i) > s->top ||
+        (HAK_SLOTSTATE && hak_dbg_slot_value(ss, s, p) == HAK_SLOT_FRESH))
+        hak_report(check, p, slab_where(s), " (never handed out)");
+    hak_report(freeing ? HAK_CHECK_DOUBLE_FREE : check, p, slab_where(s),
+               HAK_SLOTSTATE ? " (block is free)"
+                             : " (block is free: freed, or never handed out)");
 }
 
-/* A double free from a thread that does not own the block: name the
+/* A double free that involves a thread other than the owner: name the
  * owner's thread (its heap number) and the freeing one. */
 HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
                                                const hak_heap_t *owner)
@@ -63,188 +69,276 @@ HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
 
 /* ---- Slab lists -------------------------------------------------------- */
 
-/* The current slab of a class that has none: no blocks, never written. */
+/* The current slab of a class that has none: an empty bitmap, never
+ * written (the refill never moves its cursor). */
 hak_slab_t hak_slab_none = { .cls = HAK_CLASS_NONE };
 
-/* Pop the head of s->free; the next link must stay inside s. */
-HAK_INLINE hak_block_t *slab_pop(hak_slab_t *s, hak_block_t *b,
-                                 unsigned shift)
-{
-    hak_block_t *next = block_decode(b, s->key);
-    if (HAK_HARDEN &&
-        HAK_UNLIKELY(((uintptr_t)next ^ (uintptr_t)b) >> shift) && next)
-        report_bad_link(b, next);
-    s->free = next;
-    s->credit++;
-    return b;
-}
-
-/* A free block leaves the allocator. */
-HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s,
-                          hak_block_t *b, size_t req)
+/* A free slot leaves the allocator as a block for a request of req. */
+HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s, uint8_t *b,
+                          size_t req)
 {
     h->nalloc[c]++;
+    s->credit++;
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
     if (HAK_BLOCK_HEADER) /* zoo 1: a header the stride forgot */
-        memset((uint8_t *)b + hak_class_size[s->cls], 0x48, HAK_BLOCK_HEADER);
-    b->tag = 0;
+        memset(b + hak_class_size[s->cls], 0x48, HAK_BLOCK_HEADER);
     HAK_VG_ALLOC(b, req);
-    HAK_VG_NOACCESS((uint8_t *)b + req, s->stride - req);
+    HAK_VG_NOACCESS(b + req, s->stride - req);
     hak_dbg_arm(ss, s, b, req);
     return b;
 }
 
-/* Push b on its slab's list. Returns nonzero when s needs attention. */
-HAK_INLINE int slab_push(hak_slab_t *s, hak_block_t *b)
+/* Takes the lowest free slot of s's cursor word, whose bits w the caller
+ * read and found non-empty (an empty word — always so for hak_slab_none —
+ * sends the caller to its refill). */
+HAK_INLINE uint8_t *slab_take(hak_slab_t *s, uint64_t w)
 {
-    b->tag = tag_free(b);
-    b->link = block_encode(b, s->free, s->key);
-    s->free = b;
-    return --s->credit < 0;
+    size_t k = s->cursor;
+    slab_bits_store(s, k, w & (w - 1));
+    return s->start + (k * 64 + word_lowest(w)) * s->stride;
 }
 
-static void partial_push(hak_class_cache_t *cc, hak_slab_t *s)
+HAK_INLINE uint64_t slab_cursor_bits(const hak_slab_t *s)
+{
+    return slab_bits(s, s->cursor);
+}
+
+static void partial_push(hak_class_state_t *cs, hak_slab_t *s)
 {
     s->prev = NULL;
-    s->next = cc->partial;
+    s->next = cs->partial;
     if (s->next)
         s->next->prev = s;
-    cc->partial = s;
+    cs->partial = s;
 }
 
-static void partial_remove(hak_class_cache_t *cc, hak_slab_t *s)
+static void partial_remove(hak_class_state_t *cs, hak_slab_t *s)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        cc->partial = s->next;
+        cs->partial = s->next;
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
 }
 
-/* A free made s's credit negative (types.h): a FULL slab got its first
- * block back, or a PARTIAL one became empty. */
+/* A free made s's credit negative (types.h): a FULL slab got blocks back,
+ * or a PARTIAL one became empty. */
 HAK_NOINLINE static void slab_attention(hak_heap_t *h, hak_slab_t *s)
 {
-    hak_class_cache_t *cc = &h->cls[s->cls];
+    hak_class_state_t *cs = &h->cls[s->cls];
     if (s->state == HAK_SLAB_FULL) {
         slab_set_state(s, HAK_SLAB_PARTIAL, 1);
-        partial_push(cc, s);
+        partial_push(cs, s);
     }
     if (slab_used(s) == 0) {
-        partial_remove(cc, s);
+        partial_remove(cs, s);
         superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
     }
 }
 
-void cache_retire(hak_heap_t *h, unsigned c)
+void slab_retire(hak_heap_t *h, unsigned c)
 {
-    hak_class_cache_t *cc = &h->cls[c];
+    hak_class_state_t *cs = &h->cls[c];
     hak_slab_t *s = h->hot.cur[c];
     if (s == &hak_slab_none)
         return;
     h->hot.cur[c] = &hak_slab_none;
     if (slab_used(s) == 0) {
         superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
-    } else if (s->free || s->carved < s->capacity) {
+    } else if (slab_used(s) < s->capacity) {
         slab_set_state(s, HAK_SLAB_PARTIAL, 1);
-        partial_push(cc, s);
+        partial_push(cs, s);
     } else {
         slab_set_state(s, HAK_SLAB_FULL, slab_used(s));
     }
 }
 
-/* ---- Remote frees ------------------------------------------------------- */
+/* ---- Frees ---------------------------------------------------------------- */
 
-void heap_drain(hak_heap_t *h)
+/* The owner h frees slot i of s: w is its word of bits with i's bit set
+ * (validated: it was clear, and the block is not queued). */
+HAK_INLINE void free_commit(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s,
+                            uint8_t *b, uint32_t i, uint64_t w)
 {
-    hak_block_t *chain = remote_take(&h->remote);
-    if (!chain)
-        return;
-    h->ndrain++;
-    /* zoo 4: the chain is spliced without sanitising or validation. */
-    const int check = HAK_ZOO != 4;
-    if (check)
-        hak_dbg_sanitize_chain(h, chain);
-    while (chain) {
-        hak_block_t *b = chain;
-        uintptr_t a = (uintptr_t)b;
-        /* Untrusted until proven: ours, owned by h, a carved block, queued.
-         * Only then is its link read. */
-        hak_superslab_t *ss = ss_of(a);
-        hak_slab_t *s = check ? remote_node_check(h, b) : slab_of(ss, a);
-        chain = remote_next(&h->remote, b);
-        /* Each node is a miss (another core wrote it): start the next one
-         * while this one is pushed. A prefetch never faults, so an
-         * unvalidated address is harmless here. */
-        __builtin_prefetch(chain);
-        hak_dbg_on_drain(ss, s, b);
-        h->cls[s->cls].nremote++;
-        if (slab_push(s, b))
-            slab_attention(h, s);
-    }
+    size_t k = slot_word(i);
+    hak_dbg_on_free(ss, s, b, 1);
+    HAK_VG_FREE(b, s->stride);
+    slab_bits_store(s, k, w);
+    s->avail = word_with_bit(s->avail, k);
+    h->nfree++;
+    if (HAK_UNLIKELY(--s->credit < 0))
+        slab_attention(h, s);
 }
 
-/* Another heap owns b's superslab: push it on that heap's queue. Reads
- * only slab fields that are immutable while the block is live. */
-HAK_NOINLINE static void free_remote(hak_block_t *b)
+/* The owner's free that the fast path could not finish: p is not a block
+ * of s, or its slot is free, or some block of s waits in rbits (is it
+ * this one?). Reports, or frees p. HAK_TAIL: the compiler must not learn
+ * that it may not return, so the fast path reaches it with a tail jump
+ * and needs no stack frame of its own. */
+HAK_TAIL static void free_local_slow(hak_heap_t *h, hak_superslab_t *ss,
+                                     uint8_t *b)
+{
+    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
+    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    if (i == UINT32_MAX)
+        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
+    if (slab_slot_free(s, i))
+        report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+    if (slab_slot_queued(s, i))
+        report_remote_double_free(b, s, ss->owner);
+    free_commit(h, ss, s, b, i, word_with_bit(slab_bits(s, slot_word(i)), i));
+}
+
+/* The owner h frees b, an address in its superslab ss (not yet validated).
+ * One exact division says which slot b starts; setting its bit must change
+ * the word (it was live). While another thread's frees into s wait (rsum),
+ * b might be one of them: the slow path looks. */
+HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
+{
+    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
+    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    if (HAK_HARDEN && HAK_UNLIKELY(i == UINT32_MAX)) {
+        free_local_slow(h, ss, b);
+        return;
+    }
+    uint64_t w = slab_bits(s, slot_word(i));
+    uint64_t freed = word_with_bit(w, i);
+    if (HAK_HARDEN &&
+        HAK_UNLIKELY(freed == w ||
+                     atomic_load_explicit(&s->rsum, memory_order_relaxed))) {
+        free_local_slow(h, ss, b);
+        return;
+    }
+    free_commit(h, ss, s, b, i, freed);
+}
+
+/* Another heap owns b's superslab: set b's bit in the slab's rbits (and
+ * queue the slab for its owner). Reads only slab fields that are
+ * immutable while the block is live, and the owner's bitmap (relaxed). */
+HAK_NOINLINE static void free_remote(uint8_t *b)
 {
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
-    if (HAK_HARDEN) {
-        if (HAK_UNLIKELY(slab_index(s, (uintptr_t)b, s->capacity) ==
-                         UINT32_MAX))
-            report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
-        HAK_VG_DEFINED(b, sizeof *b);
-        if (HAK_UNLIKELY(tag_is_free(b) && HAK_ZOO != 3))
-            report_remote_double_free(b, s, ss->owner);
+    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    if (HAK_UNLIKELY(i == UINT32_MAX))
+        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
+    if (HAK_HARDEN && HAK_UNLIKELY(slab_slot_free(s, i))) {
+        if (slot_word(i) > s->top)
+            report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+        report_remote_double_free(b, s, ss->owner);
     }
     hak_dbg_on_free(ss, s, b, 0);
     HAK_VG_FREE(b, s->stride);
-    HAK_VG_DEFINED(b, sizeof *b);
-    remote_push(&ss->owner->remote, b);
+    uint64_t old = remote_free_bits(&ss->owner->remote, s, i);
+    if (HAK_HARDEN && HAK_UNLIKELY(old & slot_bit(i)) && HAK_ZOO != 3)
+        report_remote_double_free(b, s, ss->owner);
+}
+
+/* Merges the blocks other threads freed into s (owner only). s may be
+ * released (and its superslab unmapped) before this returns. */
+static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
+{
+    /* zoo 4: the words are merged without checking them. */
+    const int check = HAK_ZOO != 4;
+    hak_superslab_t *ss = ss_of((uintptr_t)s->start);
+    uint64_t sum = atomic_exchange_explicit(&s->rsum, 0, memory_order_acq_rel);
+    uint32_t n = 0;
+    while (sum) {
+        size_t k = (size_t)__builtin_ctzll(sum);
+        sum &= sum - 1;
+        uint64_t x = atomic_exchange_explicit(&slab_rbits(s)[k], 0,
+                                              memory_order_acq_rel);
+        uint64_t w = slab_bits(s, k);
+        if (check && HAK_UNLIKELY(x & w)) {
+            /* Freed by the owner and by another thread. */
+            uint32_t i = (uint32_t)(k * 64 + (size_t)__builtin_ctzll(x & w));
+            report_remote_double_free(slab_slot(s, i), s, h);
+        }
+        if (HAK_DEBUG)
+            for (uint64_t y = x; y; y &= y - 1)
+                hak_dbg_on_drain(ss, s, slab_slot(s, (uint32_t)(k * 64 +
+                                     (size_t)__builtin_ctzll(y))));
+        slab_bits_store(s, k, w | x);
+        if (x)
+            s->avail |= (uint64_t)1 << k;
+        n += (uint32_t)__builtin_popcountll(x);
+    }
+    h->cls[s->cls].nremote += n;
+    s->credit -= (int32_t)n;
+    if (s->credit < 0)
+        slab_attention(h, s);
+}
+
+void heap_drain(hak_heap_t *h)
+{
+    hak_slab_t *s = remote_take(&h->remote);
+    if (!s)
+        return;
+    h->ndrain++;
+    while (s) {
+        /* A queued slab is a descriptor of one of h's superslabs in use:
+         * metadata, which no program write reaches. */
+        if (HAK_UNLIKELY(ss_of((uintptr_t)s)->owner != h ||
+                         s->cls == HAK_CLASS_NONE))
+            hak_report(HAK_CHECK_REMOTE, s, slab_where(s),
+                       " (queued slab not in use by this heap)");
+        /* Read before the merge resets rsum: from then on a freer may
+         * queue s again and rewrite rnext. */
+        hak_slab_t *next = s->rnext;
+        slab_merge_remote(h, s);
+        s = next;
+    }
 }
 
 /* ---- Refill (slow) ------------------------------------------------------ */
 
-/* Makes h->hot.cur[c]->free non-empty, or returns a single carved block, or
- * returns NULL with the list still empty when the OS has no memory. */
-HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
+/* Makes the cursor word of h->hot.cur[c] non-empty; 0 when the OS has no
+ * memory for a new slab. Order: blocks already freed into the current
+ * slab, then a partial slab's (its memory is touched already, and a slab
+ * that empties can go), then fresh words of the current slab, then a new
+ * slab. */
+HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
 {
-    hak_class_cache_t *cc = &h->cls[c];
-    cc->nrefill++;
+    hak_class_state_t *cs = &h->cls[c];
+    cs->nrefill++;
     /* Now and then, drain an abandoned heap: frees into the blocks of
      * exited threads must not pile up while no new thread adopts them. */
-    if ((cc->nrefill & 255) == 0)
+    if ((cs->nrefill & 255) == 0)
         heap_reclaim(1, 0);
     heap_drain(h);
+    int switched = 0;
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
-        if (s->free)
-            return NULL;
-        /* Blocks already freed into another slab before fresh ones: the
-         * memory is touched already, and a slab that empties can go. */
-        hak_slab_t *p = cc->partial;
-        int take_partial = p && p->free;
-        if (!take_partial && s->carved < s->capacity) {
-            hak_superslab_t *ss = ss_of((uintptr_t)s->start);
-            if (hak_g.batch_refill) {
-                s->free = slab_carve_batch(ss, s, HAK_REFILL_BATCH);
-                return NULL;
+        if (slab_cursor_bits(s))
+            return 1;
+        if (s != &hak_slab_none) {
+            /* The cursor word is empty: it leaves avail (types.h). */
+            uint64_t av = s->avail & ~((uint64_t)1 << s->cursor);
+            s->avail = av;
+            if (av) {
+                unsigned k = (unsigned)__builtin_ctzll(av);
+                if (k <= s->top || switched || !cs->partial) {
+                    s->cursor = (uint16_t)k;
+                    if (k > s->top)
+                        s->top = (uint16_t)k;
+                    return 1;
+                }
             }
-            s->credit++;
-            return slab_carve_one(ss, s);
         }
-        cache_retire(h, c);
-        s = take_partial ? p : cc->partial;
+        /* The partial slab before the current one joins the list. */
+        hak_slab_t *p = cs->partial;
+        slab_retire(h, c);
+        s = p;
         if (s) {
-            partial_remove(cc, s);
+            partial_remove(cs, s);
+            switched = 1;
         } else {
             s = superslab_take_slab(h, c);
             if (!s)
-                return NULL;
+                return 0;
         }
         slab_set_state(s, HAK_SLAB_CURRENT, 0);
         h->hot.cur[c] = s;
@@ -253,16 +347,12 @@ HAK_NOINLINE static hak_block_t *heap_refill(hak_heap_t *h, unsigned c)
 
 static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 {
-    unsigned shift = hak_tier_shift(hak_class_tier(c));
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
-        hak_block_t *b = s->free;
-        if (b)
-            return hand_out(h, c, s, slab_pop(s, b, shift), req);
-        b = heap_refill(h, c);
-        if (b)
-            return hand_out(h, c, h->hot.cur[c], b, req);
-        if (!h->hot.cur[c]->free) {
+        uint64_t w = slab_cursor_bits(s);
+        if (w)
+            return hand_out(h, c, s, slab_take(s, w), req);
+        if (!heap_refill(h, c)) {
             errno = ENOMEM;
             return NULL;
         }
@@ -294,40 +384,33 @@ void *alloc_class(unsigned c, size_t req)
 
 /* ---- The fast paths ----------------------------------------------------- */
 
-/* Pop class c's current slab, or NULL when its list is empty (or the
- * thread has no heap: the static hot part lists no block). */
-HAK_INLINE void *alloc_fast(size_t c, size_t n, unsigned shift)
+/* The lowest free slot of class c's current slab's cursor word; when that
+ * word is empty (or the thread has no heap: the static hot part names the
+ * empty slab), the slow path. */
+HAK_INLINE void *alloc_fast(size_t c, size_t n)
 {
     const hak_heap_hot_t *hot = hak_tls_hot;
     hak_slab_t *s = hot->cur[c];
-    hak_block_t *b = s->free;
-    if (HAK_LIKELY(b != NULL))
-        return hand_out(heap_of_hot(hot), c, s, slab_pop(s, b, shift), n);
-    return NULL;
+    uint64_t w = slab_cursor_bits(s);
+    if (HAK_LIKELY(w != 0))
+        return hand_out(heap_of_hot(hot), c, s, slab_take(s, w), n);
+    return alloc_slow(n);
 }
 
 /* Above the tiny tier: the mid classes' own fast path, out of line so
  * the tiny one keeps no stack frame. */
 HAK_NOINLINE static void *malloc_above_tiny(size_t n)
 {
-    if (n <= HAK_SMALL_LIMIT) {
-        void *p = alloc_fast(hak_class_of_256[(n + HAK_SLACK_MIN + 255) >> 8],
-                             n, HAK_MID_SHIFT);
-        if (HAK_LIKELY(p != NULL))
-            return p;
-    }
+    if (n <= HAK_SMALL_LIMIT)
+        return alloc_fast(hak_class_of_256[(n + HAK_SLACK_MIN + 255) >> 8],
+                          n);
     return alloc_slow(n);
 }
 
 void *hak_malloc(size_t n)
 {
-    if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN)) {
-        void *p = alloc_fast(hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4],
-                             n, HAK_TINY_SHIFT);
-        if (HAK_LIKELY(p != NULL))
-            return p;
-        return alloc_slow(n);
-    }
+    if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN))
+        return alloc_fast(hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4], n);
     return malloc_above_tiny(n);
 }
 
@@ -336,46 +419,15 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     uintptr_t a = (uintptr_t)p;
     hak_superslab_t *ss = ss_of(a);
     hak_slab_t *s = slab_of(ss, a);
-    if (slab_index(s, a, s->capacity) == UINT32_MAX)
+    uint32_t i = slab_index(s, a, s->capacity);
+    if (i == UINT32_MAX)
         report_bad_small(p, s, check);
-    const hak_block_t *b = p;
-    /* memcheck: reading the tag marks the first 16 bytes defined. */
-    HAK_VG_DEFINED(b, sizeof *b);
-    if (tag_is_free(b))
-        hak_report(check, p, slab_where(s), " (block is free)");
+    if (slab_slot_free(s, i))
+        report_free_slot(p, s, i, check, 0);
+    if (slab_slot_queued(s, i))
+        hak_report(check, p, slab_where(s),
+                   " (block is free: freed by another thread)");
     return (hak_small_ref_t){ ss, s };
-}
-
-/* The owner frees a block that failed validation. HAK_TAIL: the compiler
- * must not learn that it never returns, so the fast path reaches it with a
- * tail jump and needs no stack frame of its own. */
-HAK_TAIL static void free_invalid(void *p)
-{
-    hak_slab_t *s = slab_of(ss_of((uintptr_t)p), (uintptr_t)p);
-    if (slab_index(s, (uintptr_t)p, s->carved) == UINT32_MAX)
-        report_bad_small(p, s, HAK_CHECK_INVALID_FREE);
-    report_double_free(p, s);
-}
-
-/* The owner h frees b, a block of its superslab ss (not yet validated). */
-HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, hak_block_t *b)
-{
-    uintptr_t a = (uintptr_t)b;
-    hak_slab_t *s = slab_of(ss, a);
-    if (HAK_HARDEN) {
-        HAK_VG_DEFINED(b, sizeof *b);
-        if (HAK_UNLIKELY(slab_index(s, a, s->carved) == UINT32_MAX ||
-                         tag_is_free(b))) {
-            free_invalid(b);
-            return;
-        }
-    }
-    hak_dbg_on_free(ss, s, b, 1);
-    HAK_VG_FREE(b, s->stride);
-    HAK_VG_DEFINED(b, sizeof *b);
-    h->nfree++;
-    if (HAK_UNLIKELY(slab_push(s, b)))
-        slab_attention(h, s);
 }
 
 /* Not in the hot superslab: ask the registry whose block p is. */

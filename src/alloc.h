@@ -1,22 +1,22 @@
 /* alloc.h — the tiny/mid allocation and free paths (src/alloc.c).
  *
  * Call tree:
- *   hak_malloc ─ fast: class table, pop the current slab's list ─── return
+ *   hak_malloc ─ fast: class table, take the lowest set bit of the current
+ *      │             slab's cursor word ───────────────────────── return
  *      ├ malloc_above_tiny ─ the same for the mid classes
  *      └ alloc_slow ─ init, large tier, heap_get_slow
- *           └ heap_alloc ─ pop ─┬ heap_refill ─ heap_drain (remote queue)
- *                               │             ├ carve: batch into the list,
- *                               │             │        or one block (bump)
- *                               │             ├ cache_retire + partial slab
- *                               │             └ superslab_take_slab
- *                               └ retry the pop
+ *           └ heap_alloc ─ take ─┬ heap_refill ─ heap_drain (remote bits)
+ *                                │             ├ next word with free slots
+ *                                │             ├ slab_retire + partial slab
+ *                                │             └ superslab_take_slab
+ *                                └ retry the take
  *   hak_free ─ fast: in the hot superslab (own, registered), slab by
- *                    address, validate, tag, push on the slab's list ─ return
- *      ├ free_cold      registry byte: large_free (or report) · another
- *      │                heap's: free_remote (remote_push) · own: becomes
- *      │                the hot superslab, then the same local free
- *      ├ slab_attention (a full slab's first free, or a slab now empty)
- *      └ free_invalid   (report)
+ *                    address, slot by exact division, bit clear → set ─ return
+ *      ├ free_cold        registry byte: large_free (or report) · another
+ *      │                  heap's: free_remote (rbits, remote_push) · own:
+ *      │                  becomes the hot superslab, then the same local free
+ *      ├ slab_attention   (a full slab's first free, or a slab now empty)
+ *      └ free_local_slow  (bad pointer, free slot, or remote frees pending)
  */
 #ifndef HAK_ALLOC_H
 #define HAK_ALLOC_H
@@ -28,11 +28,11 @@ HAK_INTERNAL void hak_init(void);
 HAK_INTERNAL extern hak_slab_t hak_slab_none;
 /* A block of class c for a request of req bytes (the memalign path). */
 HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
-/* Route every block in the heap's remote queue to its slab. */
+/* Merge the frees other threads made into the heap's queued slabs. */
 HAK_INTERNAL void heap_drain(hak_heap_t *h);
-/* Stop allocating from class c's current slab (its cached blocks go back
- * to the slab); releases it if nothing in it is live. */
-HAK_INTERNAL void cache_retire(hak_heap_t *h, unsigned c);
+/* Stop allocating from class c's current slab; releases it if nothing in
+ * it is live. */
+HAK_INTERNAL void slab_retire(hak_heap_t *h, unsigned c);
 
 /* Validation shared by free, realloc and usable-size: the superslab and
  * slab of a live small block p, or a report naming `check`. */

@@ -58,7 +58,7 @@ void *hak_realloc(void *p, size_t size)
         if (size <= HAK_SMALL_LIMIT && size + HAK_SLACK_MIN <= stride &&
             size + HAK_SLACK_MIN > stride / 2 &&
             r.ss->owner == hak_tls_heap) {
-            hak_dbg_resize(r.ss, r.slab, p, size);
+            hak_dbg_resize(r.ss, r.slab, (uint8_t *)p, size);
             HAK_VG_RESIZE(p, old, size);
             return p;
         }

@@ -27,7 +27,8 @@ static hak_heap_t *pool_head, *pool_tail;  /* abandoned, FIFO */
 static uint32_t heap_count;
 /* Heaps in the pool; read without the lock as a hint. */
 static _Atomic unsigned pool_size;
-/* Heaps are carved from chunks that are never unmapped. */
+/* Heaps are carved from metadata chunks (guard pages on both sides, so a
+ * user block's overflow never reaches a heap) that are never unmapped. */
 static uint8_t *chunk_cur, *chunk_end;
 #define HEAP_CHUNK ((size_t)256 << 10)
 
@@ -64,7 +65,7 @@ static hak_heap_t *heap_new_locked(void)
     if (HAK_ZOO == 6) /* zoo 6: each heap its own mapping, see below */
         chunk_cur = NULL;
     if (chunk_cur == NULL || (size_t)(chunk_end - chunk_cur) < size) {
-        chunk_cur = os_map(HEAP_CHUNK);
+        chunk_cur = os_map_meta(HEAP_CHUNK);
         if (!chunk_cur)
             return NULL;
         chunk_end = chunk_cur + HEAP_CHUNK;
@@ -73,8 +74,7 @@ static hak_heap_t *heap_new_locked(void)
     chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
     h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
     h->id = ++heap_count;
-    h->key_seed = hak_g.seed ^ ((uint64_t)h->id * 0x9e3779b97f4a7c15ull);
-    remote_init(&h->remote, os_random());
+    remote_init(&h->remote);
     h->all_next = all_heaps;
     all_heaps = h;
     return h;
@@ -102,7 +102,7 @@ static void heap_thread_exit(void *arg)
                 break;
             }
         pthread_mutex_unlock(&heap_mutex);
-        os_unmap(h, HEAP_CHUNK);
+        os_unmap_meta(h, HEAP_CHUNK);
         return;
     }
     pool_push(h);
@@ -136,7 +136,7 @@ hak_heap_t *heap_get_slow(void)
 void heap_flush(hak_heap_t *h)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        cache_retire(h, c);
+        slab_retire(h, c);
 }
 
 void heap_collect(hak_heap_t *h)

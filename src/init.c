@@ -36,13 +36,10 @@ static long env_long(const char *name, long def)
 
 static void init_once_body(void)
 {
-    hak_g.tag_key = (uintptr_t)os_random() & ~(uintptr_t)1;
-    hak_g.seed = os_random();
     /* The report goes to a copy of stderr taken now: programs such as
      * coreutils close fd 2 before exit handlers run. */
     if (env_long("HAKMEM_STATS", 0) != 0)
         hak_g.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
-    hak_g.batch_refill = env_long("HAKMEM_TINY_P0_BATCH_REFILL", 1) != 0;
     hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
                               << 20;
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
@@ -59,7 +56,7 @@ void hak_init(void)
 
 /* fork: every lock is taken in prepare so no structure is half-updated
  * in the child; the child re-initialises the locks, abandons the heaps of
- * the threads that did not survive and draws a new key generator seed. */
+ * the threads that did not survive. */
 static void fork_prepare(void)
 {
     heap_lock();
@@ -79,9 +76,6 @@ static void fork_child(void)
     large_reinit_lock();
     registry_reinit_lock();
     heap_fork_child();
-    hak_g.seed ^= os_random();
-    if (hak_tls_heap)
-        hak_tls_heap->key_seed ^= os_random();
 }
 
 __attribute__((constructor)) static void hak_constructor(void)

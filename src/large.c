@@ -64,7 +64,7 @@ static int table_grow(void)
     /* Rehash in place when mostly tombstones, else double. */
     size_t cap = !table_cap ? 1024
                : table_live * 4 > table_cap ? table_cap * 2 : table_cap;
-    span_t *t = os_map(cap * sizeof *t);
+    span_t *t = os_map_meta(cap * sizeof *t);
     if (!t)
         return 0;
     for (size_t j = 0; j < table_cap; j++) {
@@ -76,7 +76,7 @@ static int table_grow(void)
         }
     }
     if (table)
-        os_unmap(table, table_cap * sizeof *table);
+        os_unmap_meta(table, table_cap * sizeof *table);
     table = t;
     table_cap = cap;
     table_used = table_live;

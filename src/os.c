@@ -80,11 +80,39 @@ void os_decommit(void *p, size_t size)
     errno = saved;
 }
 
-void os_guard(void *p, size_t size)
+int os_guard(void *p, size_t size)
 {
     int saved = errno;
-    mprotect(p, size, PROT_NONE);
+    int r = mprotect(p, size, PROT_NONE);
     errno = saved;
+    return r == 0 ? 0 : -1;
+}
+
+static size_t meta_round(size_t size)
+{
+    return (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+}
+
+void *os_map_meta(size_t size)
+{
+    size = meta_round(size);
+    size_t total = size + 2 * (size_t)HAK_PAGE;
+    if (size == 0 || total < size)
+        return NULL;
+    uint8_t *raw = os_map(total);
+    if (!raw)
+        return NULL;
+    if (os_guard(raw, HAK_PAGE) != 0 ||
+        os_guard(raw + HAK_PAGE + size, HAK_PAGE) != 0) {
+        os_unmap(raw, total);
+        return NULL;
+    }
+    return raw + HAK_PAGE;
+}
+
+void os_unmap_meta(void *p, size_t size)
+{
+    os_unmap((uint8_t *)p - HAK_PAGE, meta_round(size) + 2 * (size_t)HAK_PAGE);
 }
 
 void *os_remap(void *p, size_t old_size, size_t new_size)

@@ -1,18 +1,24 @@
-/* remote.h — the lock-free MPSC queue of cross-thread frees, one per heap.
+/* remote.h — frees from other threads: a bit per slot, a queue of slabs.
  *
- * Producers: any thread freeing a block whose superslab another heap owns.
- *   remote_push links the block in front of the head with a CAS loop; the
- *   CAS has release order so the block's link word and tag, written before
- *   it, are visible to whoever acquires the head.
- * Consumer: the owning heap's thread only (or, for an abandoned heap, the
- *   thread holding it exclusively under the pool lock). remote_take swaps
- *   the head for NULL with acquire order and gets the whole chain at once:
- *   there is no CAS-pop, so there is no ABA.
- * Untrusted: everything in a chain was written by other threads, so the
- *   consumer validates each node (src/alloc.c heap_drain) before it touches
- *   slab metadata, and the debug flavour sanitises the whole chain first.
- * Invariant: a block is in at most one chain, and its tag is tag_remote()
- *   from the push until the drain rewrites it.
+ * A thread that frees a block of another heap's slab never writes into
+ * the block. It sets the slot's bit in the slab's rbits with an atomic OR;
+ * the first bit of a word also sets the word's bit in rsum, and the first
+ * bit of rsum queues the slab on its owner heap's MPSC queue:
+ *   remote_free_bits  fetch_or rbits[k] (acq_rel), then rsum on 0 -> 1
+ *   remote_push       CAS the slab onto the heap's head (release)
+ * The owner takes the whole queue at once (remote_take: exchange with
+ * acquire, so there is no CAS-pop and no ABA), then for each slab reads
+ * rnext, swaps rsum for 0 and each flagged rbits word for 0 (acq_rel) and
+ * merges the words into bits (src/alloc.c heap_drain).
+ * Why acq_rel on the words: a freer that finds its word empty after the
+ * owner's swap must also see the owner's reset of rsum, so that it queues
+ * the slab again; RMWs of one word are totally ordered, so the freer's
+ * fetch_or either precedes the owner's swap (which then takes its bit) or
+ * reads from it (and synchronises with the reset sequenced before it).
+ * A slab is queued at most once: only rsum's 0 -> nonzero step pushes it,
+ * and rsum returns to 0 only after the owner popped it and read rnext.
+ * Nothing here is read from user memory; queue nodes are descriptors in
+ * the guarded slab 0 of their superslab.
  */
 #ifndef HAK_REMOTE_H
 #define HAK_REMOTE_H
@@ -28,47 +34,33 @@
 #define HAK_TAKE_ORDER memory_order_acquire
 #endif
 
-HAK_INTERNAL void remote_init(hak_remote_queue_t *q, uintptr_t key);
-/* The whole chain, newest first; NULL when empty. */
-HAK_INTERNAL hak_block_t *remote_take(hak_remote_queue_t *q);
-HAK_COLD HAK_INTERNAL void remote_report_outside(const hak_block_t *b);
-HAK_COLD HAK_INTERNAL void remote_report_node(const hak_block_t *b,
-                                              const hak_slab_t *s, int carved);
+HAK_INTERNAL void remote_init(hak_remote_queue_t *q);
+/* The whole queue, newest first, linked by rnext; NULL when empty. */
+HAK_INTERNAL hak_slab_t *remote_take(hak_remote_queue_t *q);
 
-/* Push and walk are inline: every cross-thread free pushes, and a drain
- * walks a chain whose every node is a cache miss — call overhead on top
- * of that showed as a third of the drain. */
-HAK_INLINE void remote_push(hak_remote_queue_t *q, hak_block_t *b)
+HAK_INLINE void remote_push(hak_remote_queue_t *q, hak_slab_t *s)
 {
-    b->tag = tag_remote(b);
-    hak_block_t *head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    hak_slab_t *head = atomic_load_explicit(&q->head, memory_order_relaxed);
     do {
-        b->link = block_encode(b, head, q->key);
+        s->rnext = head;
     } while (!atomic_compare_exchange_weak_explicit(
-        &q->head, &head, b, HAK_PUSH_ORDER, memory_order_relaxed));
+        &q->head, &head, s, HAK_PUSH_ORDER, memory_order_relaxed));
 }
 
-HAK_INLINE hak_block_t *remote_next(const hak_remote_queue_t *q,
-                                    const hak_block_t *b)
+/* Marks slot i of s freed by this (non-owner) thread, queueing s on q
+ * when it was not queued. Returns the word's bits before: if slot i's
+ * bit was already set, the block was freed twice (the caller reports). */
+HAK_INLINE uint64_t remote_free_bits(hak_remote_queue_t *q, hak_slab_t *s,
+                                     uint32_t i)
 {
-    return block_decode(b, q->key);
-}
-
-/* The consumer's check of one untrusted node before it reads its link:
- * a carved block of a slab owned by h, tagged as queued. Reports and
- * aborts otherwise; returns the node's slab. Owner-side only (reads slab
- * fields only the owner writes). */
-HAK_INLINE hak_slab_t *remote_node_check(const hak_heap_t *h, hak_block_t *b)
-{
-    uintptr_t a = (uintptr_t)b;
-    if (HAK_UNLIKELY(!registry_tier(a) || ss_of(a)->owner != h))
-        remote_report_outside(b);
-    hak_slab_t *s = slab_of(ss_of(a), a);
-    int carved = s->cls != HAK_CLASS_NONE &&
-                 slab_index(s, a, s->carved) != UINT32_MAX;
-    if (HAK_UNLIKELY(!carved || b->tag != tag_remote(b)))
-        remote_report_node(b, s, carved);
-    return s;
+    size_t k = slot_word(i);
+    uint64_t old = atomic_fetch_or_explicit(&slab_rbits(s)[k], slot_bit(i),
+                                            memory_order_acq_rel);
+    if (old == 0 &&
+        atomic_fetch_or_explicit(&s->rsum, (uint64_t)1 << k,
+                                 memory_order_acq_rel) == 0)
+        remote_push(q, s);
+    return old;
 }
 
 /* A cheap peek: the owner drains only when this says there is work. */

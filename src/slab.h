@@ -1,8 +1,8 @@
 /* slab.h — one function per block computation.
  *
  * The slot address of index i, the index of a pointer, the slab of a
- * pointer, the link encoding and the state tags each exist once, here.
- * Every carve, refill, validation and free site calls these.
+ * pointer and a slot's place in the bitmap each exist once, here. Every
+ * allocation, validation and free site calls these.
  */
 #ifndef HAK_SLAB_H
 #define HAK_SLAB_H
@@ -15,7 +15,10 @@
  * never has carved blocks, so pointers into it fail validation. */
 HAK_INLINE hak_slab_t *slab_of(hak_superslab_t *ss, uintptr_t a)
 {
-    return &ss->slabs[(a & HAK_SS_MASK) >> ss->slab_shift];
+    /* Spelled as an address so that the compiler addresses every field
+     * from the descriptor (one register), not from the superslab. */
+    uintptr_t i = (a & HAK_SS_MASK) >> ss->slab_shift;
+    return (hak_slab_t *)((uintptr_t)ss->slabs + i * sizeof(hak_slab_t));
 }
 
 HAK_INLINE uint8_t *slab_slot(const hak_slab_t *s, uint32_t i)
@@ -24,7 +27,7 @@ HAK_INLINE uint8_t *slab_slot(const hak_slab_t *s, uint32_t i)
 }
 
 /* Index of the block starting at a, or UINT32_MAX if a is not the start of
- * one of the slab's `limit` first blocks. Uses only fields that are
+ * one of the slab's `limit` first blocks (callers pass the capacity). Uses only fields that are
  * immutable while the slab is in use (safe from any thread). a is inside
  * s's superslab, so |a - start| < 2^21; below start, the offset wraps to
  * nearly 2^64 and its quotient is far above any limit. */
@@ -61,43 +64,81 @@ HAK_INLINE void slab_set_state(hak_slab_t *s, unsigned state, uint32_t base)
     s->credit = (int32_t)(used - base);
 }
 
-/* ---- Freelist links ----------------------------------------------------- */
-HAK_INLINE uintptr_t block_encode(const hak_block_t *b, const hak_block_t *next,
-                                  uintptr_t key)
+/* ---- The slot bitmap ----------------------------------------------------
+ * bits is written by the owner alone, so a load and a store (no atomic
+ * read-modify-write) update it; they are relaxed atomics because freers on
+ * other threads read it for their double-free check. On x86-64 both are
+ * plain moves. */
+HAK_INLINE uint64_t slab_bits(const hak_slab_t *s, size_t k)
 {
-    return (uintptr_t)next ^ key ^ (uintptr_t)b;
+    return atomic_load_explicit(&s->bits[k], memory_order_relaxed);
 }
 
-HAK_INLINE hak_block_t *block_decode(const hak_block_t *b, uintptr_t key)
+HAK_INLINE void slab_bits_store(hak_slab_t *s, size_t k, uint64_t w)
 {
-    return (hak_block_t *)(b->link ^ key ^ (uintptr_t)b);
+    atomic_store_explicit(&s->bits[k], w, memory_order_relaxed);
 }
 
-/* ---- State tags --------------------------------------------------------- */
-HAK_INLINE uintptr_t tag_free(const void *b)
+/* Slot i's word and bit in bits and rbits. */
+HAK_INLINE size_t slot_word(uint32_t i) { return i >> 6; }
+HAK_INLINE uint64_t slot_bit(uint32_t i) { return (uint64_t)1 << (i & 63); }
+
+/* w with bit (i mod 64) set. One `bts` on x86-64: gcc spells 1 << i as a
+ * shift through %cl, which cost the free fast path two register moves
+ * and a spill per bit. */
+HAK_INLINE uint64_t word_with_bit(uint64_t w, uint64_t i)
 {
-    return (uintptr_t)b ^ hak_g.tag_key;
+#if defined(__x86_64__)
+    __asm__("btsq %1, %0" : "+r"(w) : "r"(i) : "cc");
+    return w;
+#else
+    return w | ((uint64_t)1 << (i & 63));
+#endif
 }
 
-HAK_INLINE uintptr_t tag_remote(const void *b)
+/* Index of the lowest set bit of w (w != 0), as a full-width register:
+ * __builtin_ctzll's int result costs a sign extension on the malloc fast
+ * path. `rep; bsf` is tzcnt where BMI1 exists and bsf elsewhere; both give
+ * the same answer for w != 0. */
+HAK_INLINE uint64_t word_lowest(uint64_t w)
 {
-    return (uintptr_t)b ^ hak_g.tag_key ^ 1;
+#if defined(__x86_64__)
+    uint64_t r;
+    __asm__("rep; bsfq %1, %0" : "=r"(r) : "rm"(w) : "cc");
+    return r;
+#else
+    return (uint64_t)__builtin_ctzll(w);
+#endif
 }
 
-/* The block is free: in a local list or in a remote queue (the two tags
- * differ in bit 0 only, so this is one compare). */
-HAK_INLINE int tag_is_free(const hak_block_t *b)
+/* Bit (i mod 64) of w. */
+HAK_INLINE uint64_t word_bit(uint64_t w, uint64_t i)
 {
-    return (b->tag ^ tag_free(b)) < 2;
+    return (w >> (i & 63)) & 1;
+}
+
+/* Slot i is free in the owner's bitmap (any thread). */
+HAK_INLINE int slab_slot_free(const hak_slab_t *s, uint32_t i)
+{
+    return (slab_bits(s, slot_word(i)) & slot_bit(i)) != 0;
+}
+
+/* The rbits of s (in its superslab's header; s is never hak_slab_none). */
+HAK_INLINE _Atomic uint64_t *slab_rbits(const hak_slab_t *s)
+{
+    return ss_of((uintptr_t)s)->rbits[s->index];
+}
+
+/* Slot i was freed by another thread and not merged yet (any thread). */
+HAK_INLINE int slab_slot_queued(const hak_slab_t *s, uint32_t i)
+{
+    return (atomic_load_explicit(&slab_rbits(s)[slot_word(i)],
+                                 memory_order_relaxed) & slot_bit(i)) != 0;
 }
 
 /* ---- Slab lifecycle (src/superslab.c) ----------------------------------- */
+/* Every slot free, cursor at word 0. The slab holds no live block. */
 HAK_INTERNAL void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
-/* Carve one block from the bump window; NULL when the window is empty. */
-HAK_INTERNAL hak_block_t *slab_carve_one(hak_superslab_t *ss, hak_slab_t *s);
-/* Carve up to n blocks into an encoded list; returns its head. */
-HAK_INTERNAL hak_block_t *slab_carve_batch(hak_superslab_t *ss, hak_slab_t *s,
-                                           uint32_t n);
 
 HAK_INLINE hak_where_t slab_where(const hak_slab_t *s)
 {

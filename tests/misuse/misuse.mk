@@ -8,11 +8,15 @@
 #
 # The program uses only the standard names, so one binary serves every
 # allocator through LD_PRELOAD. -O0 -fno-builtin: the misuse must reach
-# the allocator, not be folded away or diagnosed by the compiler.
+# the allocator, not be folded away or diagnosed by the compiler. The
+# -Wno-* options name gcc's diagnostics of the misuses themselves; clang
+# does not know some of them (-Wno-unknown-warning-option, which gcc
+# ignores), so the program builds with -Werror under both (MISUSE_CC).
 
 MISUSE_CC ?= gcc
 MISUSE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O0 -g -fno-builtin -pthread \
-                 -Wall -Wextra -Wno-free-nonheap-object -Wno-use-after-free \
+                 -Wall -Wextra -Werror -Wno-unknown-warning-option \
+                 -Wno-free-nonheap-object -Wno-use-after-free \
                  -Wno-mismatched-dealloc -Wno-array-bounds -Wno-stringop-overflow
 
 $(BUILD)/misuse/misuse: tests/misuse/misuse.c tests/misuse/misuse.mk

@@ -15,11 +15,19 @@
 #   detected (SIGSEGV) (or another signal) — the misuse crashed the program
 #   detected (exit N: ...) — the allocator ended the program some other way
 #   missed          a misuse case ran to its end (exit 0)
-#   exploited       freelist poisoning: malloc returned the chosen address
+#   not reused      write_after_free_small_reuse: malloc handed out another
+#                   block than the one written after free (exit 4)
+#   exploited       freelist poisoning: malloc returned the chosen address;
+#                   an attack: the program's oracle saw memory handed out
+#                   that it must not be (exit 42)
+#   not exploited   an attack ran to its end (exit 0)
 #   ok              a correct-use case exited 0
 #   wrongly aborted a correct-use case did not exit 0
 #   hang (timeout)  killed after MISUSE_TIMEOUT seconds
 #   setup failed    the program could not set the case up (see its log)
+#
+# Attacks (kind attack) have a section of their own in the table,
+# with per allocator the attacks exploited and the attacks detected.
 #
 # Only the hakmem columns are asserted, against tests/misuse/expected.txt
 # (case, flavour, expectation); peer columns are information. Exits
@@ -42,7 +50,8 @@ SELF=$ROOT/tests/misuse/run.sh
 # ---- Outcomes (computed by each cell, in parallel) ------------------------
 # The first line that names the problem, shortened for a table cell:
 # hakmem's report up to its check name, anything else with addresses
-# elided, at most 64 characters, no '|'.
+# elided, at most 64 characters, no '|'. The program's progress notes
+# ("misuse: note: ...") name no problem.
 short_msg() {
     local f=$1 line
     line=$(grep -m1 '^hakmem: ' "$f")
@@ -50,7 +59,7 @@ short_msg() {
         echo "${line%%: ptr=*}"
         return
     fi
-    line=$(grep -v -e '^[[:space:]]*$' -e '^timeout: ' "$f" | head -1)
+    line=$(grep -v -e '^[[:space:]]*$' -e '^timeout: ' -e '^misuse: note: ' "$f" | head -1)
     line=${line#misuse: }
     line=$(printf '%s' "$line" | sed -E 's/0x[0-9a-fA-F]+/0x…/g; s/[[:space:]]+$//; s/\|/\//g')
     if ((${#line} > 64)); then
@@ -92,8 +101,13 @@ outcome() {
         return
     fi
     case $rc in
-    0) echo missed ;;
-    42) if [ "$kind" = poison ]; then echo exploited; else echo "detected (exit 42$with)"; fi ;;
+    0) [ "$kind" = attack ] && echo "not exploited" || echo missed ;;
+    4) if [ "$kind" = misuse ] && grep -q '^misuse: not reused: ' "$err"; then
+           echo "not reused"
+       else
+           echo "detected (exit 4$with)"
+       fi ;;
+    42) if [ "$kind" = poison ] || [ "$kind" = attack ]; then echo exploited; else echo "detected (exit 42$with)"; fi ;;
     134) echo "detected (SIGABRT$with)" ;;
     *) if ((rc > 128)); then
            echo "detected ($(signame $((rc - 128))))"
@@ -204,8 +218,13 @@ done | xargs -P "$JOBS" -n 4 "$SELF" --cell
 satisfied() {
     local exp=$1 out=$2 rc=$3 err=$4
     case $exp in
-    ok | missed | exploited) [ "$out" = "$exp" ] ;;
-    "not exploited") [ "$out" = missed ] || [[ $out == detected* ]] ;;
+    ok | missed | exploited | "not reused") [ "$out" = "$exp" ] ;;
+    # anything but an exploit (exit 42); a hang or a failed setup is no result
+    "not exploited")
+        [ "$out" = missed ] || [ "$out" = "not exploited" ] ||
+            [ "$out" = "not reused" ] || [[ $out == detected* ]] ;;
+    # a misuse case that was noticed, or whose write reached no live block
+    "not missed") [ "$out" = "not reused" ] || [[ $out == detected* ]] ;;
     detected) [[ $out == detected* ]] ;;
     *) [ "$rc" = 134 ] && grep -qF "hakmem: $exp: " "$err" ;;
     esac
@@ -229,16 +248,21 @@ for k in "${!EXP[@]}"; do
 done
 
 declare -A CELL=()
-declare -a ms_sum det_n mis_n expl_n ok_n benign_n
+declare -a ms_sum det_n mis_n expl_n ok_n benign_n att_det_n att_expl_n
 passed=0 failed=0
 failures=()
 for ((a = 0; a < nalloc; a++)); do
     ms_sum[a]=0 det_n[a]=0 mis_n[a]=0 expl_n[a]=0 ok_n[a]=0 benign_n[a]=0
+    att_det_n[a]=0 att_expl_n[a]=0
 done
-nmisuse=0
+nmisuse=0 nattack=0
 for ((i = 0; i < ncase; i++)); do
     c=${cases[i]} k=${kinds[i]}
-    [ "$k" = benign ] || nmisuse=$((nmisuse + 1))
+    case $k in
+    benign) ;;
+    attack) nattack=$((nattack + 1)) ;;
+    *) nmisuse=$((nmisuse + 1)) ;;
+    esac
     for ((a = 0; a < nalloc; a++)); do
         id=${ids[a]}
         if [ -z "${libs[a]}" ]; then
@@ -253,12 +277,19 @@ for ((i = 0; i < ncase; i++)); do
         fi
         ms_sum[a]=$((ms_sum[a] + ms))
         [ "$k" = benign ] && benign_n[a]=$((benign_n[a] + 1))
-        case $out in
-        ok) ok_n[a]=$((ok_n[a] + 1)) ;;
-        detected*) det_n[a]=$((det_n[a] + 1)) ;;
-        missed) mis_n[a]=$((mis_n[a] + 1)) ;;
-        exploited) expl_n[a]=$((expl_n[a] + 1)) ;;
-        esac
+        if [ "$k" = attack ]; then
+            case $out in
+            detected*) att_det_n[a]=$((att_det_n[a] + 1)) ;;
+            exploited) att_expl_n[a]=$((att_expl_n[a] + 1)) ;;
+            esac
+        else
+            case $out in
+            ok) ok_n[a]=$((ok_n[a] + 1)) ;;
+            detected*) det_n[a]=$((det_n[a] + 1)) ;;
+            missed) mis_n[a]=$((mis_n[a] + 1)) ;;
+            exploited) expl_n[a]=$((expl_n[a] + 1)) ;;
+            esac
+        fi
         if [ "$id" = release ] || [ "$id" = debug ]; then
             exp=${EXP[$c/$id]:-}
             if [ -z "$exp" ]; then
@@ -282,8 +313,10 @@ for k in "${stale[@]}"; do
 done
 
 # ---- The table ------------------------------------------------------------------
-table() {
-    local hdr="| case |" sep="|---|" row
+# The header row, and one row per attack case (`case_rows attack`) or per
+# case of every other kind (`case_rows other`).
+case_rows() {
+    local which=$1 hdr="| case |" sep="|---|" row
     for ((a = 0; a < nalloc; a++)); do
         hdr+=" ${names[a]} |"
         sep+="---|"
@@ -291,12 +324,21 @@ table() {
     echo "$hdr"
     echo "$sep"
     for ((i = 0; i < ncase; i++)); do
+        if [ "${kinds[i]}" = attack ]; then
+            [ "$which" = attack ] || continue
+        else
+            [ "$which" = other ] || continue
+        fi
         row="| \`${cases[i]}\` |"
         for ((a = 0; a < nalloc; a++)); do
             row+=" ${CELL[$i/$a]} |"
         done
         echo "$row"
     done
+}
+
+table() {
+    case_rows other
     local r1="| *misuse detected* |" r2="| *exploited* |" r3="| *correct use ok* |" r4="| *time (sum of runs)* |"
     for ((a = 0; a < nalloc; a++)); do
         if [ -z "${libs[a]}" ]; then
@@ -309,6 +351,26 @@ table() {
         r4+=" $(awk -v m="${ms_sum[a]}" 'BEGIN { printf "%.1f s", m / 1000 }') |"
     done
     printf '%s\n' "$r1" "$r2" "$r3" "$r4"
+    if ((nattack > 0)); then
+        echo
+        echo "### Attacks"
+        echo
+        echo "Each attack ends in an oracle inside the program: exploited means the"
+        echo "allocator handed out an address the attacker chose or memory"
+        echo "overlapping a block the program held (exit 42)."
+        echo
+        case_rows attack
+        local a1="| *attacks exploited (of $nattack)* |" a2="| *attacks detected (of $nattack)* |"
+        for ((a = 0; a < nalloc; a++)); do
+            if [ -z "${libs[a]}" ]; then
+                a1+=" n/a |" a2+=" n/a |"
+                continue
+            fi
+            a1+=" ${att_expl_n[a]} |"
+            a2+=" ${att_det_n[a]} |"
+        done
+        printf '%s\n' "$a1" "$a2"
+    fi
     echo
     echo "Allocators:"
     for ((a = 0; a < nalloc; a++)); do
@@ -319,7 +381,9 @@ table() {
     done
     echo
     echo "Cases (misuse: the program misuses the heap; poison: exploitable if"
-    echo "malloc returns the chosen address; benign: correct use, must exit 0):"
+    echo "malloc returns the chosen address; attack: exploited if the program's"
+    echo "oracle sees memory handed out that must not be; benign: correct use,"
+    echo "must exit 0):"
     for ((i = 0; i < ncase; i++)); do
         echo "- \`${cases[i]}\` (${kinds[i]}): ${descs[i]}"
     done

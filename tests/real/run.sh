@@ -24,8 +24,8 @@
 #   HAKMEM_REAL_PY_MODULES="test_list ..." regression modules
 #   HAKMEM_REAL_TIMEOUT=600                seconds per run
 #   HAKMEM_REAL_KEEP=1                     keep the scratch directory
-# Other HAKMEM_* variables (HAKMEM_TINY_P0_BATCH_REFILL,
-# HAKMEM_LARGE_CACHE_MB) pass through to the preloaded runs.
+# Other HAKMEM_* variables (HAKMEM_LARGE_CACHE_MB, HAKMEM_STATS) pass
+# through to the preloaded runs.
 #
 # Last line: "real programs (FLAVOUR): N passed, M failed"; exit 1 if M > 0.
 set -euo pipefail
