@@ -89,19 +89,16 @@ HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s, uint8_t *b,
     return b;
 }
 
-/* Takes the lowest free slot of s's cursor word, whose bits w the caller
- * read and found non-empty (an empty word — always so for hak_slab_none —
- * sends the caller to its refill). */
-HAK_INLINE uint8_t *slab_take(hak_slab_t *s, uint64_t w)
+/* Hands out s->take, p (non-NULL: the caller tested it): its bit leaves
+ * the bitmap, and the slot taken next is the lowest free one of the
+ * cursor word. */
+HAK_INLINE uint8_t *slab_take(hak_slab_t *s, uint8_t *p)
 {
-    size_t k = s->cursor;
-    slab_bits_store(s, k, w & (w - 1));
-    return s->start + (k * 64 + word_lowest(w)) * s->stride;
-}
-
-HAK_INLINE uint64_t slab_cursor_bits(const hak_slab_t *s)
-{
-    return slab_bits(s, s->cursor);
+    uint32_t i = s->take_slot;
+    size_t k = slot_word(i);
+    slab_bits_store(s, k, word_without_bit(slab_bits(s, k), i));
+    slab_take_from_bits(s);
+    return p;
 }
 
 static void partial_push(hak_class_state_t *cs, hak_slab_t *s)
@@ -167,7 +164,9 @@ HAK_INLINE void free_commit(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s,
     hak_dbg_on_free(ss, s, b, 1);
     HAK_VG_FREE(b, s->stride);
     slab_bits_store(s, k, w);
-    s->avail = word_with_bit(s->avail, k);
+    /* Last freed, first reused: its line is warm. */
+    s->take = b;
+    s->take_slot = (uint16_t)i;
     h->nfree++;
     if (HAK_UNLIKELY(--s->credit < 0))
         slab_attention(h, s);
@@ -262,8 +261,8 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
                 hak_dbg_on_drain(ss, s, slab_slot(s, (uint32_t)(k * 64 +
                                      (size_t)__builtin_ctzll(y))));
         slab_bits_store(s, k, w | x);
-        if (x)
-            s->avail |= (uint64_t)1 << k;
+        if (x && k == s->cursor && !s->take)
+            slab_take_from_bits(s);
         n += (uint32_t)__builtin_popcountll(x);
     }
     h->cls[s->cls].nremote += n;
@@ -312,20 +311,19 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
     int switched = 0;
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
-        if (slab_cursor_bits(s))
+        if (s->take)
             return 1;
         if (s != &hak_slab_none) {
-            /* The cursor word is empty: it leaves avail (types.h). */
-            uint64_t av = s->avail & ~((uint64_t)1 << s->cursor);
-            s->avail = av;
-            if (av) {
-                unsigned k = (unsigned)__builtin_ctzll(av);
-                if (k <= s->top || switched || !cs->partial) {
-                    s->cursor = (uint16_t)k;
-                    if (k > s->top)
-                        s->top = (uint16_t)k;
-                    return 1;
-                }
+            /* The cursor word is empty: the lowest word with free slots. */
+            uint32_t words = (s->capacity + 63u) / 64u, k = 0;
+            while (k < words && !slab_bits(s, k))
+                k++;
+            if (k < words && (k <= s->top || switched || !cs->partial)) {
+                s->cursor = (uint16_t)k;
+                if (k > s->top)
+                    s->top = (uint16_t)k;
+                slab_take_from_bits(s);
+                return 1;
             }
         }
         /* The partial slab before the current one joins the list. */
@@ -349,9 +347,9 @@ static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 {
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
-        uint64_t w = slab_cursor_bits(s);
-        if (w)
-            return hand_out(h, c, s, slab_take(s, w), req);
+        uint8_t *p = s->take;
+        if (p)
+            return hand_out(h, c, s, slab_take(s, p), req);
         if (!heap_refill(h, c)) {
             errno = ENOMEM;
             return NULL;
@@ -391,9 +389,9 @@ HAK_INLINE void *alloc_fast(size_t c, size_t n)
 {
     const hak_heap_hot_t *hot = hak_tls_hot;
     hak_slab_t *s = hot->cur[c];
-    uint64_t w = slab_cursor_bits(s);
-    if (HAK_LIKELY(w != 0))
-        return hand_out(heap_of_hot(hot), c, s, slab_take(s, w), n);
+    uint8_t *p = s->take;
+    if (HAK_LIKELY(p != NULL))
+        return hand_out(heap_of_hot(hot), c, s, slab_take(s, p), n);
     return alloc_slow(n);
 }
 

@@ -111,6 +111,17 @@ HAK_INLINE uint64_t word_lowest(uint64_t w)
 #endif
 }
 
+/* w with bit (i mod 64) clear. */
+HAK_INLINE uint64_t word_without_bit(uint64_t w, uint64_t i)
+{
+#if defined(__x86_64__)
+    __asm__("btrq %1, %0" : "+r"(w) : "r"(i) : "cc");
+    return w;
+#else
+    return w & ~((uint64_t)1 << (i & 63));
+#endif
+}
+
 /* Bit (i mod 64) of w. */
 HAK_INLINE uint64_t word_bit(uint64_t w, uint64_t i)
 {
@@ -134,6 +145,20 @@ HAK_INLINE int slab_slot_queued(const hak_slab_t *s, uint32_t i)
 {
     return (atomic_load_explicit(&slab_rbits(s)[slot_word(i)],
                                  memory_order_relaxed) & slot_bit(i)) != 0;
+}
+
+/* Points take at the lowest free slot of the cursor word (NULL if none):
+ * after the cursor moved, or frees merged into its word. Owner-only. */
+HAK_INLINE void slab_take_from_bits(hak_slab_t *s)
+{
+    uint64_t w = slab_bits(s, s->cursor);
+    if (!w) {
+        s->take = NULL;
+        return;
+    }
+    size_t i = (size_t)s->cursor * 64 + word_lowest(w);
+    s->take_slot = (uint16_t)i;
+    s->take = s->start + i * s->stride;
 }
 
 /* ---- Slab lifecycle (src/superslab.c) ----------------------------------- */

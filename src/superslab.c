@@ -32,7 +32,7 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
                                  : ~(uint64_t)0;
         slab_bits_store(s, k, w);
     }
-    s->avail = words == 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1;
+    slab_take_from_bits(s);
     hak_dbg_on_slab_init(ss, s);
     HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
@@ -168,6 +168,7 @@ void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
     s->credit = 0;
     s->used_base = 0;
     s->state = HAK_SLAB_UNUSED;
+    s->take = NULL;
     ss->free_mask |= 1u << s->index;
     ss->used_slabs--;
     h->nslab_free++;

@@ -123,8 +123,8 @@ _Static_assert(HAK_MID_MAX <= (1u << HAK_MID_SHIFT) / 4,
  * So an overflow, a write after free or a read of uninitialised bytes
  * meets only program data: there is no link to steer, no tag to forge and
  * no key to read, and "is this slot free" is never decided from user
- * memory. malloc takes the lowest set bit of the cursor word; free sets
- * the slot's bit after checking it was clear. */
+ * memory. malloc hands out the slab's `take` slot and clears its bit;
+ * free sets the slot's bit after checking it was clear. */
 #define HAK_SLAB_WORDS    64   /* bitmap words per slab: 4096 slots */
 
 typedef struct hak_heap hak_heap_t;
@@ -151,8 +151,8 @@ typedef struct hak_superslab hak_superslab_t;
  *   FULL     used_base = used: its first free (put it on the partial list)
  *
  * Cursor invariants (owner-only):
- *   bits[k] != 0  implies  avail bit k        (for every word k)
- *   avail bit k, k != cursor  implies  bits[k] != 0
+ *   take != NULL  implies  take is slot take_slot and its bit is set;
+ *   take == NULL  implies  bits[cursor] == 0
  *   words above `top` have never been the cursor: their slots were never
  *   handed out since slab_init.
  * The first line holds what the fast paths read or write. */
@@ -169,14 +169,20 @@ typedef struct hak_slab {
     uint64_t div_magic;     /* ceil(2^64 / stride): off * magic has
                              * off / stride in its high half and is below
                              * the magic in its low half iff stride | off */
-    /* owner-only */
-    uint64_t avail;         /* bit k: word k may have free slots */
     /* freers set bit k when rbits[k] turns nonzero; the owner swaps it
      * for 0 before it merges. Nonzero while the slab is queued. */
     _Atomic uint64_t rsum;
+    /* owner-only: the free slot malloc hands out next (slot number
+     * take_slot), or NULL when the cursor word is empty. malloc returns it
+     * with one load and then points it at the lowest free slot of the
+     * cursor word; an own free makes the block it frees the one taken
+     * next (warm, last freed first). Neither step waits for the other's
+     * bit work: the pointer travels apart from the bitmap. */
+    uint8_t *take;
     int32_t credit;         /* used - used_base; < 0 sends free slow */
     uint16_t cursor;        /* word of bits that malloc takes from */
     uint16_t top;           /* highest word the cursor reached */
+    uint16_t take_slot;     /* owner-only: take's slot number */
     uint16_t used_base;     /* see above */
     /* immutable while in use */
     uint16_t stride;        /* hak_stride(cls) */
