@@ -66,7 +66,7 @@ $(BUILD)/$(1)/libhakmem.a: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_OBJ)
 $(BUILD)/$(1)/libhakmem_core.so: $$($(1)_CORE_OBJ)
 	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$^
 $(BUILD)/$(1)/libhakmem.so: $$($(1)_CORE_OBJ) $$($(1)_DROPIN_SO_OBJ)
-	$$(CC) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete \
+	$$(DROPIN_LD) -shared -pthread -Wl,-Bsymbolic-functions -Wl,-z,nodelete \
 	    -Wl,--defsym=malloc=hak_malloc -Wl,--defsym=free=hak_free -o $$@ $$^
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call flavour_rules,$(f))))
@@ -89,6 +89,50 @@ unit: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
 	@for f in $(FLAVOURS); do echo "== unit tests ($$f)"; \
 	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/hak_tests || exit 1; done
 
+# ---- C++: operator new/delete in the drop-in libraries --------------------
+# src/dropin_cxx.cc goes into libhakmem.a and libhakmem.so only (the core
+# libraries stay C): libhakmem.so is linked by the C++ driver, so it needs
+# libstdc++.so.6 (as tcmalloc and jemalloc do); a C program linking the
+# archive never pulls the C++ object in. Tests (tests/cxx/): cxx_tests links
+# libhakmem.a; cxx_preload is a plain C++ program run under LD_PRELOAD of
+# libhakmem.so. `make unit` runs them (cxx-test), both flavours.
+ifeq ($(origin CXX),default)
+CXX     := g++
+endif
+DROPIN_LD = $(CXX)
+EXTRA_CXXFLAGS ?=
+CXXWARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wpointer-arith -Wno-unused-function
+CXXFLAGS_CORE := -std=c++17 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden \
+           -fvisibility-inlines-hidden -fno-semantic-interposition -pthread \
+           -Iinclude $(CXXWARN)
+# -fsized-deallocation: clang++ 14 does not pass sizes to delete by default.
+CXXTEST_FLAGS := -std=gnu++17 -g -O1 -pthread -Iinclude -Itests -fsized-deallocation \
+           -fno-builtin-malloc -fno-builtin-free $(CXXWARN)
+
+define cxx_rules
+$(BUILD)/$(1)/obj/%.o: %.cc $(HEADERS) Makefile
+	@mkdir -p $$(dir $$@)
+	@echo "  CXX [$(1)] $$<"
+	@$$(CXX) $$(CXXFLAGS_CORE) $$(FLAGS_$(1)) $$(EXTRA_CXXFLAGS) -c $$< -o $$@
+$(BUILD)/$(1)/libhakmem.a $(BUILD)/$(1)/libhakmem.so: $(BUILD)/$(1)/obj/src/dropin_cxx.o
+$(BUILD)/$(1)/cxx_tests: tests/cxx/test_cxx.cc tests/util.h $(BUILD)/$(1)/libhakmem.a
+	$$(CXX) $$(CXXTEST_FLAGS) $$(FLAGS_$(1)) -o $$@ $$< \
+	    -Wl,--whole-archive $(BUILD)/$(1)/libhakmem.a -Wl,--no-whole-archive $$(TEST_LIBS)
+$(BUILD)/$(1)/cxx_preload: tests/cxx/preload.cc tests/util.h
+	$$(CXX) $$(CXXTEST_FLAGS) $$(FLAGS_$(1)) -o $$@ $$< $$(TEST_LIBS)
+endef
+$(foreach f,$(FLAVOURS),$(eval $(call cxx_rules,$(f))))
+
+.PHONY: cxx-test
+cxx-test: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/cxx_tests $(BUILD)/$(f)/cxx_preload)
+	@for f in $(FLAVOURS); do echo "== C++ tests ($$f)"; \
+	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/cxx_tests || exit 1; \
+	  echo "== C++ under LD_PRELOAD ($$f)"; \
+	  LD_PRELOAD=$(abspath $(BUILD))/$$f/libhakmem.so CK_DEFAULT_TIMEOUT=120 \
+	    $(BUILD)/$$f/cxx_preload || exit 1; done
+unit: cxx-test
+# ---- end of C++ -------------------------------------------------------------
+
 real: all
 	@for f in $(FLAVOURS); do tests/real/run.sh $(BUILD)/$$f/libhakmem.so $$f || exit 1; done
 
@@ -107,7 +151,9 @@ demo:
 # The second compiler (gcc is the default): libraries and tests must build
 # warning-free under clang too.
 compilers:
-	$(MAKE) BUILD=build/clang CC=clang all build/clang/release/hak_tests build/clang/debug/hak_tests
+	$(MAKE) BUILD=build/clang CC=clang CXX=clang++ all build/clang/release/hak_tests build/clang/debug/hak_tests \
+	    build/clang/release/cxx_tests build/clang/debug/cxx_tests \
+	    build/clang/release/cxx_preload build/clang/debug/cxx_preload
 
 # ---- Install --------------------------------------------------------------
 install: all

@@ -23,6 +23,7 @@
 #define HAK_CHECK_INVALID_REALLOC "invalid realloc"
 #define HAK_CHECK_INVALID_PTR    "invalid pointer"   /* usable-size query */
 #define HAK_CHECK_OOM            "out of memory"     /* metadata exhausted */
+#define HAK_CHECK_SIZE           "sized free mismatch" /* free_sized, sized delete */
 
 /* What a report says about where the pointer lives. */
 typedef struct hak_where {

@@ -29,6 +29,15 @@ extern "C" {
 
 HAK_API void *hak_malloc(size_t size);
 HAK_API void  hak_free(void *ptr);
+/* Sized frees (C23 free_sized/free_aligned_sized, C++ sized delete): n
+ * (and align) must be what the block was allocated with — hak_malloc(n),
+ * hak_calloc with count * size == n, or hak_realloc(.., n); for the
+ * aligned one hak_aligned_alloc(align, n). A size the block cannot have
+ * been allocated with aborts ("sized free mismatch"): in the debug
+ * flavour any n but the requested size; in release a small block's class
+ * must fit n (sizes of one class are not told apart). NULL does nothing. */
+HAK_API void  hak_free_sized(void *ptr, size_t n);
+HAK_API void  hak_free_aligned_sized(void *ptr, size_t align, size_t n);
 HAK_API void *hak_calloc(size_t count, size_t size);
 HAK_API void *hak_realloc(void *ptr, size_t size);
 HAK_API void *hak_reallocarray(void *ptr, size_t count, size_t size);

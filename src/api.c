@@ -130,8 +130,9 @@ int hak_posix_memalign(void **out, size_t align, size_t size)
 
 void *hak_memalign(size_t align, size_t size)
 {
-    /* glibc: a non-power-of-two alignment is rounded up to one. */
-    if (align > ((size_t)1 << 62)) {
+    /* glibc: a non-power-of-two alignment is rounded up to one; above
+     * 2^63 there is none (EINVAL), 2^63 itself fails with ENOMEM. */
+    if (align > ((size_t)1 << 63)) {
         errno = EINVAL;
         return NULL;
     }

@@ -45,13 +45,11 @@ EXPORT size_t malloc_usable_size(void *p) { return hak_malloc_usable_size(p); }
 EXPORT int malloc_trim(size_t pad) { return hak_malloc_trim(pad); }
 EXPORT void cfree(void *p) { hak_free(p); }
 
-/* C23 sized frees: the size is a hint we do not need. */
-EXPORT void free_sized(void *p, size_t n) { (void)n; hak_free(p); }
+/* C23 sized frees: a size the block was not allocated with aborts. */
+EXPORT void free_sized(void *p, size_t n) { hak_free_sized(p, n); }
 EXPORT void free_aligned_sized(void *p, size_t a, size_t n)
 {
-    (void)a;
-    (void)n;
-    hak_free(p);
+    hak_free_aligned_sized(p, a, n);
 }
 
 EXPORT void *__libc_malloc(size_t n) { return hak_malloc(n); }

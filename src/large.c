@@ -243,7 +243,9 @@ void *large_alloc(size_t size, size_t align)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
     size_t extra = align > HAK_PAGE ? align : 0;
-    if (size > ((size_t)1 << HAK_VA_BITS) - extra - slack - HAK_PAGE) {
+    /* extra < 2^47 first: then the bound below cannot wrap. */
+    if (extra >= ((size_t)1 << HAK_VA_BITS) ||
+        size > ((size_t)1 << HAK_VA_BITS) - extra - slack - HAK_PAGE) {
         errno = ENOMEM;
         return NULL;
     }
@@ -390,7 +392,10 @@ void *large_realloc(void *p, size_t size)
     if (!e)
         report_not_large(p, HAK_CHECK_INVALID_REALLOC, 0);
     canary_check(e);
-    if (e->user != e->base || need < size) {
+    /* need < size: the rounding wrapped; beyond 2^47 nothing fits (and
+     * mremap is not asked: valgrind asserts on such a size). */
+    if (e->user != e->base || need < size ||
+        need > ((size_t)1 << HAK_VA_BITS)) {
         pthread_mutex_unlock(&large_mutex);
         return NULL;
     }
@@ -469,4 +474,15 @@ void large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
     *live = live_bytes;
     *cached = cache_bytes;
     pthread_mutex_unlock(&large_mutex);
+}
+
+size_t large_requested(const void *p, const char *check)
+{
+    pthread_mutex_lock(&large_mutex);
+    span_t *e = table_find((uintptr_t)p);
+    if (!e)
+        report_not_large(p, check, 0);
+    size_t n = e->req;
+    pthread_mutex_unlock(&large_mutex);
+    return n;
 }

@@ -23,6 +23,8 @@ HAK_INTERNAL void *large_alloc(size_t size, size_t align);
 HAK_INTERNAL void large_free(void *p);
 /* Usable bytes of p (requested bytes in debug), or reports naming check. */
 HAK_INTERNAL size_t large_usable(const void *p, const char *check);
+/* Requested bytes of p (both flavours), or reports naming check. */
+HAK_INTERNAL size_t large_requested(const void *p, const char *check);
 /* Resize p in place or by moving its pages (mremap); NULL if the caller
  * must allocate and copy. Reports if p is not a live large block. */
 HAK_INTERNAL void *large_realloc(void *p, size_t size);

@@ -76,5 +76,6 @@ Suite *fork_suite(void);
 Suite *slab_suite(void);
 Suite *large_suite(void);
 Suite *attack_suite(void);
+Suite *sizes_suite(void);
 
 #endif

@@ -12,7 +12,9 @@
 #   libpython3.X-testsuite            CPython's regression suite, only if no
 #                                     python3 that tests/real/run.sh would
 #                                     use already has the `test` package
-#   clang make gcc                    both compilers (make compilers)
+#   clang make gcc g++                both compilers (make compilers); g++
+#                                     for the C++ operators of the drop-in
+#                                     library (src/dropin_cxx.cc)
 #   libclang-rt-14-dev llvm           libFuzzer, ASan/UBSan/TSan runtimes,
 #                                     llvm-cov/profdata (make fuzz, coverage)
 #   afl++                             AFL++ (make afl)
@@ -22,7 +24,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(check libsubunit-dev pkg-config valgrind sqlite3 git python3 clang make gcc
+PACKAGES=(check libsubunit-dev pkg-config valgrind sqlite3 git python3 clang make gcc g++
           libclang-rt-14-dev llvm afl++ gdb
           libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 hyperfine gnuplot-nox)
 

@@ -1,0 +1,151 @@
+/* sized.c — sized frees: C23 free_sized / free_aligned_sized and C++'s
+ * sized operator delete (src/dropin_cxx.cc).
+ *
+ * The caller tells us the size (and alignment) the block was allocated
+ * with; a size the block cannot have been allocated with is a heap bug in
+ * the caller (a delete through the wrong type, an array deleted as a
+ * scalar, a free of the wrong pointer) and aborts with "sized free
+ * mismatch". What "could have been allocated with" means:
+ *   large blocks   n is the requested size (the table keeps it exactly);
+ *                  aligned: no class serves (n, align) and the block sits
+ *                  on a multiple of align.
+ *   small, debug   n is the requested size (the per-slot state keeps it);
+ *                  aligned: the class is the one for (n, align), as below.
+ *   small, release the block's class is the one the allocation path picks
+ *                  for (n, align) — api.c's alloc_aligned, hak_malloc's
+ *                  for align <= 16 — or, for hak_free_sized only, one that
+ *                  hak_realloc keeps a block of n bytes in, in place (more
+ *                  than half the stride, at most the stride: C23 allows
+ *                  free_sized on realloc's results). Sizes of one class are
+ *                  not told apart.
+ * A pointer that is no live block is reported as by usable-size ("invalid
+ * free", "misaligned free"; a freed one "(block is free)" / "(large block
+ * already freed)"). Then the block is freed by hak_free, with every check
+ * of a plain free. In release a small block's check is the registry byte,
+ * its slab's class and a compare; debug validates the block first.
+ */
+#include "hakmem.h"
+
+#include "alloc.h"
+#include "hooks.h"
+#include "large.h"
+#include "registry.h"
+#include "size_class.h"
+
+/* The class the allocation path picks for n bytes aligned to align (a
+ * power of two), or HAK_CLASS_NONE for the large tier. Mirrors api.c's
+ * alloc_aligned and, for align <= HAK_ALIGN, hak_malloc. */
+static unsigned class_for(size_t n, size_t align)
+{
+    if (align <= HAK_ALIGN)
+        return n <= HAK_SMALL_LIMIT ? hak_class_of(n) : HAK_CLASS_NONE;
+    size_t m = n > align ? n : align;
+    if (m <= HAK_SMALL_LIMIT)
+        for (unsigned c = hak_class_of(m); c < HAK_NUM_CLASSES; c++)
+            if (hak_stride(c) % align == 0)
+                return c;
+    return HAK_CLASS_NONE;
+}
+
+/* hak_realloc keeps a block of this stride for n bytes in place. */
+static int realloc_keeps(size_t n, uint32_t stride)
+{
+    return n <= HAK_SMALL_LIMIT && n + HAK_SLACK_MIN <= stride &&
+           n + HAK_SLACK_MIN > stride / 2;
+}
+
+static int bad_alignment(int aligned, size_t align)
+{
+    return aligned && (align == 0 || (align & (align - 1)));
+}
+
+/* The line for a mismatch size_fits found, recomputing what it names:
+ * " (given size=N[ alignment=A], <block requested=R | class size=S |
+ * large block at alignment=X | not a power of two>)". Out of line, so the
+ * check itself keeps nothing live for it. */
+HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
+                                     size_t n)
+{
+    char d[128];
+    hak_fmt_t f = { d, 0, sizeof d };
+    hak_where_t w = { HAK_WHERE_NONE, 0, NULL };
+    const char *what;
+    size_t v = 0;
+    if (bad_alignment(aligned, align)) {
+        what = "not a power of two";
+    } else if (registry_tier((uintptr_t)p)) {
+        hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
+        w = (hak_where_t){ r.slab->cls, r.slab->stride, r.slab->start };
+        size_t req = hak_dbg_requested(r.ss, r.slab, p);
+        what = HAK_DEBUG && n != req ? "block requested=" : "class size=";
+        v = HAK_DEBUG && n != req ? req : r.slab->stride;
+    } else {
+        v = large_requested(p, HAK_CHECK_INVALID_FREE);
+        w = (hak_where_t){ HAK_WHERE_LARGE, v, NULL };
+        what = "block requested=";
+        if (n == v) {
+            what = "large block at alignment=";
+            v = (uintptr_t)p & -(uintptr_t)p;
+        }
+    }
+    hak_fmt_str(&f, " (given size=");
+    hak_fmt_dec(&f, n);
+    if (aligned) {
+        hak_fmt_str(&f, " alignment=");
+        hak_fmt_dec(&f, align);
+    }
+    hak_fmt_str(&f, ", ");
+    hak_fmt_str(&f, what);
+    if (w.cls != HAK_WHERE_NONE)
+        hak_fmt_dec(&f, v);
+    hak_fmt_str(&f, ")");
+    hak_report(HAK_CHECK_SIZE, p, w, d);
+}
+
+/* Whether (align, n) can be what block p was allocated with. aligned:
+ * hak_free_aligned_sized's; else hak_free_sized's n, a block of malloc,
+ * calloc or realloc. In release a small block's class is read from its
+ * slab's descriptor (metadata, readable for any address the registry
+ * calls ours) without validating p: the free that follows validates it,
+ * and a mismatch validates it first (report_mismatch), so a bad pointer
+ * is still reported as one. Debug needs the slot's requested size, so it
+ * validates. */
+HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
+{
+    if (bad_alignment(aligned, align))
+        return 0;
+    unsigned want = class_for(n, aligned ? align : HAK_ALIGN);
+    uintptr_t a = (uintptr_t)p;
+    if (registry_tier(a)) {
+        if (HAK_DEBUG) { /* the size is exact; the alignment the class's */
+            hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
+            return n == hak_dbg_requested(r.ss, r.slab, p) &&
+                   (!aligned || r.slab->cls == want);
+        }
+        const hak_slab_t *s = slab_of(ss_of(a), a);
+        return s->cls == want || (!aligned && realloc_keeps(n, s->stride));
+    }
+    /* A large block of (n, align) comes from the aligned path only if no
+     * class serves them, and sits on a multiple of align. */
+    return n == large_requested(p, HAK_CHECK_INVALID_FREE) &&
+           (!aligned ||
+            (want == HAK_CLASS_NONE && !((uintptr_t)p & (align - 1))));
+}
+
+void hak_free_sized(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (HAK_UNLIKELY(!size_fits(p, 0, 0, n)))
+        report_mismatch(p, 0, 0, n);
+    hak_free(p);
+}
+
+void hak_free_aligned_sized(void *p, size_t align, size_t n)
+{
+    if (!p)
+        return;
+    if (HAK_UNLIKELY(!size_fits(p, 1, align, n)))
+        report_mismatch(p, 1, align, n);
+    hak_free(p);
+}
