@@ -148,33 +148,43 @@ END_TEST
  * mapping just below the heap record (as a large block's overflow would)
  * towards the record; the guard page stops it with SIGSEGV before one
  * byte of the record changes. */
+/* Makes the page holding a writable for the program: a "user block" is
+ * mapped there if nothing is (as a large block could be). Another
+ * mapping's guard page there is fine too: a write faults in it, as any
+ * linear overflow from further below would. 0 if something else is (not
+ * a place a program's overflow starts from). */
+static int user_page_at(uintptr_t a)
+{
+    char prot[5];
+    page_prot(a, prot);
+    if (strncmp(prot, "rw", 2) == 0 || strcmp(prot, "---p") == 0)
+        return 1;
+    if (prot[0] != '\0')
+        return 0;
+    void *want = (void *)(a & ~(uintptr_t)(HAK_PAGE - 1));
+    return mmap(want, HAK_PAGE, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+                0) == want;
+}
+
 static void overflow_into_heap_record(void *arg)
 {
     (void)arg;
     hak_free(hak_malloc(16));
     uintptr_t lo, hi;
     mapping_of((uintptr_t)hak_tls_heap, &lo, &hi);
-    /* The write starts 64 bytes below the page below the record's mapping
-     * (a guard, if the mechanism is there) and runs up into the record. */
-    uintptr_t from = lo - HAK_PAGE - 64;
+    /* The page right below the record's mapping: a guard, if the
+     * mechanism is there; then the user's block ends below it. Without
+     * it, the user's block may end right at the record. */
+    uintptr_t g = lo - HAK_PAGE;
     char prot[5];
-    page_prot(from, prot);
-    if (prot[0] == '\0') {
-        /* Nothing mapped there: put a "user block" there, as a large
-         * block could be placed. */
-        void *want = (void *)(from & ~(uintptr_t)(HAK_PAGE - 1));
-        if (mmap(want, HAK_PAGE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
-                 0) != want)
-            _exit(3);
-    } else if (strncmp(prot, "rw", 2) != 0 && strcmp(prot, "---p") != 0) {
-        _exit(3); /* not a place a program's overflow starts from */
-    }
-    /* rw: a mapping a program may own; ---p: another metadata mapping's
-     * guard, where the write faults as it would going up. */
+    page_prot(g, prot);
+    uintptr_t from = strcmp(prot, "---p") == 0 ? g - 64 : lo - 64;
+    if (!user_page_at(from))
+        _exit(3);
     volatile uint8_t *p = (volatile uint8_t *)from;
-    for (size_t i = 0; i < HAK_PAGE + 128; i++)
-        p[i] = 0x41;
+    for (size_t i = 0; i < 128; i++)
+        p[i] = 0x41; /* 64 bytes past the user's page */
     _exit(EXPLOITED); /* reached the record */
 }
 
