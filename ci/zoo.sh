@@ -3,9 +3,11 @@
 # into an otherwise correct build (HAK_ZOO=n, see src/types.h), and the
 # debug flavour's pipeline run against it until a stage catches it:
 #   1 per-block header written while carve/capacity use the bare class size
-#   2 remote push/pop with relaxed instead of release/acquire order
-#   3 remote free that skips the sentinel (double remote free let through)
-#   4 drained chain spliced without sanitising
+#   2 remote frees (bits, queue push and take) with relaxed orders
+#   3 remote free that skips its double-free check (a second remote free
+#     of the same block let through)
+#   4 the drain reads remote bits without taking them (merged again later,
+#     when their blocks may be live)
 #   5 slab capacity off by one
 #   6 a thread's queue record freed at thread exit while producers push
 # Stages, cheapest first: stress programs (1M operations, payload checks),
@@ -15,8 +17,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ops=${STRESS_OPS:-1000000}
-names=("" "header/stride mismatch" "relaxed remote queue orders"
-       "remote free skips the sentinel" "drain without sanitising"
+names=("" "header/stride mismatch" "relaxed remote-free orders"
+       "remote free skips its double-free check" "drain does not take the bits it merges"
        "capacity off by one" "queue record freed at thread exit")
 rows=()
 failed=0

@@ -240,18 +240,19 @@ HAK_NOINLINE static void free_remote(uint8_t *b)
  * released (and its superslab unmapped) before this returns. */
 static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
 {
-    /* zoo 4: the words are merged without checking them. */
-    const int check = HAK_ZOO != 4;
     hak_superslab_t *ss = ss_of((uintptr_t)s->start);
-    uint64_t sum = atomic_exchange_explicit(&s->rsum, 0, memory_order_acq_rel);
+    uint64_t sum = atomic_exchange_explicit(&s->rsum, 0, HAK_BITS_ORDER);
     uint32_t n = 0;
     while (sum) {
         size_t k = (size_t)__builtin_ctzll(sum);
         sum &= sum - 1;
-        uint64_t x = atomic_exchange_explicit(&slab_rbits(s)[k], 0,
-                                              memory_order_acq_rel);
+        /* zoo 4: the word is read, not taken: its bits are merged again
+         * at a later drain, when their blocks may be live. */
+        uint64_t x = HAK_ZOO == 4
+            ? atomic_load_explicit(&slab_rbits(s)[k], memory_order_acquire)
+            : atomic_exchange_explicit(&slab_rbits(s)[k], 0, HAK_BITS_ORDER);
         uint64_t w = slab_bits(s, k);
-        if (check && HAK_UNLIKELY(x & w)) {
+        if (HAK_UNLIKELY(x & w)) {
             /* Freed by the owner and by another thread. */
             uint32_t i = (uint32_t)(k * 64 + (size_t)__builtin_ctzll(x & w));
             report_remote_double_free(slab_slot(s, i), s, h);

@@ -25,13 +25,15 @@
 
 #include "slab.h"
 
-/* Known bug class 2 (ci/zoo): the orders that make the queue correct. */
+/* Known bug class 2 (ci/zoo): the orders that make remote frees correct. */
 #if HAK_ZOO == 2
 #define HAK_PUSH_ORDER memory_order_relaxed
 #define HAK_TAKE_ORDER memory_order_relaxed
+#define HAK_BITS_ORDER memory_order_relaxed
 #else
 #define HAK_PUSH_ORDER memory_order_release
 #define HAK_TAKE_ORDER memory_order_acquire
+#define HAK_BITS_ORDER memory_order_acq_rel
 #endif
 
 HAK_INTERNAL void remote_init(hak_remote_queue_t *q);
@@ -55,10 +57,10 @@ HAK_INLINE uint64_t remote_free_bits(hak_remote_queue_t *q, hak_slab_t *s,
 {
     size_t k = slot_word(i);
     uint64_t old = atomic_fetch_or_explicit(&slab_rbits(s)[k], slot_bit(i),
-                                            memory_order_acq_rel);
+                                            HAK_BITS_ORDER);
     if (old == 0 &&
         atomic_fetch_or_explicit(&s->rsum, (uint64_t)1 << k,
-                                 memory_order_acq_rel) == 0)
+                                 HAK_BITS_ORDER) == 0)
         remote_push(q, s);
     return old;
 }
