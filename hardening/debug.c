@@ -1,6 +1,7 @@
-/* debug.c — the debug flavour's per-block checks (see hooks.h).
+/* debug.c — the per-block checks: always on in the debug flavour, chosen
+ * with HAKMEM_SECURITY in release (hooks.h).
  *
- * State a debug build keeps per block, beside the always-on slot bitmap:
+ * State they keep per block, beside the always-on slot bitmap:
  *   slot_req  out-of-line per-slot word: HAK_SLOT_FRESH until the slot is
  *             first handed out, HAK_SLOT_LIVE + requested size while the
  *             block is live (or freed by another thread and not merged),
@@ -15,7 +16,6 @@
  */
 #include "hooks.h"
 
-#if HAK_DEBUG
 #include <string.h>
 
 #include "os.h"
@@ -23,12 +23,12 @@
 
 #define SLOTS_PER_SS (HAK_SS_SIZE / HAK_ALIGN)
 
-uint32_t *hak_dbg_slot_map(void)
+uint32_t *hak_chk_slot_map(void)
 {
     return os_map_meta(SLOTS_PER_SS * sizeof(uint32_t));
 }
 
-void hak_dbg_slot_unmap(uint32_t *map)
+void hak_chk_slot_unmap(uint32_t *map)
 {
     if (map)
         os_unmap_meta(map, SLOTS_PER_SS * sizeof(uint32_t));
@@ -70,14 +70,27 @@ static const uint8_t pattern_poison[PATTERN_RUN] = {
 static const uint8_t pattern_canary[PATTERN_RUN] = {
     [0 ... PATTERN_RUN - 1] = HAK_CANARY_BYTE
 };
+static const uint8_t pattern_zero[PATTERN_RUN];
+
+/* Which checks run: all in debug; in release, HAKMEM_SECURITY's. */
+static int canary_on(void)
+{
+    return HAK_DEBUG || (hak_g.sec & HAK_SEC_CANARY);
+}
+
+static int poison_on(void)
+{
+    return HAK_DEBUG || (hak_g.sec & HAK_SEC_ZERO);
+}
 
 /* Not worth the fuzzers' coverage instrumentation, which made the old
  * byte loop most of a fuzz run's time. */
 HAK_NO_COVERAGE
 static size_t find_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
 {
-    const uint8_t *run =
-        byte == HAK_POISON_BYTE ? pattern_poison : pattern_canary;
+    const uint8_t *run = byte == HAK_POISON_BYTE ? pattern_poison
+                         : byte == HAK_CANARY_BYTE ? pattern_canary
+                                                   : pattern_zero;
     size_t i = from;
     while (to - i >= PATTERN_RUN && memcmp(b + i, run, PATTERN_RUN) == 0)
         i += PATTERN_RUN;
@@ -91,7 +104,7 @@ static size_t find_not(const uint8_t *b, size_t from, size_t to, uint8_t byte)
 /* Canary and poison bytes are no-access to the program under memcheck;
  * the allocator opens them for its own scans and fills only. */
 HAK_NO_COVERAGE
-size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
+size_t hak_chk_first_not(const uint8_t *b, size_t from, size_t to,
                          uint8_t byte)
 {
     if (from >= to)
@@ -101,7 +114,7 @@ size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
     HAK_VG_NOACCESS(b + from, to - from);
     return r;
 }
-#define first_not hak_dbg_first_not
+#define first_not hak_chk_first_not
 
 static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
 {
@@ -114,21 +127,23 @@ static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
 
 static void poison(hak_slab_t *s, uint8_t *b)
 {
-    paint(b, 0, s->stride, HAK_POISON_BYTE);
+    if (poison_on())
+        paint(b, 0, s->stride, HAK_FREE_BYTE);
 }
 
 static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
-    paint(b, req, s->stride, HAK_CANARY_BYTE);
+    if (canary_on())
+        paint(b, req, s->stride, HAK_CANARY_BYTE);
 }
 
-void hak_dbg_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
+void hak_chk_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
 {
     size_t per_slab = (size_t)1 << (ss->slab_shift - 4);
     memset(&ss->slot_req[s->index * per_slab], 0, per_slab * sizeof(uint32_t));
 }
 
-void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
+void hak_chk_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
 {
     /* The one stride: a block handed out ends within its slab. */
     uint8_t *end = s->start + ((size_t)1 << ss->slab_shift);
@@ -139,14 +154,23 @@ void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
     if (*slot >= HAK_SLOT_LIVE)
         fail(HAK_CHECK_HEAP, b, s, " (handed out while live) requested=",
              *slot - HAK_SLOT_LIVE, NULL, 0);
-    if (*slot == HAK_SLOT_FREE) {
-        size_t bad = first_not(b, 0, s->stride, HAK_POISON_BYTE);
+    if (*slot == HAK_SLOT_FREE && poison_on()) {
+        size_t bad = first_not(b, 0, s->stride, HAK_FREE_BYTE);
         if (bad != s->stride)
             fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
     }
 }
 
-void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
+void hak_chk_still_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
+{
+    if (*slot_of(ss, s, b) != HAK_SLOT_FREE || !poison_on())
+        return;
+    size_t bad = first_not(b, 0, s->stride, HAK_FREE_BYTE);
+    if (bad != s->stride)
+        fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
+}
+
+void hak_chk_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
 {
     *slot_of(ss, s, b) = (uint32_t)req + HAK_SLOT_LIVE;
     set_canary(s, b, req);
@@ -154,12 +178,14 @@ void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
 
 static void check_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
+    if (!canary_on())
+        return;
     size_t bad = first_not(b, req, s->stride, HAK_CANARY_BYTE);
     if (bad != s->stride)
         fail(HAK_CHECK_CANARY, b, s, " requested=", req, " offset=", bad);
 }
 
-void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
+void hak_chk_on_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                      int local)
 {
     uint32_t *slot = slot_of(ss, s, b);
@@ -172,7 +198,7 @@ void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
     }
 }
 
-void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
+void hak_chk_on_drain(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
 {
     uint32_t *slot = slot_of(ss, s, b);
     if (*slot < HAK_SLOT_LIVE)
@@ -182,18 +208,18 @@ void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
     poison(s, b);
 }
 
-size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s, const void *b)
+size_t hak_chk_requested(hak_superslab_t *ss, hak_slab_t *s, const void *b)
 {
     uint32_t v = *slot_of(ss, s, b);
     return v >= HAK_SLOT_LIVE ? v - HAK_SLOT_LIVE : 0;
 }
 
-uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s, const void *b)
+uint32_t hak_chk_slot_value(hak_superslab_t *ss, hak_slab_t *s, const void *b)
 {
     return *slot_of(ss, s, b);
 }
 
-void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
+void hak_chk_resize(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                     size_t req)
 {
     uint32_t *slot = slot_of(ss, s, b);
@@ -201,4 +227,3 @@ void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
     *slot = (uint32_t)req + HAK_SLOT_LIVE;
     set_canary(s, b, req);
 }
-#endif

@@ -66,20 +66,20 @@ static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
     uint32_t live = 0;
     for (uint32_t i = 0; i < s->capacity; i++) {
         const uint8_t *b = slab_slot(s, i);
-        uint32_t v = hak_dbg_slot_value(ss, s, b);
+        uint32_t v = hak_chk_slot_value(ss, s, b);
         if (slab_slot_free(s, i)) {
             if (v >= HAK_SLOT_LIVE)
                 fail(b, s, " (free slot with a live state)");
-            if (v == HAK_SLOT_FREE &&
-                hak_dbg_first_not(b, 0, s->stride, HAK_POISON_BYTE)
-                    != s->stride)
+            if (v == HAK_SLOT_FREE && (HAK_DEBUG || (hak_g.sec & HAK_SEC_ZERO)) &&
+                hak_chk_first_not(b, 0, s->stride, HAK_FREE_BYTE) != s->stride)
                 hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
             continue;
         }
         if (v < HAK_SLOT_LIVE)
             fail(b, s, " (live slot without a live state)");
         live++;
-        if (hak_dbg_first_not(b, v - HAK_SLOT_LIVE, s->stride,
+        if ((HAK_DEBUG || (hak_g.sec & HAK_SEC_CANARY)) &&
+            hak_chk_first_not(b, v - HAK_SLOT_LIVE, s->stride,
                               HAK_CANARY_BYTE) != s->stride)
             hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);
     }
@@ -111,7 +111,7 @@ static void check_slab(walk_t *w, hak_superslab_t *ss, hak_slab_t *s)
         fail(s->start, s, " (partial slab without room)");
     if (s->state == HAK_SLAB_FULL && nfree)
         fail(s->start, s, " (full slab with free blocks)");
-    if (HAK_SLOTSTATE && check_slots(ss, s) != s->capacity - nfree)
+    if (hak_slots_kept() && check_slots(ss, s) != s->capacity - nfree)
         fail(s->start, s, " (live slots differ from the bitmap)");
     w->blocks += s->capacity;
 }
@@ -141,6 +141,7 @@ static void check_heap(hak_heap_t *h, void *arg)
 {
     walk_t *w = arg;
     w->h = h;
+    heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
     heap_drain(h);
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)

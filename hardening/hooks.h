@@ -24,68 +24,85 @@
 #define HAK_SLOT_FREE  1u   /* freed: poisoned, verified at reuse */
 #define HAK_SLOT_LIVE  2u   /* live: HAK_SLOT_LIVE + requested size */
 
-#if HAK_DEBUG
-/* The slab is (re)initialised: every slot is fresh (never handed out, not
- * poisoned). */
-HAK_INTERNAL void hak_dbg_on_slab_init(hak_superslab_t *ss, hak_slab_t *s);
-/* A free slot is handed out: it lies within the slab (the one stride), is
- * not live, and if it was freed before its poison is intact. */
-HAK_INTERNAL void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s,
+/* The checks (hardening/debug.c), compiled in both flavours. */
+HAK_INTERNAL void hak_chk_on_slab_init(hak_superslab_t *ss, hak_slab_t *s);
+HAK_INTERNAL void hak_chk_on_alloc(hak_superslab_t *ss, hak_slab_t *s,
                                    uint8_t *b);
-/* ...and becomes live for a request of `req` bytes: per-slot state and
- * canary. */
-HAK_INTERNAL void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
+HAK_INTERNAL void hak_chk_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                               size_t req);
-/* A block comes back. `local`: the owner frees it (may write metadata and
- * poison); otherwise another thread frees it (may only read). */
-HAK_INTERNAL void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s,
+HAK_INTERNAL void hak_chk_on_free(hak_superslab_t *ss, hak_slab_t *s,
                                   uint8_t *b, int local);
-/* The owner merges a block another thread freed. */
-HAK_INTERNAL void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s,
+/* A freed block's fill is intact (HAKMEM_SECURITY's delay, at the end
+ * of the wait). */
+HAK_INTERNAL void hak_chk_still_free(hak_superslab_t *ss, hak_slab_t *s,
+                                     uint8_t *b);
+HAK_INTERNAL void hak_chk_on_drain(hak_superslab_t *ss, hak_slab_t *s,
                                    uint8_t *b);
-/* Requested size of a live block (malloc_usable_size in debug). */
-HAK_INTERNAL size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s,
+HAK_INTERNAL size_t hak_chk_requested(hak_superslab_t *ss, hak_slab_t *s,
                                       const void *b);
-/* First byte in [from, to) of b that is not `byte`, or `to`. */
-HAK_INTERNAL size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
-                                      uint8_t byte);
-/* Raw slot state: HAK_SLOT_FRESH, HAK_SLOT_FREE or HAK_SLOT_LIVE + req. */
-HAK_INTERNAL uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s,
+HAK_INTERNAL size_t hak_chk_first_not(const uint8_t *b, size_t from,
+                                      size_t to, uint8_t byte);
+HAK_INTERNAL uint32_t hak_chk_slot_value(hak_superslab_t *ss, hak_slab_t *s,
                                          const void *b);
-/* A realloc in place changes the requested size. */
-HAK_INTERNAL void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s,
+HAK_INTERNAL void hak_chk_resize(hak_superslab_t *ss, hak_slab_t *s,
                                  uint8_t *b, size_t req);
-HAK_INTERNAL uint32_t *hak_dbg_slot_map(void);
-HAK_INTERNAL void hak_dbg_slot_unmap(uint32_t *map);
-#else
+HAK_INTERNAL uint32_t *hak_chk_slot_map(void);
+HAK_INTERNAL void hak_chk_slot_unmap(uint32_t *map);
+
+/* Release mitigations chosen with HAKMEM_SECURITY (types.h); 0 in debug,
+ * which runs every check anyway. Read on slow paths only. */
+HAK_INLINE unsigned hak_sec(void) { return HAK_DEBUG ? 0u : hak_g.sec; }
+/* The per-slot state is kept: in debug, or with any mitigation. */
+HAK_INLINE int hak_slots_kept(void) { return HAK_DEBUG || hak_g.sec; }
+/* Bytes a small block keeps after the request: one for the canary. */
+HAK_INLINE size_t hak_slack(void)
+{
+    return HAK_SLACK_MIN | ((hak_sec() & HAK_SEC_CANARY) ? 1u : 0u);
+}
+/* What a freed block is filled with: a pattern in debug, zeros in release
+ * (HAK_SEC_ZERO: what was in it cannot be read after the free). */
+#define HAK_FREE_BYTE (HAK_DEBUG ? HAK_POISON_BYTE : 0u)
+
+/* The debug flavour's hooks: the checks, or nothing in release. */
 HAK_INLINE void hak_dbg_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
-{ (void)ss; (void)s; }
+{
+    if (HAK_DEBUG)
+        hak_chk_on_slab_init(ss, s);
+}
 HAK_INLINE void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s,
                                  uint8_t *b)
-{ (void)ss; (void)s; (void)b; }
+{
+    if (HAK_DEBUG)
+        hak_chk_on_alloc(ss, s, b);
+}
 HAK_INLINE void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                             size_t req)
-{ (void)ss; (void)s; (void)b; (void)req; }
+{
+    if (HAK_DEBUG)
+        hak_chk_arm(ss, s, b, req);
+}
 HAK_INLINE void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s,
                                 uint8_t *b, int local)
-{ (void)ss; (void)s; (void)b; (void)local; }
-HAK_INLINE void hak_dbg_on_drain(hak_superslab_t *ss, hak_slab_t *s,
-                                 uint8_t *b)
-{ (void)ss; (void)s; (void)b; }
+{
+    if (HAK_DEBUG)
+        hak_chk_on_free(ss, s, b, local);
+}
 HAK_INLINE size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
                                     uint8_t byte)
-{ (void)b; (void)from; (void)byte; return to; }
-HAK_INLINE size_t hak_dbg_requested(hak_superslab_t *ss, hak_slab_t *s,
-                                    const void *b)
-{ (void)ss; (void)b; return s->stride; }
+{
+    return HAK_DEBUG ? hak_chk_first_not(b, from, to, byte) : to;
+}
+/* Requested size of a live small block: exact where the slot state is
+ * kept, else the stride (release's malloc_usable_size). */
+HAK_INLINE size_t hak_requested(hak_superslab_t *ss, hak_slab_t *s,
+                                const void *b)
+{
+    return hak_slots_kept() ? hak_chk_requested(ss, s, b) : s->stride;
+}
 HAK_INLINE uint32_t hak_dbg_slot_value(hak_superslab_t *ss, hak_slab_t *s,
                                        const void *b)
-{ (void)ss; (void)s; (void)b; return 0; }
-HAK_INLINE void hak_dbg_resize(hak_superslab_t *ss, hak_slab_t *s,
-                               uint8_t *b, size_t req)
-{ (void)ss; (void)s; (void)b; (void)req; }
-HAK_INLINE uint32_t *hak_dbg_slot_map(void) { return NULL; }
-HAK_INLINE void hak_dbg_slot_unmap(uint32_t *map) { (void)map; }
-#endif
+{
+    return hak_slots_kept() ? hak_chk_slot_value(ss, s, b) : 0;
+}
 
 #endif

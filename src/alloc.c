@@ -40,10 +40,10 @@ HAK_COLD static void report_free_slot(const void *p, hak_slab_t *s,
 {
     hak_superslab_t *ss = ss_of((uintptr_t)p);
     if (slot_word(i) > s->top ||
-        (HAK_SLOTSTATE && hak_dbg_slot_value(ss, s, p) == HAK_SLOT_FRESH))
+        (hak_slots_kept() && hak_chk_slot_value(ss, s, p) == HAK_SLOT_FRESH))
         hak_report(check, p, slab_where(s), " (never handed out)");
     hak_report(freeing ? HAK_CHECK_DOUBLE_FREE : check, p, slab_where(s),
-               HAK_SLOTSTATE ? " (block is free)"
+               hak_slots_kept() ? " (block is free)"
                              : " (block is free: freed, or never handed out)");
 }
 
@@ -257,9 +257,9 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
             uint32_t i = (uint32_t)(k * 64 + (size_t)__builtin_ctzll(x & w));
             report_remote_double_free(slab_slot(s, i), s, h);
         }
-        if (HAK_DEBUG)
+        if (hak_slots_kept())
             for (uint64_t y = x; y; y &= y - 1)
-                hak_dbg_on_drain(ss, s, slab_slot(s, (uint32_t)(k * 64 +
+                hak_chk_on_drain(ss, s, slab_slot(s, (uint32_t)(k * 64 +
                                      (size_t)__builtin_ctzll(y))));
         slab_bits_store(s, k, w | x);
         if (x && k == s->cursor && !s->take)
@@ -344,13 +344,25 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
     }
 }
 
+/* HAKMEM_SECURITY: the checks of a block leaving (hardening/debug.c). */
+static void sec_hand_out(hak_slab_t *s, uint8_t *b, size_t req)
+{
+    hak_superslab_t *ss = ss_of((uintptr_t)b);
+    hak_chk_on_alloc(ss, s, b);
+    hak_chk_arm(ss, s, b, req);
+}
+
 static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 {
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
         uint8_t *p = s->take;
-        if (p)
-            return hand_out(h, c, s, slab_take(s, p), req);
+        if (p) {
+            uint8_t *b = hand_out(h, c, s, slab_take(s, p), req);
+            if (hak_sec())
+                sec_hand_out(s, b, req);
+            return b;
+        }
         if (!heap_refill(h, c)) {
             errno = ENOMEM;
             return NULL;
@@ -361,14 +373,15 @@ static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 HAK_NOINLINE static void *alloc_slow(size_t n)
 {
     hak_init();
-    if (n > HAK_SMALL_LIMIT)
+    size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
+    if (n > HAK_SMALL_LIMIT - extra)
         return large_alloc(n, HAK_ALIGN);
     hak_heap_t *h = hak_tls_heap;
     if (!h && !(h = heap_get_slow())) {
         errno = ENOMEM;
         return NULL;
     }
-    return heap_alloc(h, hak_class_of(n), n);
+    return heap_alloc(h, hak_class_of(n + extra), n);
 }
 
 void *alloc_class(unsigned c, size_t req)
@@ -426,12 +439,78 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     if (slab_slot_queued(s, i))
         hak_report(check, p, slab_where(s),
                    " (block is free: freed by another thread)");
+    /* HAKMEM_SECURITY's delay holds freed blocks live in the bitmap. */
+    if (hak_sec() && hak_chk_slot_value(ss, s, p) < HAK_SLOT_LIVE)
+        hak_report(check, p, slab_where(s), " (block is free: delayed)");
     return (hak_small_ref_t){ ss, s };
+}
+
+/* HAKMEM_SECURITY_DELAY: b waits in h's FIFO; returns the block it
+ * pushes out (to be freed for real now), or NULL. */
+static uint8_t *quarantine_swap(hak_heap_t *h, uint8_t *b)
+{
+    uint8_t *old = h->quarantine[h->qpos];
+    h->quarantine[h->qpos] = b;
+    h->qpos = (h->qpos + 1) % HAK_QUARANTINE;
+    return old;
+}
+
+void heap_quarantine_flush(hak_heap_t *h)
+{
+    for (unsigned n = 0; n < HAK_QUARANTINE; n++) {
+        uint8_t *b = quarantine_swap(h, NULL);
+        if (b)
+            free_local(h, ss_of((uintptr_t)b), b);
+    }
+}
+
+/* Every free while HAKMEM_SECURITY is set (the fast path never matches:
+ * the thread's hot part is the static one): validate, run the checks of
+ * hardening/debug.c (canary, double free by the slot state, zeroing),
+ * delay the owner's frees, then free as usual. */
+HAK_NOINLINE static void free_secure(uint8_t *b)
+{
+    uintptr_t a = (uintptr_t)b;
+    if (!registry_tier(a)) {
+        if (b)
+            large_free(b);
+        return;
+    }
+    hak_superslab_t *ss = ss_of(a);
+    hak_slab_t *s = slab_of(ss, a);
+    uint32_t i = slab_index(s, a, s->capacity);
+    if (i == UINT32_MAX)
+        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
+    if (slab_slot_free(s, i))
+        report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+    hak_heap_t *h = hak_tls_heap;
+    if (ss->owner != h) {
+        hak_chk_on_free(ss, s, b, 0);
+        free_remote(b);
+        return;
+    }
+    if (slab_slot_queued(s, i))
+        report_remote_double_free(b, s, h);
+    hak_chk_on_free(ss, s, b, 1);
+    if (hak_g.sec & HAK_SEC_DELAY) {
+        b = quarantine_swap(h, b);
+        if (!b)
+            return;
+        /* Written while it waited? (its zeros are checked again at
+         * reuse, but the program may never reuse it) */
+        ss = ss_of((uintptr_t)b);
+        hak_chk_still_free(ss, slab_of(ss, (uintptr_t)b), b);
+    }
+    free_local(h, ss, b);
 }
 
 /* Not in the hot superslab: ask the registry whose block p is. */
 HAK_TAIL static void free_cold(void *p)
 {
+    if (HAK_UNLIKELY(hak_sec())) {
+        free_secure(p);
+        return;
+    }
     uintptr_t a = (uintptr_t)p;
     if (!registry_tier(a)) {
         if (p)

@@ -30,6 +30,8 @@ HAK_INTERNAL extern hak_slab_t hak_slab_none;
 HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
 /* Merge the frees other threads made into the heap's queued slabs. */
 HAK_INTERNAL void heap_drain(hak_heap_t *h);
+/* Free every block HAKMEM_SECURITY's delay holds for h (owner). */
+HAK_INTERNAL void heap_quarantine_flush(hak_heap_t *h);
 /* Stop allocating from class c's current slab; releases it if nothing in
  * it is live. */
 HAK_INTERNAL void slab_retire(hak_heap_t *h, unsigned c);

@@ -35,7 +35,7 @@ static size_t usable(const void *p, const char *check)
 {
     if (registry_tier((uintptr_t)p)) {
         hak_small_ref_t r = small_validate(p, check);
-        return hak_dbg_requested(r.ss, r.slab, p);
+        return hak_requested(r.ss, r.slab, p);
     }
     return large_usable(p, check);
 }
@@ -51,14 +51,14 @@ void *hak_realloc(void *p, size_t size)
     size_t old;
     if (registry_tier((uintptr_t)p)) {
         hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_REALLOC);
-        old = hak_dbg_requested(r.ss, r.slab, p);
+        old = hak_requested(r.ss, r.slab, p);
         /* In place while the class stays right: never shrink a block to
          * less than half its class, never grow past its class. */
         uint32_t stride = r.slab->stride;
-        if (size <= HAK_SMALL_LIMIT && size + HAK_SLACK_MIN <= stride &&
-            size + HAK_SLACK_MIN > stride / 2 &&
+        if (size + hak_slack() <= stride && size + hak_slack() > stride / 2 &&
             r.ss->owner == hak_tls_heap) {
-            hak_dbg_resize(r.ss, r.slab, (uint8_t *)p, size);
+            if (hak_slots_kept())
+                hak_chk_resize(r.ss, r.slab, (uint8_t *)p, size);
             HAK_VG_RESIZE(p, old, size);
             return p;
         }
@@ -96,7 +96,8 @@ static void *alloc_aligned(size_t align, size_t size)
         return hak_malloc(size);
     hak_init();
     size_t n = size > align ? size : align;
-    if (n <= HAK_SMALL_LIMIT) {
+    if (n <= HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
+        n += hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
         /* Blocks of a class whose stride is a multiple of align sit at
          * multiples of align: slabs are aligned to their size. */
         for (unsigned c = hak_class_of(n); c < HAK_NUM_CLASSES; c++)
@@ -171,6 +172,7 @@ int hak_malloc_trim(size_t pad)
     size_t bytes = 0;
     hak_heap_t *h = hak_tls_heap;
     if (h) {
+        heap_quarantine_flush(h);
         heap_flush(h);
         heap_collect(h);
         bytes += superslab_trim(h);

@@ -87,6 +87,7 @@ static void heap_thread_exit(void *arg)
     hak_heap_t *h = arg;
     if (hak_tls_heap != h)
         return;
+    heap_quarantine_flush(h);
     heap_flush(h);
     heap_collect(h);
     hak_tls_heap = NULL;
@@ -128,7 +129,8 @@ hak_heap_t *heap_get_slow(void)
     /* Set before pthread_setspecific: if it allocates (keys past the first
      * 32 do), the nested malloc finds this heap. */
     hak_tls_heap = h;
-    hak_tls_hot = &h->hot;
+    /* HAKMEM_SECURITY: both fast paths stay closed (the static part). */
+    hak_tls_hot = hak_g.sec ? &hak_no_heap : &h->hot;
     pthread_setspecific(heap_key, h);
     return h;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -34,6 +35,27 @@ static long env_long(const char *name, long def)
     return n;
 }
 
+/* HAKMEM_SECURITY: a comma-separated list of canary, zero, delay, or
+ * strong for all three. A word it does not know is ignored. */
+static unsigned env_security(const char *name)
+{
+    static const struct { const char *word; unsigned bits; } words[] = {
+        { "canary", HAK_SEC_CANARY }, { "zero", HAK_SEC_ZERO },
+        { "delay", HAK_SEC_DELAY },
+        { "strong", HAK_SEC_CANARY | HAK_SEC_ZERO | HAK_SEC_DELAY },
+    };
+    const char *v = getenv(name);
+    unsigned sec = 0;
+    while (v && *v) {
+        size_t n = strcspn(v, ",");
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            if (strlen(words[i].word) == n && !strncmp(v, words[i].word, n))
+                sec |= words[i].bits;
+        v += n + (v[n] == ',');
+    }
+    return sec;
+}
+
 static void init_once_body(void)
 {
     /* The report goes to a copy of stderr taken now: programs such as
@@ -42,6 +64,7 @@ static void init_once_body(void)
         hak_g.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
     hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
                               << 20;
+    hak_g.sec = HAK_DEBUG ? 0 : env_security("HAKMEM_SECURITY");
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
     heap_global_init();
     atomic_store_explicit(&hak_g.ready, 1, memory_order_release);

@@ -37,11 +37,13 @@
  * alloc_aligned and, for align <= HAK_ALIGN, hak_malloc. */
 static unsigned class_for(size_t n, size_t align)
 {
+    size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
     if (align <= HAK_ALIGN)
-        return n <= HAK_SMALL_LIMIT ? hak_class_of(n) : HAK_CLASS_NONE;
+        return n <= HAK_SMALL_LIMIT - extra ? hak_class_of(n + extra)
+                                            : HAK_CLASS_NONE;
     size_t m = n > align ? n : align;
-    if (m <= HAK_SMALL_LIMIT)
-        for (unsigned c = hak_class_of(m); c < HAK_NUM_CLASSES; c++)
+    if (m <= HAK_SMALL_LIMIT - extra)
+        for (unsigned c = hak_class_of(m + extra); c < HAK_NUM_CLASSES; c++)
             if (hak_stride(c) % align == 0)
                 return c;
     return HAK_CLASS_NONE;
@@ -50,8 +52,7 @@ static unsigned class_for(size_t n, size_t align)
 /* hak_realloc keeps a block of this stride for n bytes in place. */
 static int realloc_keeps(size_t n, uint32_t stride)
 {
-    return n <= HAK_SMALL_LIMIT && n + HAK_SLACK_MIN <= stride &&
-           n + HAK_SLACK_MIN > stride / 2;
+    return n + hak_slack() <= stride && n + hak_slack() > stride / 2;
 }
 
 static int bad_alignment(int aligned, size_t align)
@@ -76,9 +77,10 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
     } else if (registry_tier((uintptr_t)p)) {
         hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ r.slab->cls, r.slab->stride, r.slab->start };
-        size_t req = hak_dbg_requested(r.ss, r.slab, p);
-        what = HAK_DEBUG && n != req ? "block requested=" : "class size=";
-        v = HAK_DEBUG && n != req ? req : r.slab->stride;
+        size_t req = hak_requested(r.ss, r.slab, p);
+        what = hak_slots_kept() && n != req ? "block requested="
+                                              : "class size=";
+        v = hak_slots_kept() && n != req ? req : r.slab->stride;
     } else {
         v = large_requested(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ HAK_WHERE_LARGE, v, NULL };
@@ -117,9 +119,10 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
     unsigned want = class_for(n, aligned ? align : HAK_ALIGN);
     uintptr_t a = (uintptr_t)p;
     if (registry_tier(a)) {
-        if (HAK_DEBUG) { /* the size is exact; the alignment the class's */
+        if (hak_slots_kept()) { /* the size is exact; the alignment the
+                                  * class's */
             hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
-            return n == hak_dbg_requested(r.ss, r.slab, p) &&
+            return n == hak_requested(r.ss, r.slab, p) &&
                    (!aligned || r.slab->cls == want);
         }
         const hak_slab_t *s = slab_of(ss_of(a), a);

@@ -33,7 +33,8 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
         slab_bits_store(s, k, w);
     }
     slab_take_from_bits(s);
-    hak_dbg_on_slab_init(ss, s);
+    if (hak_slots_kept())
+        hak_chk_on_slab_init(ss, s);
     HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
 
@@ -95,8 +96,8 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
     ss->nslabs = (uint16_t)(HAK_SS_SIZE >> shift);
     ss->free_mask = (uint32_t)(((uint64_t)1 << ss->nslabs) - 2); /* not 0 */
     ss->used_slabs = 0;
-    ss->slot_req = hak_dbg_slot_map();
-    if (HAK_SLOTSTATE && !ss->slot_req) {
+    ss->slot_req = hak_slots_kept() ? hak_chk_slot_map() : NULL;
+    if (hak_slots_kept() && !ss->slot_req) {
         os_unmap(base, HAK_SS_SIZE);
         return NULL;
     }
@@ -115,7 +116,8 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
     if (h->hot.hot_base == ss_base(ss)) /* the free fast path trusts it */
         h->hot.hot_base = UINTPTR_MAX;
     registry_remove(ss);
-    hak_dbg_slot_unmap(ss->slot_req);
+    if (ss->slot_req)
+        hak_chk_slot_unmap(ss->slot_req);
     h->nss_free++;
     os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
 }

@@ -86,6 +86,15 @@
 /* Debug reserves at least one slack byte so every overflow hits a canary. */
 #define HAK_SLACK_MIN (HAK_CANARY ? 1u : 0u)
 
+/* HAKMEM_SECURITY (release): mitigations chosen at run time. Any of them
+ * keeps a per-slot state (hardening/debug.c, as the debug flavour does)
+ * and sends every malloc and free through the slow paths, so the fast
+ * paths pay nothing while none is chosen. */
+#define HAK_SEC_CANARY 1u   /* canary after the requested size, at free */
+#define HAK_SEC_ZERO   2u   /* freed blocks zeroed, checked at reuse */
+#define HAK_SEC_DELAY  4u   /* freed blocks wait in a FIFO before reuse */
+#define HAK_QUARANTINE 64u  /* blocks a heap delays (HAK_SEC_DELAY) */
+
 /* ---- Geometry ----------------------------------------------------------- */
 #define HAK_PAGE          4096u
 #define HAK_SS_SHIFT      21
@@ -289,6 +298,10 @@ struct hak_heap {
     uint64_t nfree;                /* frees by the owner (all classes) */
     uint64_t ndrain;               /* drains that found blocks */
     uint64_t nslab_new, nslab_free, nss_new, nss_free;
+    /* HAK_SEC_DELAY: the owner's freed blocks, oldest at qpos, freed for
+     * real when pushed out (owner-only) */
+    void *quarantine[HAK_QUARANTINE];
+    uint32_t qpos;
     hak_heap_t *all_next;          /* every heap ever made (heap.c lock) */
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
 };
@@ -297,6 +310,7 @@ _Static_assert(offsetof(struct hak_heap, hot) == 0,
 
 /* ---- Process-wide state (src/init.c) ------------------------------------ */
 typedef struct hak_global {
+    unsigned sec;           /* HAK_SEC_*: release only, 0 in debug */
     int stats_fd;           /* HAKMEM_STATS: where the report goes at exit
                              * (a copy of stderr), 0 for none */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */

@@ -7,7 +7,7 @@
 #
 #   tests/misuse/run.sh                 every allocator (installs the peers
 #                                       first with tools/install-deps.sh)
-#   tests/misuse/run.sh --hakmem-only   the two hakmem columns (the test
+#   tests/misuse/run.sh --hakmem-only   the three hakmem columns (the test
 #                                       gate); table in table-hakmem.md
 #
 # Cell outcomes:
@@ -126,6 +126,8 @@ if [ "${1:-}" = --cell ]; then
     dir=$MISUSE_OUT/cells/$id
     pre=()
     [ "$lib" = - ] || pre=("LD_PRELOAD=$lib")
+    # The release flavour with every run-time mitigation (README).
+    [ "$id" = strong ] && pre+=("HAKMEM_SECURITY=strong")
     t0=$(date +%s%N)
     # The braces' stderr is /dev/null: bash's "Aborted" notice goes there,
     # the program's own stderr to the .err file.
@@ -157,9 +159,10 @@ if [ ! -x "$MISUSE_PROG" ]; then
 fi
 
 # ---- Allocators ------------------------------------------------------------
-ids=(release debug)
-names=("hakmem release" "hakmem debug")
-libs=("$ROOT/$BUILD/release/libhakmem.so" "$ROOT/$BUILD/debug/libhakmem.so")
+ids=(release strong debug)
+names=("hakmem release" "hakmem release, HAKMEM_SECURITY=strong" "hakmem debug")
+libs=("$ROOT/$BUILD/release/libhakmem.so" "$ROOT/$BUILD/release/libhakmem.so"
+      "$ROOT/$BUILD/debug/libhakmem.so")
 for l in "${libs[@]}"; do
     if [ ! -f "$l" ]; then
         echo "misuse: $l is missing (make all builds it)" >&2
@@ -242,7 +245,7 @@ for c in "${cases[@]}"; do
 done
 for k in "${!EXP[@]}"; do
     c=${k%/*} f=${k#*/}
-    if [ -z "${KNOWN[$c]:-}" ] || { [ "$f" != release ] && [ "$f" != debug ]; }; then
+    if [ -z "${KNOWN[$c]:-}" ] || { [ "$f" != release ] && [ "$f" != strong ] && [ "$f" != debug ]; }; then
         stale+=("$k")
     fi
 done
@@ -290,7 +293,7 @@ for ((i = 0; i < ncase; i++)); do
             exploited) expl_n[a]=$((expl_n[a] + 1)) ;;
             esac
         fi
-        if [ "$id" = release ] || [ "$id" = debug ]; then
+        if [ "$id" = release ] || [ "$id" = strong ] || [ "$id" = debug ]; then
             exp=${EXP[$c/$id]:-}
             if [ -z "$exp" ]; then
                 failed=$((failed + 1))
