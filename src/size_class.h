@@ -2,9 +2,11 @@
  *
  * The class table is data in one place (size_class.c). Size -> class is a
  * table lookup, never a loop. hak_stride() is the only answer to "how far
- * apart are blocks of class c": capacity, linear carve, batch refill, the
- * bump window and free-pointer validation all call it (the lesson of the
- * stride mismatch in DESIGN.md).
+ * apart are blocks of class c": capacity, the slot address of a bit,
+ * free-pointer validation and the debug bound check all call it. (An
+ * ancestor of this allocator wrote a per-block header while its carve and
+ * capacity still used the bare class size: blocks overran their slab;
+ * bug zoo variant 1 re-creates it.)
  */
 #ifndef HAK_SIZE_CLASS_H
 #define HAK_SIZE_CLASS_H
