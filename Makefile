@@ -115,10 +115,10 @@ $(BUILD)/$(1)/obj/%.o: %.cc $(HEADERS) Makefile
 	@echo "  CXX [$(1)] $$<"
 	@$$(CXX) $$(CXXFLAGS_CORE) $$(FLAGS_$(1)) $$(EXTRA_CXXFLAGS) -c $$< -o $$@
 $(BUILD)/$(1)/libhakmem.a $(BUILD)/$(1)/libhakmem.so: $(BUILD)/$(1)/obj/src/dropin_cxx.o
-$(BUILD)/$(1)/cxx_tests: tests/cxx/test_cxx.cc tests/util.h $(BUILD)/$(1)/libhakmem.a
+$(BUILD)/$(1)/cxx_tests: tests/cxx/test_cxx.cc tests/cxx/opaque.hh tests/util.h $(BUILD)/$(1)/libhakmem.a
 	$$(CXX) $$(CXXTEST_FLAGS) $$(FLAGS_$(1)) -o $$@ $$< \
 	    -Wl,--whole-archive $(BUILD)/$(1)/libhakmem.a -Wl,--no-whole-archive $$(TEST_LIBS)
-$(BUILD)/$(1)/cxx_preload: tests/cxx/preload.cc tests/util.h
+$(BUILD)/$(1)/cxx_preload: tests/cxx/preload.cc tests/cxx/opaque.hh tests/util.h
 	$$(CXX) $$(CXXTEST_FLAGS) $$(FLAGS_$(1)) -o $$@ $$< $$(TEST_LIBS)
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call cxx_rules,$(f))))

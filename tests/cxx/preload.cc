@@ -20,22 +20,12 @@
 
 #include "util.h"
 
+#include "opaque.hh"
+
 namespace {
 
 decltype(&hak_stats_get) stats_get;
 decltype(&hak_malloc_usable_size) usable_size;
-
-template <class T> T *opaque(T *p)
-{
-    asm volatile("" : "+r"(p) : : "memory");
-    return p;
-}
-
-size_t opaque_size(size_t n)
-{
-    asm volatile("" : "+r"(n));
-    return n;
-}
 
 template <class F> void find(F &f, const char *name)
 {

@@ -21,6 +21,8 @@
 
 #include "util.h"
 
+#include "opaque.hh"
+
 extern "C" {
 // C23 (glibc 2.36 declares neither); libhakmem.a defines both.
 void free_sized(void *p, size_t n);
@@ -30,19 +32,6 @@ void free_aligned_sized(void *p, size_t align, size_t n);
 #define SIZE_MISMATCH "hakmem: sized free mismatch: "
 
 namespace {
-
-// Keeps the compiler from eliding or folding an allocation.
-template <class T> T *opaque(T *p)
-{
-    asm volatile("" : "+r"(p) : : "memory");
-    return p;
-}
-
-size_t opaque_size(size_t n)
-{
-    asm volatile("" : "+r"(n));
-    return n;
-}
 
 struct counts {
     uint64_t allocs, frees;
