@@ -122,12 +122,6 @@ HAK_INLINE uint64_t word_without_bit(uint64_t w, uint64_t i)
 #endif
 }
 
-/* Bit (i mod 64) of w. */
-HAK_INLINE uint64_t word_bit(uint64_t w, uint64_t i)
-{
-    return (w >> (i & 63)) & 1;
-}
-
 /* Slot i is free in the owner's bitmap (any thread). */
 HAK_INLINE int slab_slot_free(const hak_slab_t *s, uint32_t i)
 {
