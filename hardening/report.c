@@ -51,6 +51,8 @@ void hak_report(const char *check, const void *ptr, hak_where_t where,
     hak_fmt_str(&f, " class=");
     if (where.cls == HAK_WHERE_LARGE)
         hak_fmt_str(&f, "large");
+    else if (where.cls == HAK_WHERE_ZERO)
+        hak_fmt_str(&f, "zero");
     else if (where.cls == HAK_WHERE_NONE)
         hak_fmt_str(&f, "none");
     else

@@ -1,7 +1,7 @@
 /* report.h — named, non-returning reporters with stable messages.
  *
  * Every detection prints exactly one line on stderr and aborts:
- *   hakmem: <check>: ptr=0x... class=<n|large|none> size=<bytes> slab=0x...[ detail]
+ *   hakmem: <check>: ptr=0x... class=<n|large|zero|none> size=<bytes> slab=0x...[ detail]
  * <check> is one of the names below; tests and the misuse suite assert on
  * them, so they do not change. The reporters never allocate: they format
  * into a stack buffer and write(2).
@@ -32,6 +32,7 @@ typedef struct hak_where {
     const void *slab;     /* slab start, NULL unknown */
 } hak_where_t;
 #define HAK_WHERE_LARGE 0xfffeu
+#define HAK_WHERE_ZERO  0xfffdu  /* a zero-size block (src/zero.h) */
 #define HAK_WHERE_NONE  0xffffu
 
 /* Prints "hakmem: <check>: ptr=.. class=.. size=.. slab=..<detail>" and

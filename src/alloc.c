@@ -15,6 +15,7 @@
 #include "remote.h"
 #include "superslab.h"
 #include "vg.h"
+#include "zero.h"
 
 /* ---- Reports (cold) ----------------------------------------------------- */
 
@@ -373,9 +374,11 @@ static void *heap_alloc(hak_heap_t *h, unsigned c, size_t req)
 HAK_NOINLINE static void *alloc_slow(size_t n)
 {
     hak_init();
+    if (n == 0) /* HAK_CLASS_ZERO has no slab (types.h) */
+        return zero_alloc(HAK_ALIGN);
     size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
     if (n > HAK_SMALL_LIMIT - extra)
-        return large_alloc(n, HAK_ALIGN);
+        return large_alloc(n, HAK_ALIGN, NULL);
     hak_heap_t *h = hak_tls_heap;
     if (!h && !(h = heap_get_slow())) {
         errno = ENOMEM;
@@ -421,6 +424,11 @@ HAK_NOINLINE static void *malloc_above_tiny(size_t n)
 
 void *hak_malloc(size_t n)
 {
+    /* Release: n == 0 is index 0 of the table, HAK_CLASS_ZERO, whose
+     * empty slab sends it to alloc_slow at no cost here. Debug: the slack
+     * puts 0 at index 1 with 1..15, so it asks. */
+    if (HAK_SLACK_MIN && HAK_UNLIKELY(n == 0))
+        return alloc_slow(0);
     if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN))
         return alloc_fast(hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4], n);
     return malloc_above_tiny(n);
@@ -443,6 +451,16 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     if (hak_sec() && hak_chk_slot_value(ss, s, p) < HAK_SLOT_LIVE)
         hak_report(check, p, slab_where(s), " (block is free: delayed)");
     return (hak_small_ref_t){ ss, s };
+}
+
+/* p is in no tiny or mid superslab (registry tier `tier`): a zero-size
+ * block, a large one, NULL, or no block of ours (large_free reports). */
+static void free_not_small(void *p, unsigned tier)
+{
+    if (tier == HAK_TIER_ZERO)
+        zero_free(p);
+    else if (p)
+        large_free(p);
 }
 
 /* HAKMEM_SECURITY_DELAY: b waits in h's FIFO; returns the block it
@@ -471,9 +489,9 @@ void heap_quarantine_flush(hak_heap_t *h)
 HAK_NOINLINE static void free_secure(uint8_t *b)
 {
     uintptr_t a = (uintptr_t)b;
-    if (!registry_tier(a)) {
-        if (b)
-            large_free(b);
+    unsigned tier = registry_tier(a);
+    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
+        free_not_small(b, tier);
         return;
     }
     hak_superslab_t *ss = ss_of(a);
@@ -512,9 +530,9 @@ HAK_TAIL static void free_cold(void *p)
         return;
     }
     uintptr_t a = (uintptr_t)p;
-    if (!registry_tier(a)) {
-        if (p)
-            large_free(p);
+    unsigned tier = registry_tier(a);
+    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
+        free_not_small(p, tier);
         return;
     }
     hak_superslab_t *ss = ss_of(a);

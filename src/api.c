@@ -11,6 +11,7 @@
 #include "large.h"
 #include "superslab.h"
 #include "vg.h"
+#include "zero.h"
 
 int hak_is_debug(void)
 {
@@ -24,6 +25,16 @@ void *hak_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    /* A fresh large mapping reads as zero already: touching every page
+     * of it would cost its whole size in memory at once. */
+    hak_init();
+    if (total > HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
+        int fresh = 0;
+        void *p = large_alloc(total, HAK_ALIGN, &fresh);
+        if (p && !fresh)
+            memset(p, 0, total);
+        return p;
+    }
     void *p = hak_malloc(total);
     if (p)
         memset(p, 0, total);
@@ -33,7 +44,10 @@ void *hak_calloc(size_t count, size_t size)
 /* Bytes the caller may use in a live block p (validated). */
 static size_t usable(const void *p, const char *check)
 {
-    if (registry_tier((uintptr_t)p)) {
+    unsigned tier = registry_tier((uintptr_t)p);
+    if (tier == HAK_TIER_ZERO)
+        return zero_usable(p, check);
+    if (tier) {
         hak_small_ref_t r = small_validate(p, check);
         return hak_requested(r.ss, r.slab, p);
     }
@@ -49,7 +63,10 @@ void *hak_realloc(void *p, size_t size)
         return NULL;
     }
     size_t old;
-    if (registry_tier((uintptr_t)p)) {
+    unsigned tier = registry_tier((uintptr_t)p);
+    if (tier == HAK_TIER_ZERO) {
+        old = zero_usable(p, HAK_CHECK_INVALID_REALLOC); /* 0 */
+    } else if (tier) {
         hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_REALLOC);
         old = hak_requested(r.ss, r.slab, p);
         /* In place while the class stays right: never shrink a block to
@@ -95,6 +112,8 @@ static void *alloc_aligned(size_t align, size_t size)
     if (align <= HAK_ALIGN)
         return hak_malloc(size);
     hak_init();
+    if (size == 0)
+        return zero_alloc(align);
     size_t n = size > align ? size : align;
     if (n <= HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
         n += hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
@@ -104,7 +123,7 @@ static void *alloc_aligned(size_t align, size_t size)
             if (hak_stride(c) % align == 0)
                 return alloc_class(c, size);
     }
-    return large_alloc(size, align);
+    return large_alloc(size, align, NULL);
 }
 
 void *hak_aligned_alloc(size_t align, size_t size)

@@ -14,7 +14,7 @@ __thread hak_heap_t *hak_tls_heap __attribute__((tls_model("initial-exec")));
  * current slab is the empty one and no superslab is hot, so both fast
  * paths fall through to their slow paths. */
 static const hak_heap_hot_t hak_no_heap = {
-    .cur = { [0 ... HAK_NUM_CLASSES - 1] = &hak_slab_none },
+    .cur = { [0 ... HAK_CLASS_ZERO] = &hak_slab_none },
     .hot_base = UINTPTR_MAX,
 };
 __thread const hak_heap_hot_t *hak_tls_hot

@@ -18,6 +18,7 @@
 #include "os.h"
 #include "registry.h"
 #include "vg.h"
+#include "zero.h"
 
 hak_global_t hak_g;
 
@@ -85,10 +86,12 @@ static void fork_prepare(void)
     heap_lock();
     registry_lock();
     large_lock();
+    zero_lock();
 }
 
 static void fork_parent(void)
 {
+    zero_unlock();
     large_unlock();
     registry_unlock();
     heap_unlock();
@@ -96,6 +99,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    zero_reinit_lock();
     large_reinit_lock();
     registry_reinit_lock();
     heap_fork_child();

@@ -9,13 +9,26 @@
 #include "vg.h"
 #include "hooks.h"
 
+/* One mapping, guard pages included (large.h):
+ *
+ *   base-GUARD   base              base+rw            base+map     +GUARD
+ *   |  guard  |  read-write: block |  PROT_NONE  ...  |   guard   |
+ *
+ * Live: [base, base+rw) holds the request and its slack (the debug
+ * canary); everything else is PROT_NONE. rw < map when a cached mapping
+ * was taken whole for a smaller request (or a shrink could not give the
+ * tail back): the rest is address space the block may grow into. Cached:
+ * all of it is PROT_NONE (rw = 0). Each mapping owns both of its guard
+ * pages, so it can be unmapped or moved alone. */
 typedef struct span {
-    uintptr_t user;   /* what malloc returned; 0 empty, 1 deleted */
-    uintptr_t base;   /* start of the mapping */
-    size_t map;       /* bytes mapped */
-    size_t req;       /* bytes requested */
+    uintptr_t base;   /* what malloc returned; 0 empty, 1 deleted */
+    size_t map;       /* bytes between the two guard pages */
+    size_t rw;        /* live: bytes from base that are read-write */
+    size_t req;       /* live: bytes requested */
+    uint64_t seq;     /* cached: n_frees when it was freed (quarantine) */
 } span_t;
 
+#define GUARD ((size_t)HAK_PAGE)
 #define TOMB ((uintptr_t)1)
 /* A cached mapping serves a smaller request whole unless it exceeds the
  * request by more than this factor; then it is split. Splitting more
@@ -26,6 +39,20 @@ typedef struct span {
 #define LARGE_SPLIT 15
 #define CACHE_SLOTS 64
 #define RECENT 256
+#define LARGE_QUARANTINE HAK_LARGE_QUARANTINE
+/* What free does with a mapping's pages besides making them PROT_NONE:
+ * 0 keeps them, 1 gives them back lazily (MADV_FREE), 2 at once
+ * (MADV_DONTNEED). Measured on bench/large (6000 steps, 64 KiB - 8 MiB,
+ * 2 vCPU VM, kernel 6.18): keeping them 0.55-0.75 s; MADV_FREE the same
+ * page faults but 2.3-3.2 s (the first writes to its cleaned pages run
+ * the CPU's dirty-bit assist: 1.5 s of user time); MADV_DONTNEED 3.8M
+ * page faults instead of 13k, and 9-12 s. So the cache keeps its pages, as
+ * it did before it made them PROT_NONE; what it holds is bounded by
+ * HAKMEM_LARGE_CACHE_MB all the same. (Override with -DLARGE_DECOMMIT=n
+ * to measure again.) */
+#ifndef LARGE_DECOMMIT
+#define LARGE_DECOMMIT 0
+#endif
 
 static pthread_mutex_t large_mutex = PTHREAD_MUTEX_INITIALIZER;
 static span_t *table;         /* open addressing, power-of-two size */
@@ -47,14 +74,14 @@ static size_t hash(uintptr_t p, size_t cap)
     return (size_t)((p >> 12) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
 }
 
-static span_t *table_find(uintptr_t user)
+static span_t *table_find(uintptr_t base)
 {
     if (!table)
         return NULL;
-    for (size_t i = hash(user, table_cap);; i = (i + 1) & (table_cap - 1)) {
-        if (table[i].user == user)
+    for (size_t i = hash(base, table_cap);; i = (i + 1) & (table_cap - 1)) {
+        if (table[i].base == base)
             return &table[i];
-        if (table[i].user == 0)
+        if (table[i].base == 0)
             return NULL;
     }
 }
@@ -68,9 +95,9 @@ static int table_grow(void)
     if (!t)
         return 0;
     for (size_t j = 0; j < table_cap; j++) {
-        if (table[j].user > TOMB) {
-            size_t i = hash(table[j].user, cap);
-            while (t[i].user)
+        if (table[j].base > TOMB) {
+            size_t i = hash(table[j].base, cap);
+            while (t[i].base)
                 i = (i + 1) & (cap - 1);
             t[i] = table[j];
         }
@@ -87,22 +114,35 @@ static int table_insert(span_t sp)
 {
     if ((table_used + 1) * 2 > table_cap && !table_grow())
         return 0;
-    size_t i = hash(sp.user, table_cap);
-    while (table[i].user > TOMB)
+    size_t i = hash(sp.base, table_cap);
+    while (table[i].base > TOMB)
         i = (i + 1) & (table_cap - 1);
-    if (table[i].user == 0)
+    if (table[i].base == 0)
         table_used++;
     table[i] = sp;
     table_live++;
     return 1;
 }
 
-static void recent_forget(uintptr_t user)
+static void recent_forget(uintptr_t base)
 {
     for (unsigned i = 0; i < RECENT; i++)
-        if (recent[i] == user)
+        if (recent[i] == base)
             recent[i] = 0;
 }
+
+static size_t page_round(size_t n)
+{
+    return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+}
+
+/* The whole mapping goes back to the kernel, guards included. */
+static void span_unmap(const span_t *sp)
+{
+    os_unmap((void *)(sp->base - GUARD), sp->map + 2 * GUARD);
+}
+
+/* ---- The cache of freed mappings ----------------------------------------- */
 
 /* Takes cache[i] out of the cache. */
 static span_t cache_remove(unsigned i)
@@ -114,28 +154,53 @@ static span_t cache_remove(unsigned i)
     return sp;
 }
 
-/* The smallest cached mapping of at least `need` bytes (returns 1), else
- * the largest one, smaller than need (returns -1), else nothing (0); the
- * most recently freed of equals (warmest, and the one least likely to be
- * a pointer the program still holds twice). A larger mapping than need is
- * still taken — its pages are already there — and large_alloc splits it
- * if it is far too big (LARGE_SPLIT) or grows a smaller one. Mappings are
- * not coalesced when freed: a block cut from a cached one meets its tail
- * again through realloc (absorb_next). */
-static int cache_take(size_t need, span_t *out)
+/* One of the last LARGE_QUARANTINE mappings freed (large.h). */
+static int quarantined(const span_t *c)
 {
-    if (cache_n == 0)
-        return 0;
-    unsigned fit = CACHE_SLOTS, largest = 0;
+    return n_frees - c->seq < LARGE_QUARANTINE;
+}
+
+/* A cached mapping for a block of `need` bytes at a multiple of `align`:
+ * the smallest that fits out of quarantine, the oldest of equals; if only
+ * quarantined ones fit, the one freed longest ago (returns 1). Else the
+ * largest one out of quarantine, smaller than need, to grow (returns -1;
+ * never for an alignment above the page, which mremap does not keep);
+ * else nothing (0). So the mapping freed last comes back only when it is
+ * the one cached mapping that fits. A larger mapping than need is still
+ * taken — its pages are already there — and large_alloc splits it if it
+ * is far too big (LARGE_SPLIT). Mappings are not coalesced when freed: a
+ * block cut from a cached one meets its tail again through realloc
+ * (absorb_next). */
+static int cache_take(size_t need, size_t align, span_t *out)
+{
+    unsigned fit = CACHE_SLOTS, largest = CACHE_SLOTS;
+    int fit_q = 0;
     for (unsigned i = 0; i < cache_n; i++) {
-        size_t m = cache[i].map;
-        if (m >= need && (fit == CACHE_SLOTS || m <= cache[fit].map))
-            fit = i;
-        if (m >= cache[largest].map)
+        const span_t *c = &cache[i];
+        int q = quarantined(c);
+        if (c->map >= need) {
+            if (c->base & (align - 1))
+                continue;
+            if (fit == CACHE_SLOTS || (fit_q && !q) ||
+                (!fit_q && !q && c->map < cache[fit].map) ||
+                (fit_q && q && c->seq < cache[fit].seq)) {
+                fit = i;
+                fit_q = q;
+            }
+        } else if (!q && align <= HAK_PAGE &&
+                   (largest == CACHE_SLOTS || c->map > cache[largest].map)) {
             largest = i;
+        }
     }
-    *out = cache_remove(fit != CACHE_SLOTS ? fit : largest);
-    return fit != CACHE_SLOTS ? 1 : -1;
+    if (fit != CACHE_SLOTS) {
+        *out = cache_remove(fit);
+        return 1;
+    }
+    if (largest != CACHE_SLOTS) {
+        *out = cache_remove(largest);
+        return -1;
+    }
+    return 0;
 }
 
 /* Adds a freed mapping; fills `evict` with what no longer fits (oldest
@@ -155,20 +220,31 @@ static unsigned cache_put(span_t sp, span_t *evict)
     return n;
 }
 
-static size_t page_round(size_t n)
+/* A freed block's pages become inaccessible, then (LARGE_DECOMMIT) their
+ * memory goes back, before the mapping is cached; -1 if the kernel
+ * refused the protection: the mapping must not be cached then. */
+static int retire(const span_t *sp)
 {
-    return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    if (os_guard((void *)sp->base, sp->rw) != 0)
+        return -1;
+    if (LARGE_DECOMMIT == 1)
+        os_decommit_lazy((void *)sp->base, sp->rw);
+    else if (LARGE_DECOMMIT == 2)
+        os_decommit((void *)sp->base, sp->rw);
+    return 0;
 }
 
-/* Bytes after the requested size up to the end of the mapping. */
+/* ---- Debug: the canary ------------------------------------------------- */
+
+/* Bytes after the requested size up to the end of the accessible pages. */
 static size_t span_slack(const span_t *sp)
 {
-    return sp->base + sp->map - sp->user - sp->req;
+    return sp->rw - sp->req;
 }
 
 /* Debug: the canary covers the slack's first LARGE_CANARY bytes (an
- * overflow starts at the end of the request); a reused mapping may be many
- * times the request, and filling all of it cost more than the block's use. */
+ * overflow starts at the end of the request). The slack of a block is
+ * less than a page unless realloc grew it in place by whole neighbours. */
 #define LARGE_CANARY ((size_t)4096)
 
 static size_t canary_len(const span_t *sp)
@@ -180,24 +256,24 @@ static size_t canary_len(const span_t *sp)
 static void canary_set(span_t *sp)
 {
     if (HAK_CANARY)
-        memset((uint8_t *)sp->user + sp->req, HAK_CANARY_BYTE, canary_len(sp));
+        memset((uint8_t *)sp->base + sp->req, HAK_CANARY_BYTE, canary_len(sp));
 }
 
 /* The block becomes the program's: memcheck sees a heap block of the
  * requested size and no-access slack. */
 static void announce(span_t *sp)
 {
-    HAK_VG_UNDEFINED((void *)sp->base, sp->map);
+    HAK_VG_UNDEFINED((void *)sp->base, sp->rw);
     canary_set(sp);
-    HAK_VG_ALLOC((void *)sp->user, sp->req);
-    HAK_VG_NOACCESS((uint8_t *)sp->user + sp->req, span_slack(sp));
+    HAK_VG_ALLOC((void *)sp->base, sp->req);
+    HAK_VG_NOACCESS((uint8_t *)sp->base + sp->req, span_slack(sp));
 }
 
 static void canary_check(const span_t *sp)
 {
     if (!HAK_CANARY)
         return;
-    const uint8_t *p = (const uint8_t *)sp->user;
+    const uint8_t *p = (const uint8_t *)sp->base;
     size_t end = sp->req + canary_len(sp);
     size_t bad = hak_dbg_first_not(p, sp->req, end, HAK_CANARY_BYTE);
     if (bad != end) {
@@ -212,86 +288,98 @@ static void canary_check(const span_t *sp)
     }
 }
 
-/* Debug: a freed large block is poisoned (its first LARGE_POISON bytes:
- * a bound on the cost per free) while its mapping waits in the cache, and
- * the poison is verified when the mapping is reused, so a write after free
- * is reported like one into a tiny or mid block. */
-#define LARGE_POISON ((size_t)1 << 20)
-
-static size_t poison_len(const span_t *sp)
+/* Moves the first e->rw bytes of e's mapping (its pages, read-write or
+ * not as they are) to a new mapping of `need` bytes with guards of its
+ * own (mremap into the new reservation), then unmaps what is left of the
+ * old one — its guards and the rest — piece by piece (the place the pages
+ * left may be another mapping's by then). The pages must be one kernel
+ * mapping. 0 if nothing moved. */
+static int span_move(span_t *e, size_t need)
 {
-    return sp->req < LARGE_POISON ? sp->req : LARGE_POISON;
-}
-
-static void poison_check(const span_t *sp)
-{
-    if (!HAK_POISON)
-        return;
-    const uint8_t *p = (const uint8_t *)sp->user;
-    size_t bad = hak_dbg_first_not(p, 0, poison_len(sp), HAK_POISON_BYTE);
-    if (bad != poison_len(sp)) {
-        char d[48];
-        hak_fmt_t f = { d, 0, sizeof d };
-        hak_fmt_str(&f, " offset=");
-        hak_fmt_dec(&f, bad);
-        hak_report(HAK_CHECK_POISON, p,
-                   (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
+    uint8_t *to = os_reserve(need, HAK_PAGE);
+    if (!to)
+        return 0;
+    if (os_move((void *)e->base, e->rw, to, need) != 0) {
+        os_unmap(to - GUARD, need + 2 * GUARD);
+        return 0;
     }
+    os_unmap((void *)(e->base - GUARD), GUARD);
+    os_unmap((void *)(e->base + e->rw), e->map - e->rw + GUARD);
+    e->base = (uintptr_t)to;
+    e->map = e->rw = need;
+    return 1;
 }
 
-void *large_alloc(size_t size, size_t align)
+/* ---- malloc and free ------------------------------------------------------ */
+
+void *large_alloc(size_t size, size_t align, int *fresh)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
-    size_t extra = align > HAK_PAGE ? align : 0;
-    /* extra < 2^47 first: then the bound below cannot wrap. */
-    if (extra >= ((size_t)1 << HAK_VA_BITS) ||
-        size > ((size_t)1 << HAK_VA_BITS) - extra - slack - HAK_PAGE) {
+    if (align < HAK_PAGE)
+        align = HAK_PAGE;
+    /* align < 2^47 first: then the bound below cannot wrap. */
+    if (align >= ((size_t)1 << HAK_VA_BITS) ||
+        size > ((size_t)1 << HAK_VA_BITS) - align - slack - 3 * GUARD) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = page_round(size + slack) + extra;
-    span_t sp, rest = { 0 }, evict[CACHE_SLOTS + 1];
+    size_t need = page_round(size + slack);
+    if (need > os_commit_bound()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    span_t sp = { 0 }, rest = { 0 }, evict[CACHE_SLOTS + 1];
     unsigned nevict = 0;
     /* Reuse before mapping anew: a cached mapping's pages are already
      * there, so reusing them saves the page faults of touching new ones,
      * which is most of what a large allocation costs. */
     pthread_mutex_lock(&large_mutex);
-    int cached = cache_take(need, &sp);
+    int cached = cache_take(need, align, &sp);
     pthread_mutex_unlock(&large_mutex);
-    if (cached)
-        poison_check(&sp); /* sp still describes the block freed last */
     if (cached > 0 && sp.map - need > need * LARGE_SPLIT) {
-        /* Far too big: the tail stays cached as a mapping of its own
-         * (pages and all; nothing of it is verified at reuse). */
-        rest = (span_t){ sp.base + need, sp.base + need, sp.map - need, 0 };
+        /* Far too big: the block takes the head and a guard page after
+         * it; the tail, after a guard page of its own, stays cached. All
+         * of it is PROT_NONE already: the split costs no call. */
+        rest = (span_t){ sp.base + need + 2 * GUARD,
+                         sp.map - need - 2 * GUARD, 0, 0, sp.seq };
         sp.map = need;
     } else if (cached < 0) {
-        /* Too small: grow it; mremap carries its pages along. */
-        void *q = os_remap((void *)sp.base, sp.map, need);
+        /* Too small: grow it, guards and all; mremap carries its pages
+         * along, and the guard after it ends up after the new end. mremap
+         * moves one kernel mapping, and a guard may have merged with a
+         * neighbour's instead of with the pages: then the pages alone move
+         * into a new guarded mapping. If even that is refused, the mapping
+         * goes back to the cache and the block gets a new one. */
+        void *q = os_remap((void *)(sp.base - GUARD), sp.map + 2 * GUARD,
+                           need + 2 * GUARD);
         if (q) {
-            sp.base = (uintptr_t)q;
+            sp.base = (uintptr_t)q + GUARD;
             sp.map = need;
         } else {
-            os_unmap((void *)sp.base, sp.map);
-            cached = 0;
+            sp.rw = sp.map;
+            if (!span_move(&sp, need)) {
+                sp.rw = 0;
+                rest = sp;
+                cached = 0;
+            }
         }
     }
     if (!cached) {
-        sp.base = (uintptr_t)os_map(need);
+        sp.base = (uintptr_t)os_reserve(need, align);
         sp.map = need;
-        if (!sp.base) {
-            errno = ENOMEM;
-            return NULL;
-        }
     }
-    sp.user = align > HAK_PAGE ? (sp.base + align - 1) & ~(uintptr_t)(align - 1)
-                               : sp.base;
-    sp.req = size;
-    announce(&sp);
-    pthread_mutex_lock(&large_mutex);
-    int ok = table_insert(sp);
+    /* Only the block's pages become accessible; the guards (and the rest
+     * of a mapping taken whole) stay PROT_NONE. If the kernel refuses,
+     * the mapping is not used: no block goes out unguarded. */
+    int ok = sp.base && os_unguard((void *)sp.base, need) == 0;
     if (ok) {
-        recent_forget(sp.user);
+        sp.rw = need;
+        sp.req = size;
+        announce(&sp);
+    }
+    pthread_mutex_lock(&large_mutex);
+    if (ok && (ok = table_insert(sp))) {
+        recent_forget(sp.base);
         n_allocs++;
         live_bytes += sp.map;
     }
@@ -299,13 +387,16 @@ void *large_alloc(size_t size, size_t align)
         nevict = cache_put(rest, evict);
     pthread_mutex_unlock(&large_mutex);
     for (unsigned i = 0; i < nevict; i++)
-        os_unmap((void *)evict[i].base, evict[i].map);
+        span_unmap(&evict[i]);
     if (!ok) {
-        os_unmap((void *)sp.base, sp.map);
+        if (sp.base)
+            span_unmap(&sp);
         errno = ENOMEM;
         return NULL;
     }
-    return (void *)sp.user;
+    if (fresh)
+        *fresh = !cached;
+    return (void *)sp.base;
 }
 
 /* p is no live large block. `freeing`: the caller is free(), for which a
@@ -332,18 +423,27 @@ void large_free(void *p)
         report_not_large(p, HAK_CHECK_INVALID_FREE, 1);
     span_t sp = *e;
     canary_check(&sp);
-    if (HAK_POISON)
-        memset((void *)sp.user, HAK_POISON_BYTE, poison_len(&sp));
-    HAK_VG_FREE((void *)sp.user, sp.req);
-    e->user = TOMB;
+    HAK_VG_FREE((void *)sp.base, sp.req);
+    e->base = TOMB;
     table_live--;
     n_frees++;
     live_bytes -= sp.map;
-    recent[recent_pos++ % RECENT] = sp.user;
+    recent[recent_pos++ % RECENT] = sp.base;
+    sp.seq = n_frees;
+    pthread_mutex_unlock(&large_mutex);
+    /* Out of the table and not yet in the cache: no other thread can
+     * reach the mapping while it becomes inaccessible. One that cannot be
+     * protected, or that the cache cannot hold, is unmapped. */
+    if (sp.map > hak_g.large_cache_bytes || retire(&sp) != 0) {
+        span_unmap(&sp);
+        return;
+    }
+    sp.rw = sp.req = 0;
+    pthread_mutex_lock(&large_mutex);
     unsigned n = cache_put(sp, evict);
     pthread_mutex_unlock(&large_mutex);
     for (unsigned i = 0; i < n; i++)
-        os_unmap((void *)evict[i].base, evict[i].map);
+        span_unmap(&evict[i]);
 }
 
 size_t large_usable(const void *p, const char *check)
@@ -352,35 +452,64 @@ size_t large_usable(const void *p, const char *check)
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, check, 0);
-    size_t n = HAK_DEBUG ? e->req : e->base + e->map - e->user;
+    size_t n = HAK_DEBUG ? e->req : e->rw;
     pthread_mutex_unlock(&large_mutex);
     return n;
 }
 
-/* Grows live block e in place over the cached mapping right after it:
- * by `want` bytes in all if that mapping has them, by all of it if that
- * reaches `least`. Returns 0 when there is no such neighbour. */
+/* ---- realloc -------------------------------------------------------------- */
+
+/* Grows live block e in place over the cached mapping right after it (the
+ * tail of a split, two guard pages on): by `want` bytes in all if that
+ * mapping has them, by all of it if that reaches `least`. The guard pages
+ * between them become the block's; the first page after the block's new
+ * end, PROT_NONE like all of the cached mapping, is its guard, and the
+ * page after that the guard before what stays cached. A remainder too
+ * small for both guards and a page is taken too. Returns 0 when there is
+ * no such neighbour (or the kernel refused). */
 static int absorb_next(span_t *e, size_t least, size_t want)
 {
+    uintptr_t end = e->base + e->map + 2 * GUARD;
     for (unsigned i = 0; i < cache_n; i++) {
         span_t *c = &cache[i];
-        if (c->base != e->base + e->map)
+        if (c->base != end)
             continue;
-        size_t d = want - e->map < c->map ? want - e->map : c->map;
-        if (e->map + d < least)
+        size_t avail = 2 * GUARD + c->map;
+        size_t take = want - e->map < avail ? want - e->map : avail;
+        if (avail - take < 3 * GUARD)
+            take = avail;
+        if (e->map + take < least ||
+            os_unguard((void *)(e->base + e->rw),
+                       e->map + take - e->rw) != 0)
             return 0;
-        poison_check(c);
-        e->map += d;
-        live_bytes += d;
-        if (d == c->map) {
+        e->map += take;
+        e->rw = e->map;
+        live_bytes += take;
+        if (take == avail) {
             cache_remove(i);
         } else {
-            cache_bytes -= d;
-            *c = (span_t){ c->base + d, c->base + d, c->map - d, 0 };
+            cache_bytes -= take;
+            c->base += take;
+            c->map -= take;
         }
         return 1;
     }
     return 0;
+}
+
+/* Shrinks live block e to `need` accessible bytes: the pages after them
+ * become the guard (and inaccessible), then all but that guard go back.
+ * Best effort: if the kernel refuses, the block stays as it was (or keeps
+ * the inaccessible tail reserved). */
+static void span_shrink(span_t *e, size_t need)
+{
+    if (os_guard((void *)(e->base + need), e->rw - need) != 0)
+        return;
+    e->rw = need;
+    if (os_unmap((void *)(e->base + need + GUARD), e->map - need) == 0) {
+        live_bytes -= e->map - need;
+        e->map = need;
+    }
 }
 
 void *large_realloc(void *p, size_t size)
@@ -394,58 +523,66 @@ void *large_realloc(void *p, size_t size)
     canary_check(e);
     /* need < size: the rounding wrapped; beyond 2^47 nothing fits (and
      * mremap is not asked: valgrind asserts on such a size). */
-    if (e->user != e->base || need < size ||
-        need > ((size_t)1 << HAK_VA_BITS)) {
+    if (need < size || need > ((size_t)1 << HAK_VA_BITS) ||
+        need > os_commit_bound()) {
         pthread_mutex_unlock(&large_mutex);
         return NULL;
     }
-    span_t sp = *e;
-    size_t old_req = sp.req;
+    size_t old_req = e->req, rw = e->rw;
     /* Growing: by half again at least, so a block grown in small steps
      * moves its pages O(log n) times, not once per page. Address space
      * only: pages appear as they are touched. (Not in debug, which keeps
-     * every mapping at its exact page-rounded size.) */
-    if (!HAK_CANARY && need > sp.map && need < sp.map + sp.map / 2)
-        need = page_round(sp.map + sp.map / 2);
-    /* Shrinking: in place down to half the mapping; only below that are
+     * every block at its exact page-rounded size.) */
+    if (!HAK_CANARY && need > rw && need < rw + rw / 2)
+        need = page_round(rw + rw / 2);
+    /* Shrinking: in place down to half the block; only below that are
      * pages given back (and never by each small step of a growing block). */
-    if (!HAK_CANARY && need < sp.map && need >= sp.map / 2)
-        need = sp.map;
-    if (need > sp.map && absorb_next(e, least, need)) {
-        /* Grown in place over a cached neighbour: no call, no fault. */
-        sp = *e;
+    if (!HAK_CANARY && need < rw && need >= rw / 2)
+        need = rw;
+    if (need > rw && least <= e->map) {
+        /* Into the mapping's own reserved pages: one mprotect. */
+        size_t to = need < e->map ? need : e->map;
+        if (os_unguard((void *)(e->base + rw), to - rw) != 0)
+            goto refused;
+        e->rw = to;
         HAK_VG_RESIZE(p, old_req, size);
-    } else if (need != sp.map) {
-        /* memcheck: the old block ends here; mremap may move the pages. */
+    } else if (need > rw && absorb_next(e, least, need)) {
+        /* Grown in place over a cached neighbour: no fault. */
+        HAK_VG_RESIZE(p, old_req, size);
+    } else if (need > rw) {
+        /* memcheck: the old block ends here; the pages move. */
         HAK_VG_FREE(p, old_req);
-        void *q = os_remap((void *)sp.base, sp.map, need);
-        if (!q) {
+        span_t sp = *e;
+        if (!span_move(&sp, need)) {
             HAK_VG_ALLOC(p, old_req);
             HAK_VG_DEFINED(p, old_req);
-            pthread_mutex_unlock(&large_mutex);
-            return NULL;
+            goto refused;
         }
-        live_bytes += need - sp.map;
-        e->user = TOMB;
+        live_bytes += need - e->map;
+        e->base = TOMB;
         table_live--;
-        sp.base = sp.user = (uintptr_t)q;
-        sp.map = need;
         if (!table_insert(sp))
             hak_report(HAK_CHECK_OOM, p,
                        (hak_where_t){ HAK_WHERE_LARGE, need, NULL },
                        " (large table)");
-        e = table_find(sp.user);
-        HAK_VG_ALLOC(q, size);
-        HAK_VG_DEFINED(q, old_req < size ? old_req : size);
+        e = table_find(sp.base);
+        HAK_VG_ALLOC((void *)sp.base, size);
+        HAK_VG_DEFINED((void *)sp.base, old_req < size ? old_req : size);
     } else {
+        if (need < rw)
+            span_shrink(e, need);
         HAK_VG_RESIZE(p, old_req, size);
     }
     e->req = size;
-    HAK_VG_UNDEFINED((uint8_t *)e->user + size, span_slack(e));
+    HAK_VG_UNDEFINED((uint8_t *)e->base + size, span_slack(e));
     canary_set(e);
-    HAK_VG_NOACCESS((uint8_t *)e->user + size, span_slack(e));
+    HAK_VG_NOACCESS((uint8_t *)e->base + size, span_slack(e));
+    void *q = (void *)e->base;
     pthread_mutex_unlock(&large_mutex);
-    return (void *)sp.user;
+    return q;
+refused:
+    pthread_mutex_unlock(&large_mutex);
+    return NULL;
 }
 
 size_t large_trim(void)
@@ -459,7 +596,7 @@ size_t large_trim(void)
     pthread_mutex_unlock(&large_mutex);
     size_t bytes = 0;
     for (unsigned i = 0; i < n; i++) {
-        os_unmap((void *)all[i].base, all[i].map);
+        span_unmap(&all[i]);
         bytes += all[i].map;
     }
     return bytes;

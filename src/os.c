@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,12 +66,15 @@ void *os_map_aligned(size_t size, size_t align)
     return (void *)a;
 }
 
-void os_unmap(void *p, size_t size)
+int os_unmap(void *p, size_t size)
 {
     int saved = errno;
-    munmap(p, size);
+    int r = munmap(p, size);
     errno = saved;
+    if (r != 0)
+        return -1;
     atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
+    return 0;
 }
 
 void os_decommit(void *p, size_t size)
@@ -80,12 +84,92 @@ void os_decommit(void *p, size_t size)
     errno = saved;
 }
 
+void os_decommit_lazy(void *p, size_t size)
+{
+    int saved = errno;
+    if (madvise(p, size, MADV_FREE) != 0)
+        madvise(p, size, MADV_DONTNEED); /* kernels before 4.5 */
+    errno = saved;
+}
+
 int os_guard(void *p, size_t size)
 {
     int saved = errno;
     int r = mprotect(p, size, PROT_NONE);
     errno = saved;
     return r == 0 ? 0 : -1;
+}
+
+int os_unguard(void *p, size_t size)
+{
+    int saved = errno;
+    int r = mprotect(p, size, PROT_READ | PROT_WRITE);
+    errno = saved;
+    return r == 0 ? 0 : -1;
+}
+
+/* RAM plus swap (see os.h). */
+size_t os_commit_bound(void)
+{
+    static _Atomic size_t bound;
+    size_t b = atomic_load_explicit(&bound, memory_order_relaxed);
+    if (!b) {
+        struct sysinfo si;
+        int saved = errno;
+        b = sysinfo(&si) == 0
+                ? ((size_t)si.totalram + si.totalswap) * si.mem_unit
+                : SIZE_MAX;
+        errno = saved;
+        atomic_store_explicit(&bound, b, memory_order_relaxed);
+    }
+    return b;
+}
+
+void *os_reserve(size_t size, size_t align)
+{
+    size = (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    if (size > os_commit_bound())
+        return NULL;
+    size_t extra = align > HAK_PAGE ? align - HAK_PAGE : 0;
+    size_t total = size + 2 * (size_t)HAK_PAGE;
+    size_t over = total + extra;
+    if (size == 0 || total < size || over < total)
+        return NULL;
+    int saved = errno;
+    /* MAP_NORESERVE (ignored under strict overcommit): no part is ever
+     * charged for commit, so the parts differ in their protection alone,
+     * and a mapping made PROT_NONE end to end is one kernel mapping again
+     * (which mremap needs: it moves one at a time). */
+    void *m = mmap(NULL, over, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    errno = saved;
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t raw = (uintptr_t)m;
+    uintptr_t body = raw + HAK_PAGE;
+    if (extra)
+        body = (body + align - 1) & ~(uintptr_t)(align - 1);
+    uintptr_t lo = body - HAK_PAGE, hi = body + size + HAK_PAGE;
+    if (lo > raw)
+        munmap(m, lo - raw);
+    if (raw + over > hi)
+        munmap((void *)hi, raw + over - hi);
+    account_map(total);
+    HAK_ASAN_UNPOISON((void *)body, size); /* no stale shadow */
+    return (void *)body;
+}
+
+int os_move(void *p, size_t old_size, void *to, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    errno = saved;
+    if (q == MAP_FAILED)
+        return -1;
+    /* The reservation at `to` was counted when it was made. */
+    atomic_fetch_sub_explicit(&mapped_bytes, old_size, memory_order_relaxed);
+    HAK_ASAN_UNPOISON(q, new_size);
+    return 0;
 }
 
 static size_t meta_round(size_t size)

@@ -42,6 +42,14 @@ void registry_add(hak_superslab_t *ss, unsigned tier)
     pthread_mutex_unlock(&registry_mutex);
 }
 
+void registry_mark_zero(uintptr_t base)
+{
+    pthread_mutex_lock(&registry_mutex);
+    atomic_store_explicit(&hak_registry_map[base >> HAK_SS_SHIFT],
+                          (uint8_t)HAK_TIER_ZERO, memory_order_release);
+    pthread_mutex_unlock(&registry_mutex);
+}
+
 void registry_remove(hak_superslab_t *ss)
 {
     pthread_mutex_lock(&registry_mutex);

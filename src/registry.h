@@ -2,7 +2,8 @@
  *
  * One byte per 2 MiB chunk of the 47-bit user address space (a 64 MiB
  * array in .bss, touched only where superslabs live; an
- * untouched page reads as zero). The byte is the superslab's tier, or 0.
+ * untouched page reads as zero). The byte is the superslab's tier,
+ * HAK_TIER_ZERO for a zero region (malloc(0), src/zero.h), or 0.
  *
  * Readers: any thread, lock-free, one acquire load. The acquire pairs with
  * the release store in registry_add, so a reader that sees the tier also
@@ -22,6 +23,10 @@
 extern _Atomic(uint8_t) hak_registry_map[];
 HAK_INTERNAL void registry_add(hak_superslab_t *ss, unsigned tier);
 HAK_INTERNAL void registry_remove(hak_superslab_t *ss);
+/* The 2 MiB chunk at base is a zero region (src/zero.h): its byte says
+ * HAK_TIER_ZERO, and it is no superslab (registry_each skips it). Zero
+ * regions are never unmapped, so the byte is never cleared. */
+HAK_INTERNAL void registry_mark_zero(uintptr_t base);
 /* Calls fn on every registered superslab, under the registry mutex. */
 HAK_INTERNAL void registry_each(void (*fn)(hak_superslab_t *, void *),
                                 void *arg);
@@ -30,7 +35,8 @@ HAK_INTERNAL void registry_lock(void);
 HAK_INTERNAL void registry_unlock(void);
 HAK_INTERNAL void registry_reinit_lock(void);
 
-/* Tier of the superslab holding address a, or 0 if a is not in one. */
+/* Tier of the superslab holding address a, HAK_TIER_ZERO in a zero
+ * region, or 0 if a is in neither. */
 HAK_INLINE unsigned registry_tier(uintptr_t a)
 {
     if (HAK_UNLIKELY(a >> HAK_VA_BITS))

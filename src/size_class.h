@@ -14,13 +14,14 @@
 #include "types.h"
 
 extern const uint32_t hak_class_size[HAK_NUM_CLASSES];
-/* class of n for n <= HAK_TINY_MAX, indexed by (n + 15) >> 4 */
+/* class of n for n <= HAK_TINY_MAX, indexed by (n + 15) >> 4; n == 0
+ * (index 0 without the debug slack) is HAK_CLASS_ZERO */
 extern const uint8_t hak_class_of_16[HAK_TINY_MAX / 16 + 1];
 /* class of n for HAK_TINY_MAX < n <= HAK_MID_MAX, indexed by (n + 255) >> 8 */
 extern const uint8_t hak_class_of_256[HAK_MID_MAX / 256 + 1];
 
 /* Class serving a request of n bytes (the debug slack included), for
- * n <= HAK_MID_MAX - HAK_SLACK_MIN. */
+ * 0 < n <= HAK_MID_MAX - HAK_SLACK_MIN. */
 HAK_INLINE unsigned hak_class_of(size_t n)
 {
     n += HAK_SLACK_MIN;

@@ -31,6 +31,7 @@
 #include "large.h"
 #include "registry.h"
 #include "size_class.h"
+#include "zero.h"
 
 /* The class the allocation path picks for n bytes aligned to align (a
  * power of two), or HAK_CLASS_NONE for the large tier. Mirrors api.c's
@@ -72,9 +73,14 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
     hak_where_t w = { HAK_WHERE_NONE, 0, NULL };
     const char *what;
     size_t v = 0;
+    unsigned tier = registry_tier((uintptr_t)p);
     if (bad_alignment(aligned, align)) {
         what = "not a power of two";
-    } else if (registry_tier((uintptr_t)p)) {
+    } else if (tier == HAK_TIER_ZERO) {
+        (void)zero_usable(p, HAK_CHECK_INVALID_FREE);
+        w = (hak_where_t){ HAK_WHERE_ZERO, 0, NULL };
+        what = "block requested=";
+    } else if (tier) {
         hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ r.slab->cls, r.slab->stride, r.slab->start };
         size_t req = hak_requested(r.ss, r.slab, p);
@@ -118,7 +124,10 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
         return 0;
     unsigned want = class_for(n, aligned ? align : HAK_ALIGN);
     uintptr_t a = (uintptr_t)p;
-    if (registry_tier(a)) {
+    unsigned tier = registry_tier(a);
+    if (tier == HAK_TIER_ZERO) /* malloc(0) and friends: n is 0 */
+        return n == 0;
+    if (tier) {
         if (hak_slots_kept()) { /* the size is exact; the alignment the
                                   * class's */
             hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);

@@ -11,6 +11,7 @@
 #include "os.h"
 #include "report.h"
 #include "size_class.h"
+#include "zero.h"
 
 typedef struct class_sum {
     uint64_t alloc, remote, refill;
@@ -63,6 +64,10 @@ void hak_stats_get(hak_stats_t *out)
     out->frees = s.frees + out->remote_frees;
     out->allocs += out->large_allocs;
     out->frees += out->large_frees;
+    uint64_t zallocs, zfrees;
+    zero_stats(&zallocs, &zfrees);
+    out->allocs += zallocs;
+    out->frees += zfrees;
     out->drains = s.drains;
     out->slabs_mapped = s.slab_new;
     out->slabs_returned = s.slab_free;

@@ -18,14 +18,19 @@
  *              mappings (os_map_meta), never next to a user block.
  *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
  *              read lock-free; written under a mutex.
- *   large      blocks above the mid limit: their own mmap, tracked in a
- *              mutex-protected table (a guarded metadata mapping); freed
- *              mappings cached for reuse.
+ *   large      blocks above the mid limit: their own mmap with a guard page
+ *              on each side, tracked in a mutex-protected table (a guarded
+ *              metadata mapping); freed mappings cached for reuse,
+ *              PROT_NONE while cached (src/large.h).
+ *   zero       malloc(0): a 16-byte slot of a zero region, 2 MiB of
+ *              PROT_NONE address space registered with its own tier; live
+ *              slots in an out-of-line bitmap (src/zero.h).
  *
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
  *   mid    1 KiB .. 32 KiB 20 classes, 256 KiB slabs
  *   large  above 32 KiB   mmap
+ *   zero   0 B            a slot of a zero region (no memory at all)
  *
  * Layout invariants (checked by _Static_assert here and in size_class.c,
  * and per class by tests/test_size_class.c):
@@ -112,8 +117,14 @@
 #define HAK_MID_CLASSES   20
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
+/* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone when there
+ * is no debug slack): a class with no slab and no size, whose current slab
+ * is always hak_slab_none, so the malloc fast path sends n == 0 to its
+ * slow path without a test of its own. Only hak_heap_hot.cur has it. */
+#define HAK_CLASS_ZERO    HAK_NUM_CLASSES
 
-enum hak_tier { HAK_TIER_TINY = 1, HAK_TIER_MID = 2 };
+/* Registry values (src/registry.h): a superslab's tier, or a zero region. */
+enum hak_tier { HAK_TIER_TINY = 1, HAK_TIER_MID = 2, HAK_TIER_ZERO = 3 };
 
 _Static_assert(HAK_TINY_MAX <= (1u << HAK_TINY_SHIFT) / 32,
                "a tiny slab holds at least 32 of its largest blocks");
@@ -277,8 +288,9 @@ enum hak_heap_state {
  * sends both fast paths to their slow paths. */
 typedef struct hak_heap_hot {
     /* Never NULL: a class with no slab points at hak_slab_none, whose
-     * bitmap is empty, so malloc's fast path has no test for it. */
-    hak_slab_t *cur[HAK_NUM_CLASSES];  /* slab each class allocates from */
+     * bitmap is empty, so malloc's fast path has no test for it. The
+     * last entry, HAK_CLASS_ZERO, is hak_slab_none forever. */
+    hak_slab_t *cur[HAK_NUM_CLASSES + 1];  /* slab each class allocates from */
     /* Base of the superslab this heap freed into last, known to be its
      * own and registered: a free inside it skips the registry lookup and
      * the owner check. UINTPTR_MAX when none (no 2 MiB base equals it). */

@@ -1,8 +1,16 @@
 /* main.c — runs every suite against the flavour this binary was linked
  * with (the Makefile builds one binary per flavour). */
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,12 +60,35 @@ void expect_abort(void (*fn)(void *), void *arg, const char *expect)
                   "expected \"%s\" on stderr, got: %s", expect, buf);
 }
 
+void deny_mprotect(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOMEM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        _exit(3);
+}
+
+int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap)
+{
+    int status = run_child(fn, arg, buf, cap);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
 int main(void)
 {
     Suite *(*suites[])(void) = {
         size_class_suite, remote_suite, registry_suite, api_suite,
         align_suite,      death_suite,  threads_suite,  fork_suite,
-        slab_suite,       large_suite,  attack_suite,
+        slab_suite,       large_suite,  attack_suite,   zero_suite,
         sizes_suite,
     };
     SRunner *sr = srunner_create(NULL);

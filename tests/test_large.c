@@ -1,13 +1,22 @@
-/* test_large.c — the large tier's cache of freed mappings (src/large.c):
- *   - a freed mapping is reused whole by a request it fits, the smallest
- *     that fits first and the most recently freed of equal ones;
- *   - a mapping more than 16x the (page-rounded) request is split and its
- *     tail stays cached; one of 16x or less is handed out whole;
- *   - realloc grows a block in place over the cached tail right after it;
+/* test_large.c — the large tier (src/large.c, src/large.h):
+ *   - a freed mapping is reused by a request it fits, out of quarantine
+ *     the smallest that fits first and the oldest of equal ones; the
+ *     mapping freed last (and the few before it) come back only when
+ *     nothing else fits;
+ *   - a mapping more than 16x the (page-rounded) request is split, with a
+ *     guard page after the head and one before the tail, which stays
+ *     cached; one of 16x or less is handed out whole, only the request's
+ *     pages accessible;
+ *   - realloc grows a block in place over the cached tail right after it
+ *     or into its own mapping, and moves it (guards and all) otherwise;
  *   - when nothing fits, the largest cached mapping is grown (mremap), not
  *     mapped anew beside it;
  *   - the cache holds at most HAKMEM_LARGE_CACHE_MB, oldest out first, and
  *     trim empties it;
+ *   - guards: on every path the page after a block's last accessible page
+ *     and the page before its first fault; a freed block faults while its
+ *     mapping is cached; a guard the kernel refuses to place makes the
+ *     allocation fail with ENOMEM;
  *   - contents survive every reuse path, and the statistics count each
  *     malloc and free once.
  *
@@ -17,16 +26,25 @@
  * test starts with hak_malloc_trim(0), so the cache is empty: only cached
  * mappings are ever reused, so live blocks of earlier tests (when tests
  * share a process) change nothing. */
+#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
+#include "large.h"
 #include "size_class.h"
 #include "types.h"
+#include "vg.h"
 
-/* ---- Geometry (large_alloc): a request of n bytes maps
- * page_round(n + slack) bytes, slack being the debug canary's byte. */
+/* ---- Geometry (large_alloc): a request of n bytes needs
+ * page_round(n + slack) accessible bytes, slack being the debug canary's
+ * byte; its mapping has a guard page on each side. */
+
+#define GUARD ((size_t)HAK_PAGE)
 
 static size_t page_round(size_t n)
 {
@@ -44,17 +62,33 @@ static size_t req_for_map(size_t map)
     return map - HAK_SLACK_MIN;
 }
 
-/* malloc_usable_size of a large block: the requested size in debug, the
- * mapping from the block's start in release (large_usable). A block's
- * mapping is not observable otherwise, so this is how a test tells a
- * mapping handed out whole from a split one. */
-static void check_usable(const void *p, size_t req, size_t map)
+/* What mapped_bytes counts for a mapping of `map` bytes: its guards too. */
+static size_t total_of(size_t map)
 {
-    size_t want = hak_is_debug() ? req : map;
+    return map + 2 * GUARD;
+}
+
+/* malloc_usable_size of a large block: the requested size in debug, its
+ * accessible bytes in release (large_usable): the request's pages, or
+ * more where realloc grew or kept them. A mapping handed out whole for a
+ * smaller request keeps its rest inaccessible, so the usable size does
+ * not tell a whole mapping from a split one: where the rest of a mapping
+ * went is shown by the address of the next block cut from it, or by
+ * realloc growing in place. */
+static void check_usable(const void *p, size_t req, size_t rw)
+{
+    size_t want = hak_is_debug() ? req : rw;
     size_t got = hak_malloc_usable_size(p);
     ck_assert_msg(got == want,
-                  "usable size of %p (request %zu, mapping %zu): %zu, want "
-                  "%zu", p, req, map, got, want);
+                  "usable size of %p (request %zu, accessible %zu): %zu, "
+                  "want %zu", p, req, rw, got, want);
+}
+
+/* The accessible bytes of live block p of `req` bytes: in release its
+ * usable size, in debug (exact sizes) the request's pages. */
+static size_t rw_of(const void *p, size_t req)
+{
+    return hak_is_debug() ? map_of(req) : hak_malloc_usable_size(p);
 }
 
 static uint64_t mapped_now(void)
@@ -111,46 +145,105 @@ START_TEST(freed_mapping_reused_for_same_size)
     ck_assert_ptr_nonnull(p);
     fill(p, n, 1);
     hak_free(p);
+    /* The one cached mapping that fits: reused, though freed last. */
     uint8_t *q = hak_malloc(n);
     ck_assert_ptr_eq(q, p);
     check_usable(q, n, map_of(n));
     fill(q, n, 2);
     verify(q, n, 2);
 
-    /* Two of equal size: the most recently freed is taken first. */
+    /* Two of equal size: the one freed first comes back first. */
     uint8_t *r = hak_malloc(n);
     ck_assert_ptr_nonnull(r);
     hak_free(q);
     hak_free(r);
-    ck_assert_ptr_eq(hak_malloc(n), r);
     ck_assert_ptr_eq(hak_malloc(n), q);
+    ck_assert_ptr_eq(hak_malloc(n), r);
     hak_free(q);
     hak_free(r);
 }
 END_TEST
 
-START_TEST(smallest_fitting_mapping_taken)
+/* The quarantine: the mapping freed last is not handed out while another
+ * cached mapping fits, even a worse fit. */
+START_TEST(just_freed_mapping_not_next)
 {
     start_empty();
-    uint8_t *small = hak_malloc(MiB), *big = hak_malloc(2 * MiB);
-    ck_assert_ptr_nonnull(small);
+    uint8_t *big = hak_malloc(2 * MiB), *small = hak_malloc(MiB);
     ck_assert_ptr_nonnull(big);
-    /* big freed last: recency must not beat size. */
-    hak_free(small);
+    ck_assert_ptr_nonnull(small);
     hak_free(big);
+    hak_free(small); /* the better fit, freed last */
     const size_t n = 600 * KiB;
     uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, small);
-    check_usable(a, n, map_of(MiB)); /* 1 MiB is < 16x: whole */
-    /* The 2 MiB one is all that is left; 600 KiB still take it whole. */
+    ck_assert_ptr_eq(a, big);
+    check_usable(a, n, map_of(n));
+    /* Nothing else fits now: the one freed last after all. */
     uint8_t *b = hak_malloc(n);
-    ck_assert_ptr_eq(b, big);
-    check_usable(b, n, map_of(2 * MiB));
+    ck_assert_ptr_eq(b, small);
     fill(a, n, 1);
     fill(b, n, 2);
     verify(a, n, 1);
     hak_free(a);
     hak_free(b);
+}
+END_TEST
+
+/* HAK_LARGE_QUARANTINE blocks of 64 KiB, allocated up front and freed
+ * last, so the mappings freed before them leave the quarantine (the
+ * requests of these tests do not fit 64 KiB mappings). */
+#define NQ HAK_LARGE_QUARANTINE
+
+static void alloc_fillers(uint8_t **v)
+{
+    for (int i = 0; i < NQ; i++) {
+        v[i] = hak_malloc(64 * KiB);
+        ck_assert_ptr_nonnull(v[i]);
+    }
+}
+
+static void free_fillers(uint8_t **v)
+{
+    for (int i = 0; i < NQ; i++)
+        hak_free(v[i]);
+}
+
+/* Out of quarantine, size decides: the smallest mapping that fits, though
+ * freed after a larger one. The larger one, taken whole for a smaller
+ * request, keeps its rest for the block to grow into. */
+START_TEST(smallest_fitting_mapping_taken)
+{
+    start_empty();
+    uint8_t *fillers[NQ];
+    uint8_t *big = hak_malloc(2 * MiB), *small = hak_malloc(MiB);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_ptr_nonnull(big);
+    alloc_fillers(fillers);
+    hak_free(big);
+    hak_free(small);
+    free_fillers(fillers);
+    const size_t n = 600 * KiB;
+    uint8_t *a = hak_malloc(n);
+    ck_assert_ptr_eq(a, small);
+    check_usable(a, n, map_of(n));
+    /* The 2 MiB one is all that is left; 600 KiB still take it whole... */
+    uint8_t *b = hak_malloc(n);
+    ck_assert_ptr_eq(b, big);
+    check_usable(b, n, map_of(n));
+    fill(a, n, 1);
+    fill(b, n, 2);
+    /* ...and grow into it in place, with no new mapping. */
+    uint64_t m0 = mapped_now();
+    const size_t grown = req_for_map(2 * MiB);
+    uint8_t *b2 = hak_realloc(b, grown);
+    ck_assert_ptr_eq(b2, big);
+    ck_assert_uint_eq(mapped_now(), m0);
+    check_usable(b2, grown, 2 * MiB);
+    verify(b2, n, 2);
+    fill(b2, grown, 3);
+    verify(a, n, 1);
+    hak_free(a);
+    hak_free(b2);
 }
 END_TEST
 
@@ -168,22 +261,30 @@ START_TEST(far_too_big_mapping_split_tail_cached)
     uint8_t *a = hak_malloc(n);
     ck_assert_ptr_eq(a, big);
     check_usable(a, n, need);
-    /* ...and the tail stays cached: the next piece starts right after. */
+    /* ...and the tail stays cached, after a guard page for each: the
+     * next piece starts two pages after the first ends. */
     uint8_t *b = hak_malloc(n);
-    ck_assert_ptr_eq(b, big + need);
+    ck_assert_ptr_eq(b, big + need + 2 * GUARD);
     check_usable(b, n, need);
-    /* 1 MiB is less than 16x in what is left: the whole rest. */
+    /* 1 MiB is less than 16x in what is left: the whole rest, of which
+     * the request's pages are accessible, the rest to grow into. */
     uint8_t *c = hak_malloc(MiB);
-    ck_assert_ptr_eq(c, big + 2 * need);
-    check_usable(c, MiB, bigmap - 2 * need);
+    const size_t rest = bigmap - 2 * (need + 2 * GUARD);
+    ck_assert_ptr_eq(c, big + 2 * (need + 2 * GUARD));
+    check_usable(c, MiB, map_of(MiB));
     fill(a, n, 1);
     fill(b, n, 2);
     fill(c, MiB, 3);
+    uint8_t *c2 = hak_realloc(c, req_for_map(rest));
+    ck_assert_ptr_eq(c2, c);
+    check_usable(c2, req_for_map(rest), rest);
+    verify(c2, MiB, 3);
+    fill(c2, req_for_map(rest), 4);
     verify(a, n, 1);
     verify(b, n, 2);
     hak_free(a);
     hak_free(b);
-    hak_free(c);
+    hak_free(c2);
 }
 END_TEST
 
@@ -197,7 +298,7 @@ START_TEST(split_only_above_16x)
     hak_free(m16);
     uint8_t *a = hak_malloc(n);
     ck_assert_ptr_eq(a, m16);
-    check_usable(a, n, 16 * need);
+    check_usable(a, n, need);
     uint8_t *b = hak_malloc(n); /* no tail was cached */
     ck_assert_msg(b < m16 || b >= m16 + 16 * need,
                   "%p is inside the 16x mapping %p handed out whole",
@@ -214,7 +315,7 @@ START_TEST(split_only_above_16x)
     ck_assert_ptr_eq(a, m17);
     check_usable(a, n, need);
     b = hak_malloc(n);
-    ck_assert_ptr_eq(b, m17 + need);
+    ck_assert_ptr_eq(b, m17 + need + 2 * GUARD);
     hak_free(a);
     hak_free(b);
 }
@@ -229,7 +330,7 @@ START_TEST(no_split_when_not_far_too_big)
     const size_t n = 512 * KiB;
     uint8_t *q = hak_malloc(n);
     ck_assert_ptr_eq(q, p);
-    check_usable(q, n, map_of(MiB));
+    check_usable(q, n, map_of(n));
     /* Nothing of the 1 MiB mapping stayed cached. */
     uint8_t *r = hak_malloc(n);
     ck_assert_ptr_nonnull(r);
@@ -264,9 +365,10 @@ START_TEST(realloc_grows_in_place_over_split_tail)
     check_usable(r, grown, map_of(grown));
     ck_assert_uint_eq(mapped_now(), m0); /* no mapping, no mremap */
     fill(r, grown, 2);
-    /* It took what it needed of the tail; the rest is still cached. */
+    /* It took what it needed of the tail (and the two guard pages between
+     * them); the rest is still cached, after two new guard pages. */
     uint8_t *b = hak_malloc(128 * KiB);
-    ck_assert_ptr_eq(b, big + map_of(grown));
+    ck_assert_ptr_eq(b, big + map_of(grown) + 2 * GUARD);
     fill(b, 128 * KiB, 3);
     verify(r, grown, 2);
     verify(b, 128 * KiB, 3);
@@ -285,23 +387,46 @@ END_TEST
 START_TEST(largest_cached_mapping_grown_when_none_fits)
 {
     start_empty();
+    uint8_t *fillers[NQ];
     uint64_t m0 = mapped_now();
     uint8_t *p = hak_malloc(MiB);
     ck_assert_ptr_nonnull(p);
+    alloc_fillers(fillers);
+    const uint64_t fill_bytes = NQ * total_of(map_of(64 * KiB));
     fill(p, MiB, 1);
     hak_free(p);
-    ck_assert_uint_eq(mapped_now(), m0 + map_of(MiB)); /* cached */
+    free_fillers(fillers); /* p leaves the quarantine: it may be grown */
+    ck_assert_uint_eq(mapped_now(), m0 + total_of(map_of(MiB)) + fill_bytes);
     const size_t n = 4 * MiB;
     uint8_t *q = hak_malloc(n);
     ck_assert_ptr_nonnull(q);
-    /* Grown to the new size: the 1 MiB mapping is not kept beside a fresh
-     * 4 MiB one. */
-    ck_assert_uint_eq(mapped_now(), m0 + map_of(n));
+    /* Grown to the new size (guards and all): the 1 MiB mapping is not
+     * kept beside a fresh 4 MiB one. */
+    ck_assert_uint_eq(mapped_now(), m0 + total_of(map_of(n)) + fill_bytes);
     check_usable(q, n, map_of(n));
     fill(q, n, 2);
     verify(q, n, 2);
     hak_free(q);
     ck_assert_ptr_eq(hak_malloc(n), q);
+    hak_free(q);
+}
+END_TEST
+
+/* A mapping in quarantine is never grown: the 1 MiB one just freed stays
+ * cached beside the fresh 4 MiB one. */
+START_TEST(quarantined_mapping_not_grown)
+{
+    start_empty();
+    uint64_t m0 = mapped_now();
+    uint8_t *p = hak_malloc(MiB);
+    ck_assert_ptr_nonnull(p);
+    hak_free(p);
+    uint8_t *q = hak_malloc(4 * MiB);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_uint_eq(mapped_now(),
+                      m0 + total_of(map_of(MiB)) + total_of(map_of(4 * MiB)));
+    ck_assert_ptr_eq(hak_malloc(MiB), p);
+    hak_free(p);
     hak_free(q);
 }
 END_TEST
@@ -316,7 +441,7 @@ START_TEST(trim_empties_cache)
     hak_free(p);
     uint64_t m1 = mapped_now();
     ck_assert_int_eq(hak_malloc_trim(0), 1);
-    ck_assert_uint_eq(mapped_now(), m1 - map_of(MiB));
+    ck_assert_uint_eq(mapped_now(), m1 - total_of(map_of(MiB)));
     /* Nothing left to reuse: the next block is a new mapping. */
     uint8_t *q = hak_malloc(MiB);
     ck_assert_ptr_nonnull(q);
@@ -336,15 +461,15 @@ START_TEST(cache_bounded_oldest_evicted)
     uint64_t m0 = mapped_now();
     uint8_t *a = hak_malloc(n), *b = hak_malloc(n), *c = hak_malloc(n);
     ck_assert(a && b && c);
-    ck_assert_uint_eq(mapped_now(), m0 + 3 * map);
+    ck_assert_uint_eq(mapped_now(), m0 + 3 * total_of(map));
     hak_free(a);
     hak_free(b);
-    ck_assert_uint_eq(mapped_now(), m0 + 3 * map);
+    ck_assert_uint_eq(mapped_now(), m0 + 3 * total_of(map));
     hak_free(c); /* a, the oldest, goes */
-    ck_assert_uint_eq(mapped_now(), m0 + 2 * map);
+    ck_assert_uint_eq(mapped_now(), m0 + 2 * total_of(map));
+    ck_assert_ptr_eq(hak_malloc(n), b); /* freed before c */
     ck_assert_ptr_eq(hak_malloc(n), c);
-    ck_assert_ptr_eq(hak_malloc(n), b);
-    ck_assert_uint_eq(mapped_now(), m0 + 2 * map);
+    ck_assert_uint_eq(mapped_now(), m0 + 2 * total_of(map));
     hak_free(b);
     hak_free(c);
 
@@ -355,12 +480,12 @@ START_TEST(cache_bounded_oldest_evicted)
     const size_t hugemap = page_round(limit + 1);
     uint8_t *h = hak_malloc(req_for_map(hugemap));
     ck_assert_ptr_nonnull(h);
-    ck_assert_uint_eq(mapped_now(), m1 + hugemap);
+    ck_assert_uint_eq(mapped_now(), m1 + total_of(hugemap));
     uint8_t *x = hak_malloc(n);
     ck_assert_ptr_nonnull(x);
     hak_free(x);
     hak_free(h);
-    ck_assert_uint_eq(mapped_now(), m1 + map);
+    ck_assert_uint_eq(mapped_now(), m1 + total_of(map));
     ck_assert_ptr_eq(hak_malloc(n), x);
     hak_free(x);
 }
@@ -377,19 +502,20 @@ START_TEST(contents_survive_reuse_paths)
     const size_t n = 100 * KiB, need = map_of(n);
     uint8_t *a = hak_malloc(n), *b = hak_malloc(n), *c = hak_malloc(n);
     ck_assert_ptr_eq(a, big);
-    ck_assert_ptr_eq(b, a + need);
-    ck_assert_ptr_eq(c, b + need);
+    ck_assert_ptr_eq(b, a + need + 2 * GUARD);
+    ck_assert_ptr_eq(c, b + need + 2 * GUARD);
     fill(a, n, 1);
     fill(b, n, 2);
     fill(c, n, 3);
-    /* b back to the cache and out again: the smallest fit is b itself. */
+    /* b back to the cache and a block of its size out again: the rest
+     * of the 8 MiB mapping, freed longer ago, not b. */
     hak_free(b);
     uint8_t *b2 = hak_malloc(n);
-    ck_assert_ptr_eq(b2, b);
+    ck_assert_ptr_eq(b2, c + need + 2 * GUARD);
     verify(a, n, 1);
     verify(c, n, 3);
     fill(b2, n, 4);
-    /* a grows against its live neighbour: moved (mremap) or copied. */
+    /* a grows over b's cached mapping, or moves (mremap) or is copied. */
     uint8_t *a2 = hak_realloc(a, 3 * n);
     ck_assert_ptr_nonnull(a2);
     verify(a2, n, 1);
@@ -541,20 +667,288 @@ START_TEST(seeded_large_churn)
 }
 END_TEST
 
+/* ---- Guards ---------------------------------------------------------------
+ * Each access runs in a forked child, which must die of SIGSEGV: a guard
+ * page or a PROT_NONE mapping stopped it, at the program's own access. */
+
+typedef struct probe {
+    uint8_t *p;
+    ptrdiff_t off;
+    int write;
+} probe_t;
+
+static void probe(void *arg)
+{
+    const probe_t *t = arg;
+    volatile uint8_t *b = t->p + t->off;
+    if (t->write) {
+        *b = 0x41;
+    } else {
+        uint8_t v = *b;
+        __asm__ volatile("" : : "r"(v));
+    }
+    _exit(0);
+}
+
+static void expect_segv(uint8_t *p, ptrdiff_t off, int write,
+                        const char *what)
+{
+    char buf[1024];
+    probe_t t = { p, off, write };
+    ck_assert_msg(child_faults(probe, &t, buf, sizeof buf),
+                  "%s: the %s of byte %td of %p did not fault (stderr: %s)",
+                  what, write ? "write" : "read", off, (void *)p, buf);
+}
+
+/* Live block p of `req` bytes: its first and last accessible bytes are
+ * the program's, the byte after its last page and the byte before its
+ * first fault, written or read. */
+static void check_guarded(uint8_t *p, size_t req, const char *what)
+{
+    ck_assert_ptr_nonnull(p);
+    size_t rw = rw_of(p, req);
+    ck_assert_uint_ge(rw, req);
+    ck_assert_uint_eq(rw % HAK_PAGE, 0);
+    p[0] ^= 1;
+    p[req - 1] ^= 1;
+    if (!hak_is_debug()) /* debug: the slack holds the canary */
+        p[rw - 1] ^= 1;
+    expect_segv(p, (ptrdiff_t)rw, 1, what);
+    expect_segv(p, (ptrdiff_t)rw, 0, what);
+    expect_segv(p, -1, 1, what);
+    expect_segv(p, -1, 0, what);
+}
+
+/* Every way a large block comes to be: fresh, aligned, a cached mapping
+ * taken whole for a smaller request, both pieces of a split, grown in
+ * place over the cached tail and into its own mapping, moved, shrunk,
+ * and a cached mapping grown by mremap. */
+START_TEST(every_block_between_guards)
+{
+    start_empty();
+    uint8_t *fresh = hak_malloc(100000);
+    check_guarded(fresh, 100000, "fresh");
+    uint8_t *pages = hak_malloc(128 * KiB); /* a page multiple */
+    check_guarded(pages, 128 * KiB, "page multiple");
+    uint8_t *aligned = hak_memalign(64 * KiB, 200000);
+    ck_assert_uint_eq((uintptr_t)aligned % (64 * KiB), 0);
+    check_guarded(aligned, 200000, "aligned");
+
+    /* Taken whole: the rest of its mapping is not the block's. */
+    uint8_t *m = hak_malloc(MiB);
+    hak_free(m);
+    uint8_t *whole = hak_malloc(600 * KiB);
+    ck_assert_ptr_eq(whole, m);
+    check_guarded(whole, 600 * KiB, "taken whole");
+    /* Grown into its own mapping, in place. */
+    uint8_t *own = hak_realloc(whole, 700 * KiB);
+    ck_assert_ptr_eq(own, m);
+    check_guarded(own, 700 * KiB, "grown into its mapping");
+
+    /* Split: head and tail, each between guards. */
+    uint8_t *big = hak_malloc(8 * MiB);
+    hak_free(big);
+    uint8_t *head = hak_malloc(64 * KiB);
+    ck_assert_ptr_eq(head, big);
+    check_guarded(head, 64 * KiB, "split head");
+    uint8_t *tail = hak_malloc(64 * KiB);
+    ck_assert_ptr_eq(tail, big + map_of(64 * KiB) + 2 * GUARD);
+    check_guarded(tail, 64 * KiB, "split tail");
+    /* The tail grows over what is cached after it. */
+    uint8_t *absorbed = hak_realloc(tail, 256 * KiB);
+    ck_assert_ptr_eq(absorbed, tail);
+    check_guarded(absorbed, 256 * KiB, "grown over the cached tail");
+    /* The head has a live neighbour: it moves, guards and all. */
+    uint8_t *moved = hak_realloc(head, 512 * KiB);
+    ck_assert_ptr_ne(moved, head);
+    check_guarded(moved, 512 * KiB, "moved");
+    /* Shrunk below half: a guard after the new end. */
+    uint8_t *shrunk = hak_realloc(moved, 100 * KiB);
+    ck_assert_ptr_eq(shrunk, moved);
+    check_guarded(shrunk, 100 * KiB, "shrunk");
+
+    /* A cached mapping out of quarantine grown to fit (mremap). */
+    uint8_t *fillers[NQ];
+    uint8_t *small = hak_malloc(MiB);
+    alloc_fillers(fillers);
+    hak_free(small);
+    free_fillers(fillers);
+    hak_malloc_trim(0);
+    small = hak_malloc(MiB);
+    alloc_fillers(fillers);
+    hak_free(small);
+    free_fillers(fillers);
+    uint8_t *grown = hak_malloc(3 * MiB);
+    check_guarded(grown, 3 * MiB, "cached mapping grown");
+
+    hak_free(fresh);
+    hak_free(pages);
+    hak_free(aligned);
+    hak_free(own);
+    hak_free(absorbed);
+    hak_free(shrunk);
+    hak_free(grown);
+}
+END_TEST
+
+/* A freed block is PROT_NONE while its mapping waits in the cache: a read
+ * or a write through the stale pointer faults, at the block's first,
+ * middle and last byte, also after other blocks were freed and allocated
+ * (none of the size fits it: the cache still holds it). */
+static void check_freed(uint8_t *p, size_t n, const char *what)
+{
+    expect_segv(p, 0, 0, what);
+    expect_segv(p, (ptrdiff_t)(n / 2), 0, what);
+    expect_segv(p, (ptrdiff_t)(n - 1), 0, what);
+    expect_segv(p, 0, 1, what);
+    expect_segv(p, (ptrdiff_t)(n / 2), 1, what);
+    expect_segv(p, (ptrdiff_t)(n - 1), 1, what);
+}
+
+START_TEST(freed_block_faults_while_cached)
+{
+    start_empty();
+    uint64_t m0 = mapped_now();
+    const size_t n = 128 * KiB;
+    uint8_t *p = hak_malloc(n);
+    memset(p, 0x5a, n);
+    hak_free(p);
+    ck_assert_uint_gt(mapped_now(), m0); /* cached, not unmapped */
+    check_freed(p, n, "freed");
+    /* Others come and go; p stays cached and inaccessible. */
+    for (int i = 0; i < 4; i++)
+        hak_free(hak_malloc(2 * n));
+    check_freed(p, n, "freed, after other blocks");
+
+    /* A split head, and a mapping taken whole for a smaller block. */
+    hak_malloc_trim(0);
+    uint8_t *big = hak_malloc(8 * MiB);
+    hak_free(big);
+    uint8_t *head = hak_malloc(64 * KiB);
+    ck_assert_ptr_eq(head, big);
+    memset(head, 1, 64 * KiB);
+    hak_free(head);
+    check_freed(head, 64 * KiB, "split head freed");
+    uint8_t *m = hak_malloc(MiB);
+    hak_free(m);
+    uint8_t *whole = hak_malloc(600 * KiB);
+    ck_assert_ptr_eq(whole, m);
+    hak_free(whole);
+    check_freed(whole, 600 * KiB, "whole mapping freed");
+
+    /* Where realloc moved a block from. */
+    uint8_t *a = hak_malloc(n), *wall = hak_malloc(n);
+    uint8_t *a2 = hak_realloc(a, 8 * n);
+    ck_assert_ptr_ne(a2, a);
+    check_freed(a, n, "moved away by realloc");
+    hak_free(a2);
+    hak_free(wall);
+}
+END_TEST
+
+/* write_after_free_large_reuse: free, write through the stale pointer,
+ * malloc the same size. The write faults; had it not been made, the next
+ * block of the size is another mapping while one fits. */
+static void write_then_malloc(void *arg)
+{
+    (void)arg;
+    uint8_t *other = hak_malloc(100000);
+    uint8_t *p = hak_malloc(100000);
+    hak_free(other);
+    hak_free(p);
+    memset(p + 50000, 0x41, 8);
+    _exit(hak_malloc(100000) == p ? 42 : 0);
+}
+
+START_TEST(write_after_free_then_reuse_faults)
+{
+    char buf[1024];
+    ck_assert_msg(child_faults(write_then_malloc, NULL, buf, sizeof buf),
+                  "the write after free did not fault: %s", buf);
+}
+END_TEST
+
+/* The kernel refuses every mprotect (a seccomp filter, as near
+ * vm.max_map_count): neither a cached mapping nor a fresh one may be used
+ * without its guards, so the allocation fails with ENOMEM; a free that
+ * cannot make the mapping inaccessible unmaps it. */
+static void large_guards_refused(void *arg)
+{
+    (void)arg;
+    hak_malloc_trim(0);
+    uint8_t *live = hak_malloc(MiB);
+    hak_free(hak_malloc(2 * MiB)); /* cached */
+    if (!live)
+        _exit(3);
+    deny_mprotect();
+    errno = 0;
+    if (hak_malloc(100000) != NULL) /* would reuse the cached mapping */
+        _exit(42);
+    if (errno != ENOMEM)
+        _exit(4);
+    errno = 0;
+    if (hak_malloc(8 * MiB) != NULL) /* a fresh mapping */
+        _exit(43);
+    if (errno != ENOMEM)
+        _exit(5);
+    memset(live, 1, MiB); /* the live block is unharmed */
+    hak_free(live);
+    _exit(0);
+}
+
+static void free_unprotectable(void *arg)
+{
+    (void)arg;
+    uint8_t *p = hak_malloc(MiB);
+    if (!p)
+        _exit(3);
+    memset(p, 0x5a, MiB);
+    deny_mprotect();
+    hak_free(p);
+    volatile uint8_t v = p[MiB / 2]; /* unmapped: faults */
+    (void)v;
+    _exit(42);
+}
+
+START_TEST(guard_refused_is_enomem)
+{
+    if (RUNNING_ON_VALGRIND)
+        return; /* memcheck does not run seccomp filters */
+    char buf[1024];
+    int st = run_child(large_guards_refused, NULL, buf, sizeof buf);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "child %s %d (42, 43: a block without guards), stderr: %s",
+                  WIFSIGNALED(st) ? "got signal" : "exited with",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
+    ck_assert_msg(child_faults(free_unprotectable, NULL, buf, sizeof buf),
+                  "a freed mapping that could not be protected stayed "
+                  "readable: %s", buf);
+}
+END_TEST
+
 Suite *large_suite(void)
 {
     Suite *s = suite_create("large");
     TCase *tc = tcase_create("cache");
     tcase_add_test(tc, freed_mapping_reused_for_same_size);
+    tcase_add_test(tc, just_freed_mapping_not_next);
     tcase_add_test(tc, smallest_fitting_mapping_taken);
     tcase_add_test(tc, far_too_big_mapping_split_tail_cached);
     tcase_add_test(tc, split_only_above_16x);
     tcase_add_test(tc, no_split_when_not_far_too_big);
     tcase_add_test(tc, realloc_grows_in_place_over_split_tail);
     tcase_add_test(tc, largest_cached_mapping_grown_when_none_fits);
+    tcase_add_test(tc, quarantined_mapping_not_grown);
     tcase_add_test(tc, trim_empties_cache);
     tcase_add_test(tc, cache_bounded_oldest_evicted);
     suite_add_tcase(s, tc);
+    TCase *g = tcase_create("guards");
+    tcase_set_timeout(g, 120);
+    tcase_add_test(g, every_block_between_guards);
+    tcase_add_test(g, freed_block_faults_while_cached);
+    tcase_add_test(g, write_after_free_then_reuse_faults);
+    tcase_add_test(g, guard_refused_is_enomem);
+    suite_add_tcase(s, g);
     TCase *use = tcase_create("use");
     tcase_add_test(use, contents_survive_reuse_paths);
     tcase_add_test(use, stats_count_each_operation_once);

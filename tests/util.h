@@ -16,6 +16,12 @@ void expect_abort(void (*fn)(void *), void *arg, const char *expect);
  * stderr captured into buf (NUL-terminated, cap bytes at most); returns
  * the wait status. */
 int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap);
+/* run_child, then 1 if the child died of SIGSEGV (a guard page, or a
+ * PROT_NONE mapping, stopped its access), else 0. */
+int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap);
+/* In a (forked) child: from now on every mprotect fails with ENOMEM, as
+ * near vm.max_map_count (a seccomp filter); _exit(3) if it cannot be set. */
+void deny_mprotect(void);
 
 /* Check's ck_assert* records the location of every passing assertion
  * through a pipe (a system call each), which makes loops over many blocks
@@ -77,5 +83,6 @@ Suite *slab_suite(void);
 Suite *large_suite(void);
 Suite *attack_suite(void);
 Suite *sizes_suite(void);
+Suite *zero_suite(void);
 
 #endif

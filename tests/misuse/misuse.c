@@ -1380,6 +1380,8 @@ static const mcase_t cases[] = {
     { "write_after_free_small_reuse", "misuse", write_after_free_reuse, SMALL,
       "free(p), 8 bytes written at p + n/2, one malloc(n): p back = missed, "
       "another block = not reused (exit 4)" },
+    { "write_after_free_large_reuse", "misuse", write_after_free_reuse, LARGE,
+      "as write_after_free_small_reuse, for a large block" },
     { "attack_large_overflow_meta", "attack", attack_large_overflow_meta, (size_t)128 << 10,
       "a small block, 4 large ones; each large block followed by memory the "
       "allocator mapped (no block) is overflowed by up to 64 KiB of records "
