@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # ci/fuzz.sh ENGINE SECONDS HARNESS... — a bounded fuzzing session.
 #
-# ENGINE libfuzzer: build/fuzz/H on corpus/H for SECONDS; new coverage is
-#   written back to corpus/H; a crash is saved under build/fuzz/crashes/
-#   with a .repro file holding the commands that reproduce it.
+# ENGINE libfuzzer: for each flavour of FUZZ_FLAVOURS (default: debug),
+#   the harness of that flavour (debug: build/fuzz/H, ASan+UBSan on the
+#   debug core; release: build/fuzz-release/H, UBSan on the release core)
+#   on corpus/H for SECONDS; new coverage is written back to corpus/H; a
+#   crash is saved under build/fuzz/crashes/ with a .repro file holding the
+#   commands that reproduce it.
 # ENGINE afl: afl-fuzz on build/afl/H, seeded from corpus/H; what it finds
 #   that adds coverage is merged back into corpus/H (through libFuzzer's
 #   merge when its build exists); crashes are kept the same way.
-# Prints one line per harness: executions, executions per second, crashes.
+# Prints one line per harness (and flavour, for libFuzzer): executions,
+# executions per second, crashes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 engine=$1 seconds=$2
@@ -15,13 +19,13 @@ shift 2
 status=0
 mkdir -p build/fuzz/crashes
 
-save_crash() { # harness file
-    local h=$1 f=$2
+save_crash() { # harness file [fuzzer binary]
+    local h=$1 f=$2 bin=${3:-build/fuzz/$1}
     local dst=build/fuzz/crashes/$(basename "$f")
     cp "$f" "$dst" 2>/dev/null || true
     {
         echo "# reproduce: the fuzzer binary, then the plain replay of each flavour"
-        echo "build/fuzz/$h $dst"
+        echo "$bin $dst"
         echo "make build/debug/replay_$h build/release/replay_$h"
         echo "build/debug/replay_$h $dst"
         echo "build/release/replay_$h $dst"
@@ -32,18 +36,34 @@ save_crash() { # harness file
 for h in "$@"; do
     mkdir -p "corpus/$h"
     if [ "$engine" = libfuzzer ]; then
-        log=build/fuzz/$h.log
-        build/fuzz/$h "corpus/$h" -max_total_time="$seconds" -max_len=2048 \
-            -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
-            -artifact_prefix="build/fuzz/crashes/$h-" >"$log" 2>&1
-        rc=$?
-        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-        crashes=0
-        for f in build/fuzz/crashes/$h-*; do
-            case $f in *.repro|*'*') continue ;; esac
-            [ -e "$f.repro" ] || { save_crash "$h" "$f"; crashes=$((crashes + 1)); }
+        # fuzz_attack: begin — one run per flavour, each with its own line
+        for fl in ${FUZZ_FLAVOURS:-debug}; do
+            case $fl in
+                debug) bin=build/fuzz/$h ;;
+                release) bin=build/fuzz-release/$h ;;
+                *) echo "ci/fuzz.sh: unknown flavour $fl"; exit 2 ;;
+            esac
+            log=build/fuzz/$h-$fl.log
+            "$bin" "corpus/$h" -max_total_time="$seconds" -max_len=2048 \
+                -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
+                -artifact_prefix="build/fuzz/crashes/$h-$fl-" >"$log" 2>&1
+            rc=$?
+            execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+            rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+            execs=${execs:-0}
+            rate=${rate:-$((execs / (seconds > 0 ? seconds : 1)))}
+            crashes=0
+            for f in build/fuzz/crashes/$h-$fl-*; do
+                case $f in *.repro|*'*') continue ;; esac
+                [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin"; crashes=$((crashes + 1)); }
+            done
+            if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
+            extra=$(grep -E '^fuzz_attack: [0-9]+ forks' "$log" | tail -1 | sed 's/^fuzz_attack: /; /')
+            echo "libfuzzer $h $fl: $execs executions in ${seconds}s, $rate/s, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"
+            [ "$crashes" -eq 0 ] || status=1
         done
-        if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
+        continue
+        # fuzz_attack: end
     else
         out=build/afl/out-$h
         rm -rf "$out"

@@ -1,6 +1,8 @@
 # ci/pipeline.mk — the fuzz and sanitizer pipeline (included by Makefile).
 #
-#   make fuzz         libFuzzer (ASan+UBSan, debug core) on corpus/, FUZZ_SECONDS each
+#   make fuzz         libFuzzer on corpus/, FUZZ_SECONDS per harness and flavour
+#                     (FUZZ_FLAVOURS: debug = ASan+UBSan on the debug core,
+#                     release = UBSan on the release core)
 #   make afl          AFL++ on the same sources and corpus, AFL_SECONDS each
 #   make replay       every corpus input against both flavours (regressions)
 #   make tsan-stress  the stress programs under ThreadSanitizer, both flavours
@@ -14,7 +16,13 @@ FUZZ_SECONDS ?= 60
 AFL_SECONDS  ?= 60
 STRESS_OPS   ?= 1000000
 TSAN_OPS     ?= 200000
-HARNESSES    := fuzz_alloc fuzz_remote
+HARNESSES    := fuzz_alloc fuzz_remote fuzz_attack
+# fuzz_attack: begin — what the adversary harness adds (see fuzz/fuzz_attack.c)
+FUZZ_FLAVOURS ?= debug release
+# Link flags per harness: fuzz_attack records every mapping hakmem makes
+# (it tells hakmem's memory from the fuzzer's), through these wrappers.
+LDFLAGS_fuzz_attack := -Wl,--wrap=mmap,--wrap=munmap,--wrap=mremap,--wrap=mprotect
+# fuzz_attack: end
 STRESS       := mpsc larson churn
 CORE_SRC_ALL := $(CORE_SRC)
 
@@ -25,17 +33,28 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Iharden
 build/fuzz/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL)
+	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
+
+# fuzz_attack: begin — libFuzzer on the release core: UBSan only (release
+# is what production preloads; its misuse runs in the fuzzing process).
+build/fuzz-release/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
+	    -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
+FUZZ_BUILD_debug   := build/fuzz
+FUZZ_BUILD_release := build/fuzz-release
+# fuzz_attack: end
 
 # AFL++: the same source through its libFuzzer-compatible driver.
 build/afl/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL)
+	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
 # Replay drivers and stress programs: plain gcc against each flavour's core.
 define pipeline_flavour
 $(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a
-	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $$< fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a -pthread
+	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $$< fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a -pthread $$(LDFLAGS_$$*)
 $(BUILD)/$(1)/stress_%: stress/%.c stress/common.h $(BUILD)/$(1)/libhakmem_core.a
 	$$(CC) $$(TEST_CFLAGS) -O2 -o $$@ $$< $(BUILD)/$(1)/libhakmem_core.a -pthread
 # ThreadSanitizer: the core compiled with the stress program, no suppressions.
@@ -50,8 +69,8 @@ $(foreach f,$(FLAVOURS),$(eval $(call pipeline_flavour,$(f))))
 deps:
 	@tools/install-deps.sh
 
-fuzz: deps $(addprefix build/fuzz/,$(HARNESSES))
-	ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
+fuzz: deps $(foreach f,$(FUZZ_FLAVOURS),$(addprefix $(FUZZ_BUILD_$(f))/,$(HARNESSES)))
+	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
 afl: deps $(addprefix build/afl/,$(HARNESSES))
 	ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
@@ -89,15 +108,16 @@ ci:
 
 # ---- Coverage of src/ and hardening/ reached by the corpus ----------------
 # clang source-based coverage of the debug core (the flavour the fuzzers
-# drive) under both harnesses replaying every corpus input. Forked children
+# drive) under every harness replaying its corpus inputs. Forked children
 # that abort by design (fuzz_remote's damage checks) write no profile, so
 # the reporters count as unreached.
 COV_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O0 -pthread -Iinclude -Isrc -Ihardening \
              -fprofile-instr-generate -fcoverage-mapping -DHAK_DEBUG=1
 build/cov/replay_%: fuzz/%.c fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL)
+	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
+COV_BINS := $(foreach h,$(HARNESSES),build/cov/replay_$(h))
 .PHONY: coverage
 coverage: deps $(foreach h,$(HARNESSES),build/cov/replay_$(h))
 	@rm -f build/cov/*.profraw
@@ -105,7 +125,7 @@ coverage: deps $(foreach h,$(HARNESSES),build/cov/replay_$(h))
 	  LLVM_PROFILE_FILE=build/cov/$$h-%p.profraw build/cov/replay_$$h corpus/$$h >/dev/null || exit 1; \
 	done
 	@llvm-profdata merge -sparse build/cov/*.profraw -o build/cov/all.profdata
-	@llvm-cov report build/cov/replay_fuzz_alloc -object build/cov/replay_fuzz_remote \
+	@llvm-cov report $(firstword $(COV_BINS)) $(addprefix -object ,$(wordlist 2,99,$(COV_BINS))) \
 	  -instr-profile=build/cov/all.profdata $(CORE_SRC_ALL) | tee build/cov/report.txt
 
 # ---- ASan awareness: hakmem blocks poisoned for AddressSanitizer ----------
