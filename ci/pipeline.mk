@@ -17,12 +17,11 @@ AFL_SECONDS  ?= 60
 STRESS_OPS   ?= 1000000
 TSAN_OPS     ?= 200000
 HARNESSES    := fuzz_alloc fuzz_remote fuzz_attack
-# fuzz_attack: begin — what the adversary harness adds (see fuzz/fuzz_attack.c)
+# what the adversary harness adds (see fuzz/fuzz_attack.c)
 FUZZ_FLAVOURS ?= debug release
 # Link flags per harness: fuzz_attack records every mapping hakmem makes
 # (it tells hakmem's memory from the fuzzer's), through these wrappers.
 LDFLAGS_fuzz_attack := -Wl,--wrap=mmap,--wrap=munmap,--wrap=mremap,--wrap=mprotect
-# fuzz_attack: end
 STRESS       := mpsc larson churn
 CORE_SRC_ALL := $(CORE_SRC)
 
@@ -30,30 +29,29 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Iharden
                -DHAK_DEBUG=1 -Wall -Wextra -Werror -Wno-unused-function
 
 # libFuzzer: coverage on harness and core, ASan+UBSan on both.
-build/fuzz/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+build/fuzz/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
-# fuzz_attack: begin — libFuzzer on the release core: UBSan only (release
+# libFuzzer on the release core: UBSan only (release
 # is what production preloads; its misuse runs in the fuzzing process).
-build/fuzz-release/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+build/fuzz-release/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
 	    -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 FUZZ_BUILD_debug   := build/fuzz
 FUZZ_BUILD_release := build/fuzz-release
-# fuzz_attack: end
 
 # AFL++: the same source through its libFuzzer-compatible driver.
-build/afl/%: fuzz/%.c $(CORE_SRC_ALL) $(HEADERS)
+build/afl/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
 # Replay drivers and stress programs: plain gcc against each flavour's core.
 define pipeline_flavour
-$(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a
+$(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a
 	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $$< fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a -pthread $$(LDFLAGS_$$*)
 $(BUILD)/$(1)/stress_%: stress/%.c stress/common.h $(BUILD)/$(1)/libhakmem_core.a
 	$$(CC) $$(TEST_CFLAGS) -O2 -o $$@ $$< $(BUILD)/$(1)/libhakmem_core.a -pthread
@@ -113,7 +111,7 @@ ci:
 # the reporters count as unreached.
 COV_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O0 -pthread -Iinclude -Isrc -Ihardening \
              -fprofile-instr-generate -fcoverage-mapping -DHAK_DEBUG=1
-build/cov/replay_%: fuzz/%.c fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
+build/cov/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL) $(LDFLAGS_$*)
 

@@ -21,6 +21,8 @@
 
 #include "hakmem.h"
 
+#include "harness.h"
+
 #if defined(__clang__)
 /* The shadow model's byte loops carry no coverage signal worth paying for. */
 #define NO_COVERAGE __attribute__((no_sanitize("coverage")))
@@ -37,18 +39,7 @@ typedef struct slot {
     uint32_t id;
 } slot_t;
 
-typedef struct input {
-    const uint8_t *data;
-    size_t len, pos;
-} input_t;
 
-static uint32_t take(input_t *in, unsigned bytes)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v = v << 8 | (in->pos < in->len ? in->data[in->pos++] : 0);
-    return v;
-}
 
 /* Sizes: mostly tiny, some mid, a few large; edges of classes likely. */
 static size_t take_size(input_t *in)

@@ -93,6 +93,8 @@
 
 #include "hakmem.h"
 
+#include "harness.h"
+
 #include "registry.h"
 #include "slab.h"
 
@@ -382,10 +384,6 @@ typedef struct ghost {
     int anchor_slot;
 } ghost_t;
 
-typedef struct input {
-    const uint8_t *data;
-    size_t len, pos;
-} input_t;
 
 static blk_t slots[SLOTS];
 static ghost_t ghosts[GHOSTS];
@@ -413,13 +411,6 @@ enum { STAGE_RUN = 1, STAGE_PASTEND = 2 };
 static shared_t *shm;
 static shared_t shm_local;
 
-static uint32_t take(input_t *in, unsigned bytes)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v = v << 8 | (in->pos < in->len ? in->data[in->pos++] : 0);
-    return v;
-}
 
 /* Sizes: mostly tiny, some mid, a few large; class edges likely. */
 static size_t take_size(input_t *in)
@@ -807,26 +798,8 @@ static int spawn(const char *what)
         return 1;
     }
     close(fds[1]);
-    char buf[4096] = { 0 }, rest[512];
-    size_t len = 0;
-    ssize_t n;
-    /* A signal (libFuzzer's -timeout timer) may interrupt the read: only
-     * end of file ends it, or the report would be cut short. */
-    while ((n = read(fds[0], len < sizeof buf - 1 ? buf + len : rest,
-                     len < sizeof buf - 1 ? sizeof buf - 1 - len
-                                          : sizeof rest)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (len < sizeof buf - 1)
-            len += (size_t)n;
-    }
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    char buf[4096];
+    int status = child_collect(fds[0], pid, buf, sizeof buf);
     fork_seconds += now() - t0;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     int ok = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||

@@ -28,6 +28,8 @@
 
 #include "hakmem.h"
 
+#include "harness.h"
+
 #include "alloc.h"
 #include "heap.h"
 #include "slab.h"
@@ -138,26 +140,8 @@ static void expect_caught(int kind, void *victim)
         _exit(0);
     }
     close(fds[1]);
-    char buf[512] = { 0 }, rest[512];
-    size_t len = 0;
-    ssize_t n;
-    /* A signal (libFuzzer's -timeout timer) may interrupt the read: only
-     * end of file ends it, or the report would be cut short. */
-    while ((n = read(fds[0], len < sizeof buf - 1 ? buf + len : rest,
-                     len < sizeof buf - 1 ? sizeof buf - 1 - len
-                                          : sizeof rest)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (len < sizeof buf - 1)
-            len += (size_t)n;
-    }
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    char buf[512];
+    int status = child_collect(fds[0], pid, buf, sizeof buf);
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
         strncmp(buf, "hakmem: ", 8) != 0) {
         fprintf(stderr, "fuzz_remote: %s went undetected (status %d): %s\n",
