@@ -36,7 +36,7 @@ save_crash() { # harness file [fuzzer binary]
 for h in "$@"; do
     mkdir -p "corpus/$h"
     if [ "$engine" = libfuzzer ]; then
-        # fuzz_attack: begin — one run per flavour, each with its own line
+        # one run per flavour, each with its own line
         for fl in ${FUZZ_FLAVOURS:-debug}; do
             case $fl in
                 debug) bin=build/fuzz/$h ;;
@@ -63,7 +63,6 @@ for h in "$@"; do
             [ "$crashes" -eq 0 ] || status=1
         done
         continue
-        # fuzz_attack: end
     else
         out=build/afl/out-$h
         rm -rf "$out"
