@@ -3,8 +3,8 @@
  * Two checkers, the same annotations:
  *   valgrind (HAK_VALGRIND, the debug flavour's default): every block
  *     handed out is announced as a heap block (MALLOCLIKE) of its requested
- *     size and its slack is no-access; a freed block (FREELIKE) is no-access
- *     except its first 16 bytes, which hold the allocator's link and tag.
+ *     size and its slack is no-access; a freed block (FREELIKE) is
+ *     no-access whole (the allocator keeps nothing in it).
  *     memcheck then reports use-after-free, overflow into the slack and
  *     leaks in a program that uses hakmem, and stays silent about hakmem's
  *     own bookkeeping. Outside valgrind a request costs a few instructions.

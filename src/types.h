@@ -50,8 +50,10 @@
  * code tests it with plain `if`, so both flavours compile every branch.
  *
  * HAK_DEBUG       0 release, 1 debug. The Makefile flavour sets it.
- * HAK_HARDEN      always-on checks of both flavours (invalid/double free,
- *                 link validation). 0 only for the cost measurement build.
+ * HAK_HARDEN      always-on checks of both flavours (invalid, misaligned
+ *                 and double free, a slot never handed out; frees waiting
+ *                 from other threads). 0 only for the cost measurement
+ *                 build.
  * HAK_ZOO         0, or the number of a known bug class to re-introduce
  *                 (the bug zoo, ci/zoo). Never set in shipped builds.
  * HAK_VALGRIND    client requests for memcheck (hardening/vg.h); defaults
