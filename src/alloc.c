@@ -48,6 +48,20 @@ HAK_COLD static void report_free_slot(const void *p, hak_slab_t *s,
                              : " (block is free: freed, or never handed out)");
 }
 
+/* The slot b starts in s, which the bitmap must show in use; else the
+ * report naming `check` (`freeing`: for free(), a freed slot is a double
+ * free). Whether another thread's free of it waits is the caller's to ask. */
+static uint32_t slot_in_use(const void *b, hak_slab_t *s, const char *check,
+                            int freeing)
+{
+    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    if (i == UINT32_MAX)
+        report_bad_small(b, s, check);
+    if (slab_slot_free(s, i))
+        report_free_slot(b, s, i, check, freeing);
+    return i;
+}
+
 /* A double free that involves a thread other than the owner: name the
  * owner's thread (its heap number) and the freeing one. */
 HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
@@ -182,11 +196,7 @@ HAK_TAIL static void free_local_slow(hak_heap_t *h, hak_superslab_t *ss,
                                      uint8_t *b)
 {
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
-    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
-    if (i == UINT32_MAX)
-        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
-    if (slab_slot_free(s, i))
-        report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+    uint32_t i = slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
     if (slab_slot_queued(s, i))
         report_remote_double_free(b, s, ss->owner);
     free_commit(h, ss, s, b, i, word_with_bit(slab_bits(s, slot_word(i)), i));
@@ -439,11 +449,7 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     uintptr_t a = (uintptr_t)p;
     hak_superslab_t *ss = ss_of(a);
     hak_slab_t *s = slab_of(ss, a);
-    uint32_t i = slab_index(s, a, s->capacity);
-    if (i == UINT32_MAX)
-        report_bad_small(p, s, check);
-    if (slab_slot_free(s, i))
-        report_free_slot(p, s, i, check, 0);
+    uint32_t i = slot_in_use(p, s, check, 0);
     if (slab_slot_queued(s, i))
         hak_report(check, p, slab_where(s),
                    " (block is free: freed by another thread)");
@@ -496,11 +502,7 @@ HAK_NOINLINE static void free_secure(uint8_t *b)
     }
     hak_superslab_t *ss = ss_of(a);
     hak_slab_t *s = slab_of(ss, a);
-    uint32_t i = slab_index(s, a, s->capacity);
-    if (i == UINT32_MAX)
-        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
-    if (slab_slot_free(s, i))
-        report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+    uint32_t i = slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
     hak_heap_t *h = hak_tls_heap;
     if (ss->owner != h) {
         hak_chk_on_free(ss, s, b, 0);
