@@ -47,6 +47,19 @@ int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
     return status;
 }
 
+void expect_no_abort(void (*fn)(void *), void *arg)
+{
+    char buf[2048];
+    int status = run_child(fn, arg, buf, sizeof buf);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "expected a normal exit, child %s %d, stderr: %s",
+                  WIFSIGNALED(status) ? "got signal" : "exited with",
+                  WIFSIGNALED(status) ? WTERMSIG(status)
+                                      : WEXITSTATUS(status), buf);
+    ck_assert_msg(strstr(buf, "hakmem:") == NULL, "unexpected report: %s",
+                  buf);
+}
+
 void expect_abort(void (*fn)(void *), void *arg, const char *expect)
 {
     char buf[4096];

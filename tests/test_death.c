@@ -54,20 +54,6 @@ static void capture_abort(void (*fn)(void *), void *arg, char *buf,
                                       : WEXITSTATUS(status), buf);
 }
 
-/* Runs fn in a child that must exit normally (status 0, no report). */
-static void expect_no_abort(void (*fn)(void *), void *arg)
-{
-    char buf[2048];
-    int status = run_child(fn, arg, buf, sizeof buf);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "expected a normal exit, child %s %d, stderr: %s",
-                  WIFSIGNALED(status) ? "got signal" : "exited with",
-                  WIFSIGNALED(status) ? WTERMSIG(status)
-                                      : WEXITSTATUS(status), buf);
-    ck_assert_msg(strstr(buf, "hakmem:") == NULL, "unexpected report: %s",
-                  buf);
-}
-
 enum where_kind { W_SMALL, W_LARGE, W_NONE };
 
 /* The report is exactly one line of the documented format, for `check`,

@@ -12,6 +12,9 @@
  * dies of SIGABRT and its stderr contains `expect` (e.g. "hakmem: double
  * free: "); fails the calling test otherwise, quoting what the child said. */
 void expect_abort(void (*fn)(void *), void *arg, const char *expect);
+/* Runs fn(arg) in a forked child that must exit with status 0 and print
+ * no hakmem report (an attack child exits 42 when it was exploited). */
+void expect_no_abort(void (*fn)(void *), void *arg);
 /* Runs fn(arg) in a forked child (which _exit(0)s if fn returns), its
  * stderr captured into buf (NUL-terminated, cap bytes at most); returns
  * the wait status. */
