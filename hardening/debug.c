@@ -139,8 +139,15 @@ static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 
 void hak_chk_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
 {
+    /* Called before slab_init resets the cursor: only slots of words up
+     * to the last use's top were ever handed out, so only their states
+     * can differ from HAK_SLOT_FRESH (the map starts zeroed). Clearing
+     * the whole per-slab span would touch 16 KiB (tiny) or 64 KiB (mid)
+     * for a slab that hands out one block. */
     size_t per_slab = (size_t)1 << (ss->slab_shift - 4);
-    memset(&ss->slot_req[s->index * per_slab], 0, per_slab * sizeof(uint32_t));
+    size_t dirty = ((size_t)s->top + 1) * 64;
+    memset(&ss->slot_req[s->index * per_slab], 0,
+           (dirty < per_slab ? dirty : per_slab) * sizeof(uint32_t));
 }
 
 void hak_chk_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)

@@ -125,6 +125,11 @@ static void check_superslab(walk_t *w, hak_superslab_t *ss)
     uint32_t used = 0;
     for (unsigned i = 1; i < ss->nslabs; i++) {
         hak_slab_t *s = &ss->slabs[i];
+        if (i >= ss->ninit) { /* never written: unused, all zero */
+            if (!(ss->free_mask & (1u << i)) || s->start || s->capacity)
+                fail(ss, NULL, " (slab past the written descriptors)");
+            continue;
+        }
         if (ss->free_mask & (1u << i)) {
             if (s->cls != HAK_CLASS_NONE || s->capacity)
                 fail(s->start, s, " (unused slab has blocks)");

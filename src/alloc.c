@@ -293,7 +293,7 @@ void heap_drain(hak_heap_t *h)
         /* A queued slab is a descriptor of one of h's superslabs in use:
          * metadata, which no program write reaches. */
         if (HAK_UNLIKELY(ss_of((uintptr_t)s)->owner != h ||
-                         s->cls == HAK_CLASS_NONE))
+                         !s->capacity))
             hak_report(HAK_CHECK_REMOTE, s, slab_where(s),
                        " (queued slab not in use by this heap)");
         /* Read before the merge resets rsum: from then on a freer may

@@ -161,7 +161,10 @@ HAK_INTERNAL void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
 
 HAK_INLINE hak_where_t slab_where(const hak_slab_t *s)
 {
-    return (hak_where_t){ s->cls, s->stride, s->start };
+    /* An unused slab (capacity 0) may be a never-written descriptor
+     * (superslab ninit), whose cls reads 0: it has no class. */
+    return (hak_where_t){ s->capacity ? s->cls : HAK_WHERE_NONE, s->stride,
+                          s->start };
 }
 
 #endif

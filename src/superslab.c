@@ -9,6 +9,9 @@
 
 void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
 {
+    /* First, while top still bounds the slots the last use handed out. */
+    if (hak_slots_kept())
+        hak_chk_on_slab_init(ss, s);
     s->start = (uint8_t *)ss_base(ss) + ((size_t)s->index << ss->slab_shift);
     s->stride = (uint16_t)hak_stride(cls);
     s->div_magic = hak_div_magic(s->stride);
@@ -33,8 +36,6 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
         slab_bits_store(s, k, w);
     }
     slab_take_from_bits(s);
-    if (hak_slots_kept())
-        hak_chk_on_slab_init(ss, s);
     HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
 
@@ -74,6 +75,16 @@ static void list_push_tail(hak_heap_t *h, hak_superslab_t *ss)
 
 /* ---- Superslabs --------------------------------------------------------- */
 
+/* Descriptor i as an unused slab's. Written when slab i is first taken,
+ * not when the superslab is mapped: the descriptors fill nine pages. */
+static void slab_desc_init(hak_superslab_t *ss, unsigned i)
+{
+    hak_slab_t *s = &ss->slabs[i];
+    s->index = (uint8_t)i;
+    s->cls = HAK_CLASS_NONE;
+    s->start = (uint8_t *)ss_base(ss) + ((size_t)i << ss->slab_shift);
+}
+
 static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
 {
     uint8_t *base = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
@@ -101,11 +112,8 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
         os_unmap(base, HAK_SS_SIZE);
         return NULL;
     }
-    for (unsigned i = 0; i < ss->nslabs; i++) {
-        ss->slabs[i].index = (uint8_t)i;
-        ss->slabs[i].cls = HAK_CLASS_NONE;
-        ss->slabs[i].start = base + ((size_t)i << shift);
-    }
+    slab_desc_init(ss, 0); /* on the header's page */
+    ss->ninit = 1;
     h->nss_new++;
     registry_add(ss, tier);
     return ss;
@@ -130,8 +138,10 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
         superslab_unmap(h, ss);
         return;
     }
-    /* Keep the mapping and registration, give the pages back. */
-    os_decommit(ss->slabs[1].start, HAK_SS_SIZE - slab_bytes(ss));
+    /* Keep the mapping and registration, give the pages back (slabs from
+     * ninit on never had any). */
+    os_decommit((uint8_t *)ss_base(ss) + slab_bytes(ss),
+                (size_t)(ss->ninit - 1) << ss->slab_shift);
     h->spare[ss->tier] = ss;
 }
 
@@ -150,6 +160,8 @@ hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls)
         list_push_head(h, ss);
     }
     unsigned i = (unsigned)__builtin_ctz(ss->free_mask);
+    if (i == ss->ninit) /* lowest first: never above ninit */
+        slab_desc_init(ss, ss->ninit++);
     ss->free_mask &= ~(1u << i);
     ss->used_slabs++;
     if (!ss->free_mask) {
@@ -187,7 +199,7 @@ size_t superslab_trim(hak_heap_t *h)
     size_t bytes = 0;
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++) {
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next) {
-            for (unsigned i = 1; i < ss->nslabs; i++) {
+            for (unsigned i = 1; i < ss->ninit; i++) {
                 if (ss->free_mask & (1u << i)) {
                     os_decommit(ss->slabs[i].start, slab_bytes(ss));
                     bytes += slab_bytes(ss);

@@ -245,6 +245,12 @@ struct hak_superslab {
     uint16_t nslabs;        /* slabs in the superslab, slab 0 included */
     uint32_t free_mask;     /* bit i: slab i unused (owner-only) */
     uint32_t used_slabs;    /* slabs in use (owner-only) */
+    /* Descriptors 0..ninit-1 are written; every one from ninit on is
+     * still the mapping's zero page, its slab unused and never touched
+     * (slabs are taken lowest first, so a take reaches at most slab
+     * ninit). A thread that uses a few classes touches a few descriptor
+     * pages, not all nine. Owner-only. */
+    uint32_t ninit;
     uint32_t *slot_req;     /* debug: per-slot state (hardening/debug.c)
                              * [slab][slot], owner writes, freer reads */
     struct hak_superslab *next;  /* the owner heap's list of this tier */

@@ -87,5 +87,6 @@ Suite *large_suite(void);
 Suite *attack_suite(void);
 Suite *sizes_suite(void);
 Suite *zero_suite(void);
+Suite *footprint_suite(void);
 
 #endif
