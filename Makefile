@@ -133,6 +133,21 @@ cxx-test: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/cxx_tests $(BUILD)/$(f)/
 unit: cxx-test
 # ---- end of C++ -------------------------------------------------------------
 
+# ---- fork handlers registered before hakmem's, under LD_PRELOAD ----------
+# tests/fork_first/: a program whose own library (initialised before the
+# preloaded libhakmem.so) registers fork handlers that allocate.
+FORK_FIRST := $(BUILD)/fork_first
+$(FORK_FIRST)/libfork_first.so: tests/fork_first/first.c tests/fork_first/first.h
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -g -pthread $(WARN) -o $@ $<
+$(FORK_FIRST)/fork_first: tests/fork_first/main.c tests/fork_first/first.h $(FORK_FIRST)/libfork_first.so
+	$(CC) -O1 -g -pthread $(WARN) -o $@ $< -L$(FORK_FIRST) -lfork_first -Wl,-rpath,'$$ORIGIN'
+.PHONY: fork-first-test
+fork-first-test: $(LIBS) $(FORK_FIRST)/fork_first
+	@for f in $(FLAVOURS); do echo "== fork handlers before hakmem's ($$f)"; \
+	  LD_PRELOAD=$(abspath $(BUILD))/$$f/libhakmem.so $(FORK_FIRST)/fork_first || exit 1; done
+unit: fork-first-test
+
 real: all
 	@for f in $(FLAVOURS); do tests/real/run.sh $(BUILD)/$$f/libhakmem.so $$f || exit 1; done
 

@@ -1,9 +1,13 @@
 /* heap.c — heap lifecycle (see heap.h). */
 #include "heap.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc.h"
+#include "lock.h"
 #include "os.h"
 #include "remote.h"
 #include "superslab.h"
@@ -22,11 +26,15 @@ __thread const hak_heap_hot_t *hak_tls_hot
 
 static pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t heap_key;
+/* pthread_key_create succeeded: heaps are abandoned at thread exit. */
+static int heap_key_ok;
 static hak_heap_t *all_heaps;              /* every heap, newest first */
 static hak_heap_t *pool_head, *pool_tail;  /* abandoned, FIFO */
 static uint32_t heap_count;
 /* Heaps in the pool; read without the lock as a hint. */
 static _Atomic unsigned pool_size;
+/* Where the sweep for heaps of vanished threads goes on (heap_sweep). */
+static hak_heap_t *sweep_cur;
 /* Heaps are carved from metadata chunks (guard pages on both sides, so a
  * user block's overflow never reaches a heap) that are never unmapped. */
 static uint8_t *chunk_cur, *chunk_end;
@@ -80,58 +88,154 @@ static hak_heap_t *heap_new_locked(void)
     return h;
 }
 
+/* ---- Thread exit -----------------------------------------------------------
+ * A thread's heap goes back to the pool when the thread exits, whatever
+ * its key destructors do. Usually the key destructor abandons it. But a
+ * destructor of another library may allocate after it, binding a heap
+ * again; glibc runs key destructors in at most PTHREAD_DESTRUCTOR_ITERATIONS
+ * (4) rounds, so a heap bound in the last round (or by a thread whose first
+ * allocation is there) has no destructor left to abandon it, and after the
+ * rounds nothing of the thread runs that a library can hook (C++
+ * thread_local destructors run before the keys'; __libc_thread_freeres is
+ * glibc's own). Without a key (pthread_key_create failed) no heap has one.
+ *
+ * So every live heap records its thread's kernel id (tid, set at binding),
+ * and a live heap whose thread is gone is abandoned by whoever notices:
+ * heap_get_slow, when the pool is empty and it would make a new heap,
+ * looks at the next two live heaps in turn (amortised: two system calls
+ * per heap made), and trim looks at all of them. "Gone" is the kernel's
+ * word: tgkill(pid, tid, 0) fails with ESRCH only once the thread has left
+ * the kernel too, so it can never touch its heap again, and a heap cannot
+ * be left half-way through an update (threads do not end inside malloc).
+ * A reused id only delays the return. The kernel drops a thread's id just
+ * after the thread's joiner is woken, so a heap may be noticed one call
+ * late, never early. */
+
+static int tid_gone(int32_t tid)
+{
+    int saved = errno;
+    int gone = syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0 &&
+               errno == ESRCH;
+    errno = saved;
+    return gone;
+}
+
+/* h, held exclusively (its thread exited or is exiting, and h is no
+ * longer its hak_tls_heap), gives back what it can and joins the pool. */
+static void heap_abandon(hak_heap_t *h)
+{
+    heap_quarantine_flush(h);
+    heap_flush(h);
+    heap_collect(h);
+    hak_mutex_lock(&heap_mutex);
+    h->tid = 0;
+    atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
+    pool_push(h);
+    hak_mutex_unlock(&heap_mutex);
+}
+
+/* Looks at up to `max` heaps, in turn over every heap; live ones whose
+ * thread is gone are abandoned. Returns how many were. */
+static unsigned heap_sweep(unsigned max)
+{
+    hak_heap_t *dead = NULL;
+    unsigned n = 0;
+    hak_mutex_lock(&heap_mutex);
+    if (max > heap_count)
+        max = heap_count;
+    for (unsigned i = 0; i < max; i++) {
+        hak_heap_t *h = sweep_cur ? sweep_cur : all_heaps;
+        if (!h)
+            break;
+        sweep_cur = h->all_next;
+        if (h != hak_tls_heap && h->tid &&
+            atomic_load_explicit(&h->state, memory_order_relaxed) ==
+                HAK_HEAP_LIVE &&
+            tid_gone(h->tid)) {
+            /* Ours now: no thread has it, and it is not in the pool. */
+            h->tid = 0;
+            h->pool_next = dead;
+            dead = h;
+            n++;
+        }
+    }
+    hak_mutex_unlock(&heap_mutex);
+    while (dead) {
+        hak_heap_t *h = dead;
+        dead = h->pool_next;
+        heap_abandon(h);
+    }
+    return n;
+}
+
 /* pthread key destructor: the thread is exiting. It may run again if a
- * later destructor allocates (the heap is re-adopted and re-registered). */
+ * later destructor allocates (the heap is bound and the key set again);
+ * what escapes the last round, heap_sweep finds. */
 static void heap_thread_exit(void *arg)
 {
     hak_heap_t *h = arg;
     if (hak_tls_heap != h)
         return;
-    heap_quarantine_flush(h);
-    heap_flush(h);
-    heap_collect(h);
     hak_tls_heap = NULL;
     hak_tls_hot = &hak_no_heap;
-    atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
-    pthread_mutex_lock(&heap_mutex);
     if (HAK_ZOO == 6) {
         /* zoo 6: the queue record dies with its thread while producers
          * can still push into it. */
+        heap_quarantine_flush(h);
+        heap_flush(h);
+        heap_collect(h);
+        hak_mutex_lock(&heap_mutex);
         for (hak_heap_t **pp = &all_heaps; *pp; pp = &(*pp)->all_next)
             if (*pp == h) {
                 *pp = h->all_next;
                 break;
             }
-        pthread_mutex_unlock(&heap_mutex);
+        sweep_cur = NULL;
+        hak_mutex_unlock(&heap_mutex);
         os_unmap_meta(h, HEAP_CHUNK);
         return;
     }
-    pool_push(h);
-    pthread_mutex_unlock(&heap_mutex);
+    heap_abandon(h);
 }
 
+/* Without a key, heap_sweep is what returns heaps: said once. */
 void heap_global_init(void)
 {
-    pthread_key_create(&heap_key, heap_thread_exit);
+    heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;
+    if (!heap_key_ok) {
+        static const char msg[] =
+            "hakmem: pthread_key_create failed: heaps of exited threads "
+            "come back only when a new thread needs one or at trim\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+    }
 }
 
 hak_heap_t *heap_get_slow(void)
 {
     hak_init();
-    pthread_mutex_lock(&heap_mutex);
+    /* Before making a heap, look for one whose thread is gone. */
+    if (!atomic_load_explicit(&pool_size, memory_order_relaxed))
+        heap_sweep(2);
+    int32_t tid = (int32_t)syscall(SYS_gettid);
+    hak_mutex_lock(&heap_mutex);
     hak_heap_t *h = pool_pop();
     if (!h)
         h = heap_new_locked();
-    pthread_mutex_unlock(&heap_mutex);
+    if (h) {
+        h->tid = tid;
+        atomic_store_explicit(&h->state, HAK_HEAP_LIVE, memory_order_relaxed);
+    }
+    hak_mutex_unlock(&heap_mutex);
     if (!h)
         return NULL;
-    atomic_store_explicit(&h->state, HAK_HEAP_LIVE, memory_order_relaxed);
     /* Set before pthread_setspecific: if it allocates (keys past the first
      * 32 do), the nested malloc finds this heap. */
     hak_tls_heap = h;
     /* HAKMEM_SECURITY: both fast paths stay closed (the static part). */
     hak_tls_hot = hak_g.sec ? &hak_no_heap : &h->hot;
-    pthread_setspecific(heap_key, h);
+    if (heap_key_ok)
+        pthread_setspecific(heap_key, h);
     return h;
 }
 
@@ -156,16 +260,16 @@ unsigned heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
     if (max > n)
         max = n;
     for (n = 0; n < max; n++) {
-        pthread_mutex_lock(&heap_mutex);
+        hak_mutex_lock(&heap_mutex);
         hak_heap_t *h = pool_pop();
-        pthread_mutex_unlock(&heap_mutex);
+        hak_mutex_unlock(&heap_mutex);
         if (!h)
             break;
         /* Exclusive: popped from the pool, bound to no thread. */
         fn(h, arg);
-        pthread_mutex_lock(&heap_mutex);
+        hak_mutex_lock(&heap_mutex);
         pool_push(h);
-        pthread_mutex_unlock(&heap_mutex);
+        hak_mutex_unlock(&heap_mutex);
     }
     return n;
 }
@@ -179,6 +283,8 @@ static void reclaim_one(hak_heap_t *h, void *trim)
 
 unsigned heap_reclaim(unsigned max, int trim)
 {
+    if (trim)
+        heap_sweep(~0u);
     if (!atomic_load_explicit(&pool_size, memory_order_relaxed))
         return 0;
     return heap_visit_pool(max, reclaim_one, trim ? &max : NULL);
@@ -186,10 +292,10 @@ unsigned heap_reclaim(unsigned max, int trim)
 
 void heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
 {
-    pthread_mutex_lock(&heap_mutex);
+    hak_mutex_lock(&heap_mutex);
     for (hak_heap_t *h = all_heaps; h; h = h->all_next)
         fn(h, arg);
-    pthread_mutex_unlock(&heap_mutex);
+    hak_mutex_unlock(&heap_mutex);
 }
 
 void heap_fork_child(void)
@@ -212,4 +318,7 @@ void heap_fork_child(void)
     for (hak_heap_t *h = pool_head; h; h = h->pool_next)
         n++;
     atomic_store_explicit(&pool_size, n, memory_order_relaxed);
+    /* The caller is a new thread of the kernel's here. */
+    if (me)
+        me->tid = (int32_t)syscall(SYS_gettid);
 }

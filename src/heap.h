@@ -1,9 +1,12 @@
 /* heap.h — per-thread heaps: creation, adoption, abandonment, fork.
  *
  * Life of a heap:
- *   LIVE       bound to one thread through hak_tls_heap.
- *   ABANDONED  its thread exited (pthread key destructor) or vanished in a
- *              fork: it sits in the pool with all its superslabs. Other
+ *   LIVE       bound to one thread through hak_tls_heap; tid is that
+ *              thread's kernel id.
+ *   ABANDONED  its thread exited: the pthread key destructor gave it back,
+ *              or (a heap bound after the last destructor round, or no
+ *              key) heap_sweep found its thread gone from the kernel. It
+ *              sits in the pool with all its superslabs. Other
  *              threads may still push remote frees into its queue; they are
  *              never lost, because the queue lives in the heap and heaps are
  *              never unmapped.
@@ -14,8 +17,9 @@
  *   abandoned memory is reused. heap_reclaim drains pooled heaps and
  *   returns their empty slabs, so frees into a dead thread's blocks do not
  *   pile up while no thread adopts it.
- * Locks: one mutex for the list of all heaps and the pool. The owner of a
- *   heap needs no lock for anything else in it.
+ * Locks: one mutex for the list of all heaps, the pool, and every heap's
+ *   state and tid. The owner of a heap needs no lock for anything else in
+ *   it.
  */
 #ifndef HAK_HEAP_H
 #define HAK_HEAP_H

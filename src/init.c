@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "heap.h"
 #include "large.h"
+#include "lock.h"
 #include "os.h"
 #include "registry.h"
 #include "vg.h"
@@ -78,27 +79,70 @@ void hak_init(void)
     pthread_once(&init_once, init_once_body);
 }
 
-/* fork: every lock is taken in prepare so no structure is half-updated
- * in the child; the child re-initialises the locks, abandons the heaps of
- * the threads that did not survive. */
+/* ---- fork -----------------------------------------------------------------
+ * The problem: fork must not copy a lock some other thread holds, so
+ * prepare takes every allocator lock; but other libraries' handlers run
+ * around hakmem's in an order set by registration. Prepare handlers run in
+ * reverse order of registration, parent and child handlers in order: a
+ * library initialised before hakmem (its handlers registered first) runs
+ * its prepare handler after hakmem's and its parent and child handlers
+ * before hakmem's, all while hakmem's locks are held. If those handlers
+ * allocate, the thread waits for a lock it holds itself.
+ *
+ * How others solve it:
+ *   glibc    fork() itself locks malloc after running every prepare
+ *            handler and unlocks it before running any parent or child
+ *            handler (its malloc fork functions are called directly, not
+ *            registered), so no handler ever runs with malloc locked. An
+ *            interposed allocator cannot get that slot.
+ *   jemalloc registers pthread_atfork handlers at its initialisation (on
+ *            FreeBSD libc calls its prefork/postfork hooks directly, as
+ *            glibc does for its own malloc). Under glibc, handlers
+ *            registered before jemalloc's that allocate find its
+ *            (non-recursive) mutexes held and deadlock: it relies on being
+ *            initialised, and registered, before anyone else.
+ *   mimalloc registers no fork handlers: its heaps are per-thread and
+ *            what they share is updated with atomics, so there is no lock
+ *            to hold across fork (and a structure another thread was
+ *            half-way through updating is the child's to live with).
+ * hakmem keeps its locks (the large table, the registry's list and the
+ * heap pool are mutex-protected by design) and cannot register first, so
+ * it makes them re-entrant for the forking thread during fork: prepare
+ * takes every lock, then marks the calling thread as the fork holder
+ * (src/lock.h); while marked, that thread's lock calls are no-ops. That is
+ * sound because it holds every lock: no other thread is inside any locked
+ * section, and the forking thread runs handlers between allocator calls,
+ * never inside one. The parent handler clears the mark and unlocks; the
+ * child handler clears it and re-initialises the locks. So handlers
+ * registered before or after hakmem's may allocate and free in every tier,
+ * in the parent and in the child, in either flavour. */
+__thread int hak_tls_fork_holder __attribute__((tls_model("initial-exec")));
+
 static void fork_prepare(void)
 {
     heap_lock();
     registry_lock();
     large_lock();
     zero_lock();
+    hak_tls_fork_holder = 1;
 }
 
 static void fork_parent(void)
 {
+    hak_tls_fork_holder = 0;
     zero_unlock();
     large_unlock();
     registry_unlock();
     heap_unlock();
 }
 
+/* The child re-initialises the locks and orphans the heaps of the threads
+ * that did not survive (src/heap.h). Child handlers registered before this
+ * one ran already, as the fork holder, with those heaps still live: their
+ * frees into them went through the heaps' queues, as any remote free. */
 static void fork_child(void)
 {
+    hak_tls_fork_holder = 0;
     zero_reinit_lock();
     large_reinit_lock();
     registry_reinit_lock();

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "lock.h"
 #include "os.h"
 #include "vg.h"
 #include "hooks.h"
@@ -110,9 +111,16 @@ static int table_grow(void)
     return 1;
 }
 
+/* Room for one more entry: grows the table first if it must; 0 when it
+ * cannot (then nothing changed). After it, table_insert cannot fail. */
+static int table_reserve(void)
+{
+    return (table_used + 1) * 2 <= table_cap || table_grow();
+}
+
 static int table_insert(span_t sp)
 {
-    if ((table_used + 1) * 2 > table_cap && !table_grow())
+    if (!table_reserve())
         return 0;
     size_t i = hash(sp.base, table_cap);
     while (table[i].base > TOMB)
@@ -333,9 +341,9 @@ void *large_alloc(size_t size, size_t align, int *fresh)
     /* Reuse before mapping anew: a cached mapping's pages are already
      * there, so reusing them saves the page faults of touching new ones,
      * which is most of what a large allocation costs. */
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     int cached = cache_take(need, align, &sp);
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     if (cached > 0 && sp.map - need > need * LARGE_SPLIT) {
         /* Far too big: the block takes the head and a guard page after
          * it; the tail, after a guard page of its own, stays cached. All
@@ -377,7 +385,7 @@ void *large_alloc(size_t size, size_t align, int *fresh)
         sp.req = size;
         announce(&sp);
     }
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     if (ok && (ok = table_insert(sp))) {
         recent_forget(sp.base);
         n_allocs++;
@@ -385,7 +393,7 @@ void *large_alloc(size_t size, size_t align, int *fresh)
     }
     if (rest.map)
         nevict = cache_put(rest, evict);
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     for (unsigned i = 0; i < nevict; i++)
         span_unmap(&evict[i]);
     if (!ok) {
@@ -410,14 +418,14 @@ HAK_COLD static void report_not_large(const void *p, const char *check,
             why = " (large block already freed)";
     if (freeing && why[2] == 'l')
         check = HAK_CHECK_DOUBLE_FREE;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     hak_report(check, p, (hak_where_t){ HAK_WHERE_NONE, 0, NULL }, why);
 }
 
 void large_free(void *p)
 {
     span_t evict[CACHE_SLOTS + 1];
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, HAK_CHECK_INVALID_FREE, 1);
@@ -430,7 +438,7 @@ void large_free(void *p)
     live_bytes -= sp.map;
     recent[recent_pos++ % RECENT] = sp.base;
     sp.seq = n_frees;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     /* Out of the table and not yet in the cache: no other thread can
      * reach the mapping while it becomes inaccessible. One that cannot be
      * protected, or that the cache cannot hold, is unmapped. */
@@ -439,21 +447,21 @@ void large_free(void *p)
         return;
     }
     sp.rw = sp.req = 0;
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     unsigned n = cache_put(sp, evict);
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     for (unsigned i = 0; i < n; i++)
         span_unmap(&evict[i]);
 }
 
 size_t large_usable(const void *p, const char *check)
 {
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, check, 0);
     size_t n = HAK_DEBUG ? e->req : e->rw;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     return n;
 }
 
@@ -516,7 +524,7 @@ void *large_realloc(void *p, size_t size)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
     size_t least = page_round(size + slack), need = least;
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, HAK_CHECK_INVALID_REALLOC, 0);
@@ -525,7 +533,7 @@ void *large_realloc(void *p, size_t size)
      * mremap is not asked: valgrind asserts on such a size). */
     if (need < size || need > ((size_t)1 << HAK_VA_BITS) ||
         need > os_commit_bound()) {
-        pthread_mutex_unlock(&large_mutex);
+        hak_mutex_unlock(&large_mutex);
         return NULL;
     }
     size_t old_req = e->req, rw = e->rw;
@@ -550,6 +558,15 @@ void *large_realloc(void *p, size_t size)
         /* Grown in place over a cached neighbour: no fault. */
         HAK_VG_RESIZE(p, old_req, size);
     } else if (need > rw) {
+        /* The moved block's entry must fit before the pages move: once
+         * they have, the block would have no entry. Growing the table
+         * rehashes it, so e is looked up again. A table that cannot grow
+         * refuses the move, the block untouched: the caller's fallback
+         * (allocate and copy) needs an entry too, so realloc returns NULL
+         * with ENOMEM unless memory came back meanwhile. */
+        if (!table_reserve())
+            goto refused;
+        e = table_find((uintptr_t)p);
         /* memcheck: the old block ends here; the pages move. */
         HAK_VG_FREE(p, old_req);
         span_t sp = *e;
@@ -561,10 +578,7 @@ void *large_realloc(void *p, size_t size)
         live_bytes += need - e->map;
         e->base = TOMB;
         table_live--;
-        if (!table_insert(sp))
-            hak_report(HAK_CHECK_OOM, p,
-                       (hak_where_t){ HAK_WHERE_LARGE, need, NULL },
-                       " (large table)");
+        table_insert(sp); /* reserved: tombstoning e used none of it */
         e = table_find(sp.base);
         HAK_VG_ALLOC((void *)sp.base, size);
         HAK_VG_DEFINED((void *)sp.base, old_req < size ? old_req : size);
@@ -578,22 +592,22 @@ void *large_realloc(void *p, size_t size)
     canary_set(e);
     HAK_VG_NOACCESS((uint8_t *)e->base + size, span_slack(e));
     void *q = (void *)e->base;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     return q;
 refused:
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     return NULL;
 }
 
 size_t large_trim(void)
 {
     span_t all[CACHE_SLOTS];
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     unsigned n = cache_n;
     memcpy(all, cache, n * sizeof cache[0]);
     cache_n = 0;
     cache_bytes = 0;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     size_t bytes = 0;
     for (unsigned i = 0; i < n; i++) {
         span_unmap(&all[i]);
@@ -605,21 +619,21 @@ size_t large_trim(void)
 void large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
                  uint64_t *cached)
 {
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     *allocs = n_allocs;
     *frees = n_frees;
     *live = live_bytes;
     *cached = cache_bytes;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
 }
 
 size_t large_requested(const void *p, const char *check)
 {
-    pthread_mutex_lock(&large_mutex);
+    hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, check, 0);
     size_t n = e->req;
-    pthread_mutex_unlock(&large_mutex);
+    hak_mutex_unlock(&large_mutex);
     return n;
 }

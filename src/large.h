@@ -72,7 +72,9 @@ HAK_INTERNAL size_t large_usable(const void *p, const char *check);
 /* Requested bytes of p (both flavours), or reports naming check. */
 HAK_INTERNAL size_t large_requested(const void *p, const char *check);
 /* Resize p in place or by moving its pages (mremap); NULL if the caller
- * must allocate and copy. Reports if p is not a live large block. */
+ * must allocate and copy — also when the kernel or the table (which could
+ * not grow) refused the move: p is then untouched and still live. Reports
+ * if p is not a live large block. */
 HAK_INTERNAL void *large_realloc(void *p, size_t size);
 /* Unmap every cached span; returns the bytes released. */
 HAK_INTERNAL size_t large_trim(void);

@@ -255,6 +255,8 @@ struct hak_superslab {
                              * [slab][slot], owner writes, freer reads */
     struct hak_superslab *next;  /* the owner heap's list of this tier */
     struct hak_superslab *prev;
+    /* the registry's list of every superslab (registry.c lock) */
+    struct hak_superslab *reg_next, *reg_prev;
     hak_slab_t slabs[HAK_MAX_SLABS] __attribute__((aligned(1024)));
     /* Per slab: blocks freed by other threads, not yet merged (see the
      * Blocks section). Apart from the descriptors, so that freers on
@@ -324,6 +326,8 @@ struct hak_heap {
     uint32_t qpos;
     hak_heap_t *all_next;          /* every heap ever made (heap.c lock) */
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
+    int32_t tid;                   /* live: its thread's kernel id, else 0
+                                    * (heap.c lock) */
 };
 _Static_assert(offsetof(struct hak_heap, hot) == 0,
                "hak_tls_hot is the heap's address");

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "lock.h"
 #include "os.h"
 #include "registry.h"
 #include "report.h"
@@ -146,7 +147,7 @@ void *zero_alloc(size_t align)
     if (align < ZERO_SLOT)
         align = ZERO_SLOT;
     void *p = NULL;
-    pthread_mutex_lock(&zero_mutex);
+    hak_mutex_lock(&zero_mutex);
     for (size_t k = 0; k < nregions && !p; k++) {
         size_t i = (cur + k) % nregions;
         if ((p = region_take(&regions[i], align)))
@@ -159,7 +160,7 @@ void *zero_alloc(size_t align)
     }
     if (p)
         n_allocs++;
-    pthread_mutex_unlock(&zero_mutex);
+    hak_mutex_unlock(&zero_mutex);
     if (!p) {
         errno = ENOMEM;
         return NULL;
@@ -171,7 +172,7 @@ void *zero_alloc(size_t align)
 HAK_COLD static void report_zero(const void *p, const zregion_t *r,
                                  const char *check, const char *why)
 {
-    pthread_mutex_unlock(&zero_mutex);
+    hak_mutex_unlock(&zero_mutex);
     hak_report(check, p,
                (hak_where_t){ HAK_WHERE_ZERO, 0,
                               r ? (const void *)r->base : NULL },
@@ -205,28 +206,28 @@ static size_t validate(const void *p, const char *check, int freeing,
 void zero_free(void *p)
 {
     zregion_t *r;
-    pthread_mutex_lock(&zero_mutex);
+    hak_mutex_lock(&zero_mutex);
     size_t s = validate(p, HAK_CHECK_INVALID_FREE, 1, &r);
     r->live[s / 64] &= ~((uint64_t)1 << (s % 64));
     r->nlive--;
     n_frees++;
-    pthread_mutex_unlock(&zero_mutex);
+    hak_mutex_unlock(&zero_mutex);
     HAK_VG_FREE(p, 0);
 }
 
 size_t zero_usable(const void *p, const char *check)
 {
     zregion_t *r;
-    pthread_mutex_lock(&zero_mutex);
+    hak_mutex_lock(&zero_mutex);
     (void)validate(p, check, 0, &r);
-    pthread_mutex_unlock(&zero_mutex);
+    hak_mutex_unlock(&zero_mutex);
     return 0;
 }
 
 void zero_stats(uint64_t *allocs, uint64_t *frees)
 {
-    pthread_mutex_lock(&zero_mutex);
+    hak_mutex_lock(&zero_mutex);
     *allocs = n_allocs;
     *frees = n_frees;
-    pthread_mutex_unlock(&zero_mutex);
+    hak_mutex_unlock(&zero_mutex);
 }

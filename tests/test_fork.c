@@ -5,7 +5,14 @@
  *     and, afterwards, in the parent;
  *   - in the child, blocks owned by threads that did not survive the fork
  *     (including the main thread, when a worker forks) can be freed, are
- *     drained and accounted, and new threads in the child can allocate.
+ *     drained and accounted, and new threads in the child can allocate;
+ *   - other libraries' fork handlers that allocate, registered before
+ *     hakmem's (from a constructor that runs before hakmem's) and after it:
+ *     each kind (prepare, parent, child) allocates, checks and frees
+ *     small, mid, large and zero-size blocks while hakmem's locks are held,
+ *     the child handler frees a block of a thread that did not survive,
+ *     and the child then frees the other thread's blocks, allocates every
+ *     tier and passes the heap check.
  *
  * Children report through their stderr (a pipe the parent reads) and exit
  * status; alarm(10) turns a deadlock in a child into SIGALRM. Only the test
@@ -26,6 +33,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "types.h" /* hak_g.ready: was hakmem initialised yet */
 
 #define SETTLE_SLACK (4 * MiB)
 
@@ -841,6 +849,216 @@ START_TEST(test_fork_child_trim_returns_dead_heaps)
 }
 END_TEST
 
+/* ==== (5) Other libraries' fork handlers that allocate ==================
+
+ * prepare handlers run in reverse order of registration, parent and child
+ * handlers in order. Handlers registered before hakmem's therefore run
+ * while hakmem's prepare handler holds its locks: the prepare handler
+ * after it, the parent and child handlers before its own. They are
+ * registered from a constructor of priority 101, which runs before
+ * hakmem's (default priority) constructor in this statically linked
+ * binary: hk_registered_first records that hakmem was not initialised
+ * yet, hence had not registered. Handlers registered "after" are added by
+ * the test itself (in its own forked test process). All of them do
+ * nothing until a test arms them. */
+
+enum { HK_PREPARE = 1, HK_PARENT = 2, HK_CHILD = 4 };
+enum { HK_BEFORE = 0, HK_AFTER = 1 };
+#define HK_TIERS 4
+
+static atomic_int hk_armed;                 /* the kind armed, or 0 */
+static atomic_int hk_ran[2];                /* kinds that ran, per set */
+static int hk_registered_first;
+static blk_t hk_prep[2][HK_TIERS];          /* allocated in prepare */
+static blk_t *hk_foreign;                   /* another thread's block */
+/* Errors in handlers: t_fail's record is reset in a fork child. */
+static atomic_int hk_errors;
+static char hk_errmsg[320];
+
+__attribute__((format(printf, 1, 2))) static void hk_fail(const char *fmt,
+                                                          ...)
+{
+    if (atomic_fetch_add(&hk_errors, 1) == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(hk_errmsg, sizeof hk_errmsg, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static const size_t hk_sizes[HK_TIERS] = { 100, 5000, 300 << 10, 0 };
+
+/* Allocates one block of every tier (zero-size included) into b. */
+static void hk_alloc(blk_t *b, uint64_t id, const char *where)
+{
+    for (unsigned t = 0; t < HK_TIERS; t++) {
+        b[t] = (blk_t){ hak_malloc(hk_sizes[t]), hk_sizes[t], id + t };
+        if (!b[t].p)
+            hk_fail("%s: hak_malloc(%zu) returned NULL", where, hk_sizes[t]);
+        else
+            pat_fill(b[t].p, b[t].n, b[t].id);
+    }
+}
+
+static void hk_free(blk_t *b, const char *where)
+{
+    for (unsigned t = 0; t < HK_TIERS; t++) {
+        if (!b[t].p)
+            continue;
+        if (pat_bad_prefix(b[t].p, b[t].n, b[t].n, b[t].id) != SIZE_MAX)
+            hk_fail("%s: block of %zu bytes damaged", where, b[t].n);
+        hak_free(b[t].p);
+        b[t].p = NULL;
+    }
+}
+
+/* Every tier allocated, reallocated and freed, twice over. */
+static void hk_churn(uint64_t id, const char *where)
+{
+    blk_t b[HK_TIERS];
+    for (unsigned round = 0; round < 2; round++) {
+        hk_alloc(b, id + 16 * round, where);
+        void *q = b[2].p ? hak_realloc(b[2].p, 600 << 10) : NULL;
+        if (b[2].p && !q)
+            hk_fail("%s: hak_realloc of a large block returned NULL", where);
+        if (q) {
+            b[2].p = q;
+            b[2].n = 600 << 10;
+            pat_fill(q, b[2].n, b[2].id);
+        }
+        hk_free(b, where);
+    }
+}
+
+static void hk_prepare(int set)
+{
+    if (atomic_load(&hk_armed) != HK_PREPARE)
+        return;
+    atomic_fetch_or(&hk_ran[set], HK_PREPARE);
+    hk_churn(0x5000 + (uint64_t)set * 64, "prepare handler");
+    /* Kept: the parent and the child each free their copy. */
+    hk_alloc(hk_prep[set], 0x6000 + (uint64_t)set * 64, "prepare handler");
+}
+
+static void hk_parent(int set)
+{
+    if (atomic_load(&hk_armed) != HK_PARENT)
+        return;
+    atomic_fetch_or(&hk_ran[set], HK_PARENT);
+    hk_churn(0x7000 + (uint64_t)set * 64, "parent handler");
+}
+
+static void hk_child(int set)
+{
+    if (atomic_load(&hk_armed) != HK_CHILD)
+        return;
+    atomic_fetch_or(&hk_ran[set], HK_CHILD);
+    hk_churn(0x8000 + (uint64_t)set * 64, "child handler");
+    /* A block of a thread that did not survive the fork. */
+    if (set == HK_BEFORE && hk_foreign && hk_foreign->p) {
+        if (!blk_ok(hk_foreign, "child handler"))
+            hk_fail("child handler: another thread's block damaged");
+        hak_free(hk_foreign->p);
+        hk_foreign->p = NULL;
+    }
+}
+
+static void hk_prepare_before(void) { hk_prepare(HK_BEFORE); }
+static void hk_parent_before(void) { hk_parent(HK_BEFORE); }
+static void hk_child_before(void) { hk_child(HK_BEFORE); }
+static void hk_prepare_after(void) { hk_prepare(HK_AFTER); }
+static void hk_parent_after(void) { hk_parent(HK_AFTER); }
+static void hk_child_after(void) { hk_child(HK_AFTER); }
+
+__attribute__((constructor(101))) static void hk_register_first(void)
+{
+    hk_registered_first =
+        !atomic_load_explicit(&hak_g.ready, memory_order_acquire) &&
+        pthread_atfork(hk_prepare_before, hk_parent_before,
+                       hk_child_before) == 0;
+}
+
+static holder_t hk_other;
+
+static int hk_child_main(void *arg)
+{
+    int kind = (int)(intptr_t)arg;
+    if (atomic_load(&hk_errors))
+        t_fail("in a fork handler: %s", hk_errmsg);
+    if (kind == HK_CHILD && atomic_load(&hk_ran[HK_BEFORE]) != HK_CHILD)
+        t_fail("the child handler registered before hakmem's did not run");
+    if (kind == HK_CHILD && atomic_load(&hk_ran[HK_AFTER]) != HK_CHILD)
+        t_fail("the child handler registered after hakmem's did not run");
+    for (int set = 0; set < 2; set++)
+        for (unsigned t = 0; t < HK_TIERS; t++)
+            blk_free(&hk_prep[set][t], "child frees a prepare handler's block");
+    /* The other thread did not survive: its blocks are freed here. */
+    for (unsigned j = 0; j < F2_BLOCKS; j++)
+        blk_free(&hk_other.b[j], "child frees another thread's block");
+    child_workout(0x4b4bull + (unsigned)kind, 500);
+    child_settled(0, NULL, "child after fork handlers that allocate");
+    if (atomic_load(&hk_errors))
+        t_fail("in the child: %s", hk_errmsg);
+    return child_report();
+}
+
+static void hk_run(int kind)
+{
+    errors_reset();
+    ck_assert_msg(hk_registered_first,
+                  "the handlers were not registered before hakmem's");
+    ck_assert_int_eq(pthread_atfork(hk_prepare_after, hk_parent_after,
+                                    hk_child_after), 0);
+    /* A thread alive during the fork, holding blocks of every tier. */
+    pthread_t t;
+    holder_start(&hk_other, &t, 0x4b00ull << 32, 1);
+    hk_foreign = &hk_other.b[1];
+    atomic_store(&hk_errors, 0);
+    atomic_store(&hk_ran[0], 0);
+    atomic_store(&hk_ran[1], 0);
+    atomic_store(&hk_armed, kind);
+    /* A deadlock in a prepare or parent handler hangs this process, one in
+     * a child handler the child before its alarm: either ends here. */
+    alarm(30);
+    child_t c;
+    int started = child_start(&c, hk_child_main, (void *)(intptr_t)kind);
+    atomic_store(&hk_armed, 0);
+    if (started == 0)
+        child_wait(&c);
+    alarm(0);
+    ck_assert_int_eq(started, 0);
+    ck_assert_msg(!atomic_load(&hk_errors), "in a fork handler: %s",
+                  hk_errmsg);
+    if (kind != HK_CHILD)
+        for (int set = 0; set < 2; set++)
+            ck_assert_msg(atomic_load(&hk_ran[set]) == kind,
+                          "the %s handler registered %s hakmem's ran: %d",
+                          kind == HK_PREPARE ? "prepare" : "parent",
+                          set ? "after" : "before", atomic_load(&hk_ran[set]));
+    ASSERT_CHILD_OK(&c, "fork with handlers that allocate");
+    /* The parent: its copy of the prepare handlers' blocks, the other
+     * thread's blocks, and the heap. */
+    for (int set = 0; set < 2; set++)
+        hk_free(hk_prep[set], "parent frees a prepare handler's block");
+    ck_assert_msg(!atomic_load(&hk_errors), "%s", hk_errmsg);
+    holder_verify(&hk_other, "parent after the fork");
+    for (unsigned j = 0; j < F2_BLOCKS; j++)
+        blk_free(&hk_other.b[j], "parent frees the other thread's blocks");
+    holder_done(&hk_other, t);
+    ASSERT_NO_THREAD_ERRORS();
+    hak_check_heap();
+    /* And it still allocates in every tier. */
+    hk_churn(0x9000, "parent after the fork");
+    ck_assert_msg(!atomic_load(&hk_errors), "%s", hk_errmsg);
+}
+
+START_TEST(test_fork_prepare_handler_allocates) { hk_run(HK_PREPARE); }
+END_TEST
+START_TEST(test_fork_parent_handler_allocates) { hk_run(HK_PARENT); }
+END_TEST
+START_TEST(test_fork_child_handler_allocates) { hk_run(HK_CHILD); }
+END_TEST
+
 Suite *fork_suite(void)
 {
     Suite *s = suite_create("fork");
@@ -852,6 +1070,9 @@ Suite *fork_suite(void)
         { "blocks_from_before_fork", test_fork_blocks_from_before },
         { "free_blocks_of_dead_threads", test_fork_free_blocks_of_dead_threads },
         { "child_trim_returns_memory", test_fork_child_trim_returns_dead_heaps },
+        { "prepare_handler_allocates", test_fork_prepare_handler_allocates },
+        { "parent_handler_allocates", test_fork_parent_handler_allocates },
+        { "child_handler_allocates", test_fork_child_handler_allocates },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

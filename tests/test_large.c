@@ -926,6 +926,79 @@ START_TEST(guard_refused_is_enomem)
 }
 END_TEST
 
+/* The table of large blocks cannot grow (its new mapping's guard pages
+ * are refused) just when realloc moves a block: realloc returns NULL with
+ * ENOMEM and the block is untouched and still live, instead of the block
+ * being moved with no entry for it. Blocks moved by realloc leave
+ * tombstones, so moving enough of them makes the table grow; with every
+ * mprotect refused, moves still work (mmap and mremap) until then. */
+#define RT_BLOCKS 1500
+#define RT_SIZE (40 * KiB)
+
+static int rt_intact(const uint8_t *p, unsigned i)
+{
+    uint8_t v = (uint8_t)(i * 7 + 1), w = (uint8_t)(v ^ 0xff);
+    for (size_t k = 0; k < 4 * KiB; k++)
+        if (p[k] != v || p[RT_SIZE - 4 * KiB + k] != w)
+            return 0;
+    return 1;
+}
+
+static void realloc_table_refused(void *arg)
+{
+    (void)arg;
+    static uint8_t *b[RT_BLOCKS];
+    for (unsigned i = 0; i < RT_BLOCKS; i++) {
+        if (!(b[i] = hak_malloc(RT_SIZE)))
+            _exit(3);
+        memset(b[i], (uint8_t)(i * 7 + 1), 4 * KiB);
+        memset(b[i] + RT_SIZE - 4 * KiB, (uint8_t)((i * 7 + 1) ^ 0xff),
+               4 * KiB);
+    }
+    deny_mprotect();
+    unsigned moved = 0;
+    int refused = 0;
+    for (unsigned i = 0; i < RT_BLOCKS && !refused; i++) {
+        errno = 0;
+        uint8_t *q = hak_realloc(b[i], 4 * RT_SIZE);
+        if (!q) {
+            if (errno != ENOMEM)
+                _exit(4);
+            refused = 1;
+            q = b[i];
+        }
+        if (!rt_intact(q, i))
+            _exit(5);
+        b[i] = q;
+        moved += !refused;
+    }
+    if (!refused || !moved)
+        _exit(6);
+    for (unsigned i = 0; i < RT_BLOCKS; i++) {
+        if (!rt_intact(b[i], i))
+            _exit(7);
+        if (hak_malloc_usable_size(b[i]) < RT_SIZE)
+            _exit(8);
+        hak_free(b[i]);
+    }
+    hak_check_heap();
+    _exit(0);
+}
+
+START_TEST(realloc_table_full_is_enomem)
+{
+    if (RUNNING_ON_VALGRIND)
+        return; /* memcheck does not run seccomp filters */
+    char buf[1024];
+    int st = run_child(realloc_table_refused, NULL, buf, sizeof buf);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "child %s %d (4: errno not ENOMEM, 5, 7: block damaged, "
+                  "6: no realloc refused, 8: block not live), stderr: %s",
+                  WIFSIGNALED(st) ? "got signal" : "exited with",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
+}
+END_TEST
+
 Suite *large_suite(void)
 {
     Suite *s = suite_create("large");
@@ -948,6 +1021,7 @@ Suite *large_suite(void)
     tcase_add_test(g, freed_block_faults_while_cached);
     tcase_add_test(g, write_after_free_then_reuse_faults);
     tcase_add_test(g, guard_refused_is_enomem);
+    tcase_add_test(g, realloc_table_full_is_enomem);
     suite_add_tcase(s, g);
     TCase *use = tcase_create("use");
     tcase_add_test(use, contents_survive_reuse_paths);

@@ -1,7 +1,8 @@
 /* test_registry.c — which memory is ours: registry_tier for foreign and
  * own addresses, superslab headers found by address, superslabs mapped and
- * returned, the map agreeing with the list, and lock-free lookups while
- * another thread maps and unmaps superslabs. */
+ * returned, the map agreeing with the list, lock-free lookups while
+ * another thread maps and unmaps superslabs, and a list with no limit
+ * (more than 65,536 superslabs, the old fixed array's size). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,64 @@ START_TEST(concurrent_lookups)
 }
 END_TEST
 
+/* ---- No limit on the list ------------------------------------------------ */
+
+/* Headers of 65,536 + 64 superslabs, each at the start of its own 2 MiB
+ * of one reserved range (only the header's page is written: 256 MiB of
+ * pages, none of the rest), registered, listed and removed in an order
+ * that takes them out of the middle of the list. The registry must
+ * neither abort nor lose one. */
+#define MANY_SS (65536u + 64u)
+
+typedef struct many {
+    uintptr_t lo, hi;
+    size_t seen;
+} many_t;
+
+static void count_many(hak_superslab_t *ss, void *arg)
+{
+    many_t *m = arg;
+    m->seen += ss_base(ss) >= m->lo && ss_base(ss) < m->hi;
+}
+
+START_TEST(list_beyond_65536_superslabs)
+{
+    init_allocator();
+    size_t len = ((size_t)MANY_SS + 1) << HAK_SS_SHIFT;
+    uint8_t *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck_assert_msg(raw != MAP_FAILED, "no %zu GiB of address space", len >> 30);
+    uintptr_t lo = ((uintptr_t)raw + HAK_SS_MASK) & ~(uintptr_t)HAK_SS_MASK;
+    many_t m = { lo, lo + ((uintptr_t)MANY_SS << HAK_SS_SHIFT), 0 };
+    uint64_t count0 = registry_count();
+    for (size_t i = 0; i < MANY_SS; i++) {
+        uintptr_t base = lo + (i << HAK_SS_SHIFT);
+        hak_superslab_t *ss = ss_of(base);
+        ss->magic = HAK_SS_MAGIC ^ base;
+        ss->tier = HAK_TIER_TINY;
+        registry_add(ss, HAK_TIER_TINY);
+    }
+    REQ_UINT_EQ(registry_count(), count0 + MANY_SS);
+    registry_each(count_many, &m);
+    REQ_UINT_EQ(m.seen, MANY_SS);
+    REQ_UINT_EQ(registry_tier(lo), HAK_TIER_TINY);
+    REQ_UINT_EQ(registry_tier(m.hi - 1), HAK_TIER_TINY);
+    /* Out of the middle first (every third), then the rest. */
+    for (unsigned pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < MANY_SS; i++)
+            if ((i % 3 == 1) == (pass == 0))
+                registry_remove(ss_of(lo + (i << HAK_SS_SHIFT)));
+    REQ_UINT_EQ(registry_count(), count0);
+    m.seen = 0;
+    registry_each(count_many, &m);
+    REQ_UINT_EQ(m.seen, 0);
+    for (size_t i = 0; i < MANY_SS; i++)
+        REQ_UINT_EQ(registry_tier(lo + (i << HAK_SS_SHIFT)), 0);
+    munmap(raw, len);
+    check_map_matches_list();
+}
+END_TEST
+
 Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -526,6 +585,7 @@ Suite *registry_suite(void)
     tcase_set_timeout(life, 120);
     tcase_add_test(life, count_grows_and_returns);
     tcase_add_test(life, concurrent_lookups);
+    tcase_add_test(life, list_beyond_65536_superslabs);
     suite_add_tcase(s, life);
     return s;
 }

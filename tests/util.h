@@ -77,6 +77,7 @@ unsigned test_scale(void);
 Suite *size_class_suite(void);
 Suite *remote_suite(void);
 Suite *registry_suite(void);
+Suite *exit_suite(void);
 Suite *api_suite(void);
 Suite *align_suite(void);
 Suite *death_suite(void);
