@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # ci/gate.sh — `make ci`: every gate of the pipeline, bounded to about a
 # quarter of an hour on 2 cores, then a summary table. Fails if any stage
-# fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (30 each here), STRESS_OPS.
+# fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (30 each here), STRESS_OPS,
+# SOAK_SECONDS (60).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_SECONDS=${FUZZ_SECONDS:-30} AFL_SECONDS=${AFL_SECONDS:-30}
 export STRESS_OPS=${STRESS_OPS:-1000000}
+# The soak stage: 60 s shared by every program and flavour (ci/soak.sh).
+export SOAK_SECONDS=${SOAK_SECONDS:-60}
 mkdir -p build/ci
 rows=()
 failed=0
@@ -63,6 +66,9 @@ count_tsan_stress() {
     echo "$(grep -cE 'operations' "$1") $(grep -oE '[0-9]+ operations' "$1" | grep -oE '[0-9]+' | sum)_ops $(grep -c 'ThreadSanitizer' "$1")"
 }
 count_stress() { count_tsan_stress "$1"; }
+count_soak() { # "soak <flavour> <program>: N operations ..., <verdict>"
+    echo "$(grep -c '^soak ' "$1") $(grep -E '^soak ' "$1" | grep -oE '[0-9]+ operations' | grep -oE '[0-9]+' | sum)_ops $(grep -E '^soak(-check)? ' "$1" | grep -cvE ': memory bounded$|leaky .*(grew|cap:)')"
+}
 count_valgrind() {
     echo "$(grep -c '^memcheck:' "$1") $(grep -oE 'Checks: [0-9]+' "$1" | grep -oE '[0-9]+' | sum)_tests $(grep -c 'ERROR SUMMARY: [1-9]' "$1")"
 }
@@ -77,6 +83,7 @@ stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS"
 stage tsan-stress make -s tsan-stress
 stage valgrind  make -s valgrind VALGRIND_FLAVOURS=debug VALGRIND_SUITES="size_class align death"
 stage stress    make -s stress STRESS_OPS="$STRESS_OPS"
+stage soak      make -s soak SOAK_SECONDS="$SOAK_SECONDS"
 
 echo
 echo "| stage         | ok   |     runs | operations/execs   | crashes |  time |"

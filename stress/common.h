@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hakmem.h"
 
@@ -180,6 +181,100 @@ static inline void report_done(const char *name, unsigned long ops)
            (unsigned long long)st.drains,
            (unsigned long long)st.peak_mapped_bytes >> 10,
            (unsigned long long)st.mapped_bytes >> 10);
+}
+
+/* ---- Time-bounded programs (stress/soak.c, forker.c, exits.c) -----------
+ *
+ * soak_init: stress_init, and SIGTERM too says how far the run got
+ * (ci/soak.sh stops a hung or runaway run with it before SIGKILL).
+ *
+ *   STRESS_SECONDS  how long they run (default 10); ci/soak.sh sets it
+ *
+ * The time only bounds the run; nothing is asserted about speed. */
+static inline void soak_init(void)
+{
+    stress_init();
+    signal(SIGTERM, on_fatal);
+}
+
+static inline double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline double run_deadline(void)
+{
+    return now_seconds() + (double)env_num("STRESS_SECONDS", 10);
+}
+
+/* A size in one of the tiers, zero included: mostly tiny, a quarter mid,
+ * one in 32 large (to 256 KiB, so a live table stays tens of MiB). */
+static inline size_t pick_tier_size(unsigned long long *s)
+{
+    unsigned long long r = rng(s);
+    unsigned k = (unsigned)(r & 31);
+    r >>= 8;
+    if (k == 0)
+        return 0;
+    if (k == 1)
+        return 32769 + (size_t)(r % (256u << 10));
+    if (k < 10)
+        return 1025 + (size_t)(r % 31744);
+    return 1 + (size_t)(r % 1024);
+}
+
+/* Stamps a block of n >= 16 bytes from any entry point (calloc, realloc,
+ * the memalign family) the way pay_alloc does, so pay_check and pay_free
+ * verify it. */
+static inline void pay_fill(void *q, size_t n, uint64_t stamp)
+{
+    payload_t *p = q;
+    p->size = n;
+    p->stamp = stamp;
+    uint8_t *b = q;
+    for (size_t i = sizeof *p; i < n && i < 64; i++)
+        b[i] = pay_byte(stamp, i);
+    for (size_t i = n > 64 ? n - 64 : n; i < n; i++)
+        if (i >= sizeof *p)
+            b[i] = pay_byte(stamp, i);
+}
+
+/* After a realloc from the block's recorded size to m bytes: the bytes
+ * both sizes cover must have moved with the block. */
+static inline void pay_check_moved(const void *q, size_t m)
+{
+    const payload_t *p = q;
+    const uint8_t *b = q;
+    size_t n = p->size < m ? p->size : m;
+    int bad = n < 16;
+    for (size_t i = sizeof *p; !bad && i < n; i++)
+        if (i < 64 || i + 64 >= p->size)
+            bad = b[i] != pay_byte(p->stamp, i);
+    if (bad) {
+        fprintf(stderr, "stress: payload of %p lost in realloc (%zu -> %zu)\n",
+                q, (size_t)p->size, m);
+        abort();
+    }
+}
+
+/* Blocks under 16 bytes (and malloc(0)) hold no payload header: their n
+ * bytes are a pattern of the block's slot, checked before the free. */
+static inline void small_fill(uint8_t *b, size_t n, uint64_t stamp)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = pay_byte(stamp, i);
+}
+
+static inline void small_check_free(uint8_t *b, size_t n, uint64_t stamp)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != pay_byte(stamp, i)) {
+            fprintf(stderr, "stress: %zu-byte block %p damaged\n", n, (void *)b);
+            abort();
+        }
+    hak_free(b);
 }
 
 #endif
