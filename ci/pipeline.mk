@@ -22,7 +22,7 @@ FUZZ_FLAVOURS ?= debug release
 # Link flags per harness: fuzz_attack records every mapping hakmem makes
 # (it tells hakmem's memory from the fuzzer's), through these wrappers.
 LDFLAGS_fuzz_attack := -Wl,--wrap=mmap,--wrap=munmap,--wrap=mremap,--wrap=mprotect
-STRESS       := mpsc larson churn
+STRESS       := mpsc larson churn race
 CORE_SRC_ALL := $(CORE_SRC)
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Ihardening \
@@ -78,12 +78,20 @@ replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(
 	  printf '%-8s %-12s ' $$f $$h; $(BUILD)/$$f/replay_$$h corpus/$$h || exit 1; \
 	done; done
 
-tsan-stress: deps $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/tsan/$(f)/$(p)))
+# forker too, for the lock order of fork's prepare handler against the
+# allocator's own nesting (its children start threads, which TSan supports
+# after a multi-threaded fork only with die_after_fork=0).
+tsan-stress: deps $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS) forker,$(BUILD)/tsan/$(f)/$(p)))
 	@for f in $(FLAVOURS); do for p in $(STRESS); do \
 	  printf 'tsan %-8s ' $$f; \
 	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 STRESS_OPS=$(TSAN_OPS) \
 	    STRESS_THREADS=4 $(BUILD)/tsan/$$f/$$p || exit 1; \
-	done; done
+	done; \
+	printf 'tsan %-8s ' $$f; \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 \
+	  STRESS_SECONDS=5 $(BUILD)/tsan/$$f/forker >$(BUILD)/tsan/$$f/forker.log || exit 1; \
+	tail -1 $(BUILD)/tsan/$$f/forker.log; \
+	done
 
 stress: $(foreach f,$(FLAVOURS),$(foreach p,$(STRESS),$(BUILD)/$(f)/stress_$(p)))
 	@for f in $(FLAVOURS); do for p in $(STRESS); do \

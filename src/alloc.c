@@ -19,45 +19,65 @@
 
 /* ---- Reports (cold) ----------------------------------------------------- */
 
-/* p is in one of our superslabs but is not a block's start. */
+/* p is in one of our superslabs but is not a block's start (the
+ * reporters below read s as slab.h's shared view: any thread). */
 HAK_COLD static void report_bad_small(const void *p, hak_slab_t *s,
                                       const char *check)
 {
     uintptr_t a = (uintptr_t)p;
-    if (s->cls != HAK_CLASS_NONE && a >= (uintptr_t)s->start &&
-        a < (uintptr_t)s->start + (size_t)s->capacity * s->stride)
-        hak_report(HAK_CHECK_MISALIGNED, p, slab_where(s), NULL);
-    hak_report(check, p, slab_where(s), " (not a block in use)");
+    hak_where_t w = slab_where_shared(s);
+    hak_geom_t g = slab_geom_shared(s);
+    if (g.capacity && w.size && a >= (uintptr_t)g.start &&
+        a < (uintptr_t)g.start + (size_t)g.capacity * w.size)
+        hak_report(HAK_CHECK_MISALIGNED, p, w, NULL);
+    hak_report(check, p, w, " (not a block in use)");
+}
+
+/* p looked like a slot of s, but s was released or set up again while it
+ * was checked: p was no live block (a live block's slab stays). */
+HAK_COLD static void report_reused(const void *p, hak_slab_t *s,
+                                   const char *check)
+{
+    hak_report(check, p, slab_where_shared(s),
+               " (not a block in use: its slab was set up again)");
 }
 
 /* p is slot i of s, and the bitmap says it is free: freed already, or
  * never handed out since the slab was set up. Above the highest word the
- * cursor reached (top) it is the latter for sure; debug knows per slot.
- * `freeing`: the caller is free(), for which a freed slot is a double
- * free. */
+ * cursor reached (top) it is the latter for sure; the per-slot state
+ * knows per slot, which only the owner may read (another thread's read
+ * would race with the owner handing the slot out). `freeing`: the caller
+ * is free(), for which a freed slot is a double free. */
 HAK_COLD static void report_free_slot(const void *p, hak_slab_t *s,
                                       uint32_t i, const char *check,
                                       int freeing)
 {
     hak_superslab_t *ss = ss_of((uintptr_t)p);
-    if (slot_word(i) > s->top ||
-        (hak_slots_kept() && hak_chk_slot_value(ss, s, p) == HAK_SLOT_FRESH))
-        hak_report(check, p, slab_where(s), " (never handed out)");
-    hak_report(freeing ? HAK_CHECK_DOUBLE_FREE : check, p, slab_where(s),
-               hak_slots_kept() ? " (block is free)"
-                             : " (block is free: freed, or never handed out)");
+    int kept = hak_slots_kept() && ss->owner == hak_tls_heap;
+    hak_where_t w = slab_where_shared(s);
+    if (slot_word(i) > HAK_SHARED_LOAD(s->top) ||
+        (kept && hak_chk_slot_value(ss, s, p) == HAK_SLOT_FRESH))
+        hak_report(check, p, w, " (never handed out)");
+    hak_report(freeing ? HAK_CHECK_DOUBLE_FREE : check, p, w,
+               kept ? " (block is free)"
+                    : " (block is free: freed, or never handed out)");
 }
 
 /* The slot b starts in s, which the bitmap must show in use; else the
  * report naming `check` (`freeing`: for free(), a freed slot is a double
- * free). Whether another thread's free of it waits is the caller's to ask. */
+ * free). Whether another thread's free of it waits is the caller's to ask.
+ * Any thread: it reads s as slab.h's shared view. */
 static uint32_t slot_in_use(const void *b, hak_slab_t *s, const char *check,
                             int freeing)
 {
-    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    hak_geom_t g = slab_geom_shared(s);
+    uint32_t i = geom_index(&g, (uintptr_t)b);
     if (i == UINT32_MAX)
         report_bad_small(b, s, check);
-    if (slab_slot_free(s, i))
+    int is_free = slab_slot_free(s, i);
+    if (!slab_geom_still(s, &g))
+        report_reused(b, s, check);
+    if (is_free)
         report_free_slot(b, s, i, check, freeing);
     return i;
 }
@@ -79,7 +99,7 @@ HAK_COLD static void report_remote_double_free(const void *p, hak_slab_t *s,
         hak_fmt_str(&f, "a thread that never allocated");
     }
     hak_fmt_str(&f, ")");
-    hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where(s), d);
+    hak_report(HAK_CHECK_DOUBLE_FREE, p, slab_where_shared(s), d);
 }
 
 /* ---- Slab lists -------------------------------------------------------- */
@@ -92,7 +112,7 @@ hak_slab_t hak_slab_none = { .cls = HAK_CLASS_NONE };
 HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s, uint8_t *b,
                           size_t req)
 {
-    h->nalloc[c]++;
+    hak_count(&h->nalloc[c], 1);
     s->credit++;
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
@@ -182,7 +202,7 @@ HAK_INLINE void free_commit(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s,
     /* Last freed, first reused: its line is warm. */
     s->take = b;
     s->take_slot = (uint16_t)i;
-    h->nfree++;
+    hak_count(&h->nfree, 1);
     if (HAK_UNLIKELY(--s->credit < 0))
         slab_attention(h, s);
 }
@@ -226,17 +246,23 @@ HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
 }
 
 /* Another heap owns b's superslab: set b's bit in the slab's rbits (and
- * queue the slab for its owner). Reads only slab fields that are
- * immutable while the block is live, and the owner's bitmap (relaxed). */
+ * queue the slab for its owner). b may be no live block, in a slab its
+ * owner is releasing or setting up again right now: it is validated with
+ * the shared view of slab.h, and only a slot of a set-up that held still
+ * while its bit was read is freed. */
 HAK_NOINLINE static void free_remote(uint8_t *b)
 {
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
-    uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
+    hak_geom_t g = slab_geom_shared(s);
+    uint32_t i = geom_index(&g, (uintptr_t)b);
     if (HAK_UNLIKELY(i == UINT32_MAX))
         report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
-    if (HAK_HARDEN && HAK_UNLIKELY(slab_slot_free(s, i))) {
-        if (slot_word(i) > s->top)
+    int is_free = slab_slot_free(s, i);
+    if (HAK_HARDEN && HAK_UNLIKELY(!slab_geom_still(s, &g)))
+        report_reused(b, s, HAK_CHECK_INVALID_FREE);
+    if (HAK_HARDEN && HAK_UNLIKELY(is_free)) {
+        if (slot_word(i) > HAK_SHARED_LOAD(s->top))
             report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
         report_remote_double_free(b, s, ss->owner);
     }
@@ -277,7 +303,7 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
             slab_take_from_bits(s);
         n += (uint32_t)__builtin_popcountll(x);
     }
-    h->cls[s->cls].nremote += n;
+    hak_count(&h->cls[s->cls].nremote, n);
     s->credit -= (int32_t)n;
     if (s->credit < 0)
         slab_attention(h, s);
@@ -288,7 +314,7 @@ void heap_drain(hak_heap_t *h)
     hak_slab_t *s = remote_take(&h->remote);
     if (!s)
         return;
-    h->ndrain++;
+    hak_count(&h->ndrain, 1);
     while (s) {
         /* A queued slab is a descriptor of one of h's superslabs in use:
          * metadata, which no program write reaches. */
@@ -314,10 +340,10 @@ void heap_drain(hak_heap_t *h)
 HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
 {
     hak_class_state_t *cs = &h->cls[c];
-    cs->nrefill++;
+    hak_count(&cs->nrefill, 1);
     /* Now and then, drain an abandoned heap: frees into the blocks of
      * exited threads must not pile up while no new thread adopts them. */
-    if ((cs->nrefill & 255) == 0)
+    if ((hak_counter(&cs->nrefill) & 255) == 0)
         heap_reclaim(1, 0);
     heap_drain(h);
     int switched = 0;
@@ -332,8 +358,8 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
                 k++;
             if (k < words && (k <= s->top || switched || !cs->partial)) {
                 s->cursor = (uint16_t)k;
-                if (k > s->top)
-                    s->top = (uint16_t)k;
+                if (k > s->top) /* read by other threads (slab.h) */
+                    HAK_SHARED_STORE(s->top, (uint16_t)k);
                 slab_take_from_bits(s);
                 return 1;
             }
@@ -451,11 +477,11 @@ hak_small_ref_t small_validate(const void *p, const char *check)
     hak_slab_t *s = slab_of(ss, a);
     uint32_t i = slot_in_use(p, s, check, 0);
     if (slab_slot_queued(s, i))
-        hak_report(check, p, slab_where(s),
+        hak_report(check, p, slab_where_shared(s),
                    " (block is free: freed by another thread)");
     /* HAKMEM_SECURITY's delay holds freed blocks live in the bitmap. */
     if (hak_sec() && hak_chk_slot_value(ss, s, p) < HAK_SLOT_LIVE)
-        hak_report(check, p, slab_where(s), " (block is free: delayed)");
+        hak_report(check, p, slab_where_shared(s), " (block is free: delayed)");
     return (hak_small_ref_t){ ss, s };
 }
 

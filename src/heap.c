@@ -300,7 +300,6 @@ void heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
 
 void heap_fork_child(void)
 {
-    pthread_mutex_init(&heap_mutex, NULL);
     hak_heap_t *me = hak_tls_heap;
     /* The other threads vanished wherever they were, possibly half-way
      * through a malloc or free of their own heap, which takes no lock. Such

@@ -4,10 +4,8 @@
  * comes first; it calls nothing that allocates. The constructor registers
  * the fork handlers early, before the program can start threads.
  */
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -16,6 +14,7 @@
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include "registry.h"
 #include "vg.h"
@@ -25,48 +24,16 @@ hak_global_t hak_g;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* An environment number, or def; never allocates (getenv does not). */
-static long env_long(const char *name, long def)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    long n = 0;
-    for (; *v >= '0' && *v <= '9'; v++)
-        n = n * 10 + (*v - '0');
-    return n;
-}
-
-/* HAKMEM_SECURITY: a comma-separated list of canary, zero, delay, or
- * strong for all three. A word it does not know is ignored. */
-static unsigned env_security(const char *name)
-{
-    static const struct { const char *word; unsigned bits; } words[] = {
-        { "canary", HAK_SEC_CANARY }, { "zero", HAK_SEC_ZERO },
-        { "delay", HAK_SEC_DELAY },
-        { "strong", HAK_SEC_CANARY | HAK_SEC_ZERO | HAK_SEC_DELAY },
-    };
-    const char *v = getenv(name);
-    unsigned sec = 0;
-    while (v && *v) {
-        size_t n = strcspn(v, ",");
-        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-            if (strlen(words[i].word) == n && !strncmp(v, words[i].word, n))
-                sec |= words[i].bits;
-        v += n + (v[n] == ',');
-    }
-    return sec;
-}
+/* Every HAKMEM_ variable, parsed once (src/options.h). */
+hak_options_t hak_opt;
 
 static void init_once_body(void)
 {
-    /* The report goes to a copy of stderr taken now: programs such as
-     * coreutils close fd 2 before exit handlers run. */
-    if (env_long("HAKMEM_STATS", 0) != 0)
-        hak_g.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
-    hak_g.large_cache_bytes = (size_t)env_long("HAKMEM_LARGE_CACHE_MB", 64)
-                              << 20;
-    hak_g.sec = HAK_DEBUG ? 0 : env_security("HAKMEM_SECURITY");
+    /* Warnings go to stderr now; the report goes where hak_stats_exit
+     * finds it at exit (stderr as it is then, or HAKMEM_STATS_FILE). */
+    (void)hak_options_parse(environ, &hak_opt, 2);
+    hak_g.large_cache_bytes = (size_t)hak_opt.large_cache_bytes;
+    hak_g.sec = HAK_DEBUG ? 0 : hak_opt.security;
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
     heap_global_init();
     atomic_store_explicit(&hak_g.ready, 1, memory_order_release);
@@ -112,41 +79,46 @@ void hak_init(void)
  * (src/lock.h); while marked, that thread's lock calls are no-ops. That is
  * sound because it holds every lock: no other thread is inside any locked
  * section, and the forking thread runs handlers between allocator calls,
- * never inside one. The parent handler clears the mark and unlocks; the
- * child handler clears it and re-initialises the locks. So handlers
+ * never inside one. The parent and child handlers clear the mark and
+ * unlock (the child's one thread is the one that locked). So handlers
  * registered before or after hakmem's may allocate and free in every tier,
  * in the parent and in the child, in either flavour. */
 __thread int hak_tls_fork_holder __attribute__((tls_model("initial-exec")));
 
+/* Lock order, outermost first: heap pool, large table, zero regions,
+ * registry (zero_alloc registers its region under the zero lock; a
+ * superslab is registered or removed under none or the heap lock). prepare
+ * takes them in that order, or a thread inside zero_alloc and the forking
+ * thread could each wait for the other's lock. */
 static void fork_prepare(void)
 {
     heap_lock();
-    registry_lock();
     large_lock();
     zero_lock();
+    registry_lock();
     hak_tls_fork_holder = 1;
 }
 
 static void fork_parent(void)
 {
     hak_tls_fork_holder = 0;
+    registry_unlock();
     zero_unlock();
     large_unlock();
-    registry_unlock();
     heap_unlock();
 }
 
-/* The child re-initialises the locks and orphans the heaps of the threads
- * that did not survive (src/heap.h). Child handlers registered before this
+/* The child orphans the heaps of the threads that did not survive
+ * (src/heap.h). Child handlers registered before this
  * one ran already, as the fork holder, with those heaps still live: their
  * frees into them went through the heaps' queues, as any remote free. */
 static void fork_child(void)
 {
-    hak_tls_fork_holder = 0;
-    zero_reinit_lock();
-    large_reinit_lock();
-    registry_reinit_lock();
     heap_fork_child();
+    /* The child's one thread is the one that took the locks in prepare
+     * (default mutexes, so its unlock releases them): unlocked, not
+     * re-initialised, which would be undefined on a locked mutex. */
+    fork_parent();
 }
 
 __attribute__((constructor)) static void hak_constructor(void)
@@ -157,6 +129,5 @@ __attribute__((constructor)) static void hak_constructor(void)
 
 __attribute__((destructor)) static void hak_destructor(void)
 {
-    if (hak_g.stats_fd > 0)
-        hak_stats_print(hak_g.stats_fd);
+    hak_stats_exit();
 }

@@ -68,7 +68,6 @@ static uint64_t n_allocs, n_frees, live_bytes;
 
 void large_lock(void) { pthread_mutex_lock(&large_mutex); }
 void large_unlock(void) { pthread_mutex_unlock(&large_mutex); }
-void large_reinit_lock(void) { pthread_mutex_init(&large_mutex, NULL); }
 
 static size_t hash(uintptr_t p, size_t cap)
 {

@@ -80,7 +80,6 @@ HAK_INTERNAL void *large_realloc(void *p, size_t size);
 HAK_INTERNAL size_t large_trim(void);
 HAK_INTERNAL void large_lock(void);
 HAK_INTERNAL void large_unlock(void);
-HAK_INTERNAL void large_reinit_lock(void);
 HAK_INTERNAL void large_stats(uint64_t *allocs, uint64_t *frees,
                               uint64_t *live_bytes, uint64_t *cached_bytes);
 

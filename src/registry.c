@@ -22,10 +22,6 @@ static uint64_t n_ss;
 
 void registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
 void registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
-void registry_reinit_lock(void)
-{
-    pthread_mutex_init(&registry_mutex, NULL);
-}
 
 void registry_add(hak_superslab_t *ss, unsigned tier)
 {

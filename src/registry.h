@@ -33,7 +33,6 @@ HAK_INTERNAL void registry_each(void (*fn)(hak_superslab_t *, void *),
 HAK_INTERNAL uint64_t registry_count(void);
 HAK_INTERNAL void registry_lock(void);
 HAK_INTERNAL void registry_unlock(void);
-HAK_INTERNAL void registry_reinit_lock(void);
 
 /* Tier of the superslab holding address a, HAK_TIER_ZERO in a zero
  * region, or 0 if a is in neither. */

@@ -82,11 +82,11 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
         what = "block requested=";
     } else if (tier) {
         hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
-        w = (hak_where_t){ r.slab->cls, r.slab->stride, r.slab->start };
+        w = slab_where_shared(r.slab);
         size_t req = hak_requested(r.ss, r.slab, p);
         what = hak_slots_kept() && n != req ? "block requested="
                                               : "class size=";
-        v = hak_slots_kept() && n != req ? req : r.slab->stride;
+        v = hak_slots_kept() && n != req ? req : w.size;
     } else {
         v = large_requested(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ HAK_WHERE_LARGE, v, NULL };
@@ -114,9 +114,10 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
  * hak_free_aligned_sized's; else hak_free_sized's n, a block of malloc,
  * calloc or realloc. In release a small block's class is read from its
  * slab's descriptor (metadata, readable for any address the registry
- * calls ours) without validating p: the free that follows validates it,
- * and a mismatch validates it first (report_mismatch), so a bad pointer
- * is still reported as one. Debug needs the slot's requested size, so it
+ * calls ours; through slab.h's shared view, as p may be in a slab its
+ * owner is setting up right now) without validating p: the free that
+ * follows validates it, and a mismatch validates it first
+ * (report_mismatch), so a bad pointer is still reported as one. Debug needs the slot's requested size, so it
  * validates. */
 HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
 {
@@ -134,8 +135,12 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
             return n == hak_requested(r.ss, r.slab, p) &&
                    (!aligned || r.slab->cls == want);
         }
-        const hak_slab_t *s = slab_of(ss_of(a), a);
-        return s->cls == want || (!aligned && realloc_keeps(n, s->stride));
+        /* p may be no live block of a slab another thread owns: its
+         * class is read as slab.h's shared view (NONE: not in use). */
+        unsigned c = slab_cls_shared(slab_of(ss_of(a), a));
+        return c == want ||
+               (!aligned && c < HAK_NUM_CLASSES &&
+                realloc_keeps(n, hak_stride(c)));
     }
     /* A large block of (n, align) comes from the aligned path only if no
      * class serves them, and sits on a multiple of align. */

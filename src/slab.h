@@ -27,26 +27,33 @@ HAK_INLINE uint8_t *slab_slot(const hak_slab_t *s, uint32_t i)
 }
 
 /* Index of the block starting at a, or UINT32_MAX if a is not the start of
- * one of the slab's `limit` first blocks (callers pass the capacity). Uses only fields that are
- * immutable while the slab is in use (safe from any thread). a is inside
- * s's superslab, so |a - start| < 2^21; below start, the offset wraps to
- * nearly 2^64 and its quotient is far above any limit. */
-HAK_INLINE uint32_t slab_index(const hak_slab_t *s, uintptr_t a,
-                               uint32_t limit)
+ * one of the `limit` first blocks from `start`, `magic` apart (callers
+ * pass the capacity). slab_index reads the owner's view (fields that are
+ * immutable while the slab is in use); geom_index another thread's. a is
+ * inside the slab's superslab, so |a - start| < 2^21; below start, the
+ * offset wraps to nearly 2^64 and its quotient is far above any limit. */
+HAK_INLINE uint32_t index_by_magic(uintptr_t a, const uint8_t *start,
+                                   uint64_t magic, uint32_t limit)
 {
-    uint64_t off = a - (uintptr_t)s->start, lo, i;
+    uint64_t off = a - (uintptr_t)start, lo, i;
 #if defined(__x86_64__)
     /* One mul gives both halves; gcc's __int128 lowering of the same
      * product reserves extra registers and spills on the free fast path. */
-    __asm__("mulq %3" : "=a"(lo), "=d"(i) : "a"(off), "rm"(s->div_magic));
+    __asm__("mulq %3" : "=a"(lo), "=d"(i) : "a"(off), "rm"(magic));
 #else
-    unsigned __int128 p = (unsigned __int128)off * s->div_magic;
+    unsigned __int128 p = (unsigned __int128)off * magic;
     lo = (uint64_t)p;
     i = (uint64_t)(p >> 64);
 #endif
-    if (HAK_UNLIKELY(lo >= s->div_magic || i >= limit))
+    if (HAK_UNLIKELY(lo >= magic || i >= limit))
         return UINT32_MAX;
     return (uint32_t)i;
+}
+
+HAK_INLINE uint32_t slab_index(const hak_slab_t *s, uintptr_t a,
+                               uint32_t limit)
+{
+    return index_by_magic(a, s->start, s->div_magic, limit);
 }
 
 /* Blocks of s handed out and not yet freed back to it (exact). */
@@ -153,6 +160,87 @@ HAK_INLINE void slab_take_from_bits(hak_slab_t *s)
     size_t i = (size_t)s->cursor * 64 + word_lowest(w);
     s->take_slot = (uint16_t)i;
     s->take = s->start + i * s->stride;
+}
+
+/* ---- A slab seen from another thread ------------------------------------
+ * The owner rewrites a descriptor when it releases the slab and when it
+ * sets it up again (slab_init), at any moment, while another thread may be
+ * validating a pointer into it that is no live block (a bad free, a
+ * usable-size or realloc of a stale pointer). Such a thread reads the
+ * descriptor only as below: start, div_magic, capacity, cls and top with
+ * relaxed atomic loads (the owner stores them with relaxed atomic stores
+ * and reads them plainly, so its fast paths are unchanged), the bitmaps
+ * (atomics), and gen around them all, as a sequence lock: a view taken
+ * while gen was odd or that gen changed under is not the set-up of any
+ * moment, and then the pointer was no live block either (a live block's
+ * slab is not set up again before the block is freed). */
+#define HAK_SHARED_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define HAK_SHARED_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The owner is about to rewrite s's class and geometry: gen turns odd. */
+HAK_INLINE void slab_gen_begin(hak_slab_t *s)
+{
+    atomic_store_explicit(&s->gen,
+                          atomic_load_explicit(&s->gen, memory_order_relaxed)
+                              + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+/* ... and has: gen turns even again. */
+HAK_INLINE void slab_gen_end(hak_slab_t *s)
+{
+    atomic_store_explicit(&s->gen,
+                          atomic_load_explicit(&s->gen, memory_order_relaxed)
+                              + 1, memory_order_release);
+}
+
+/* What another thread needs of a slab to find a slot: capacity 0 (every
+ * index fails) when the slab is unused or being rewritten. */
+typedef struct hak_geom {
+    uint8_t *start;
+    uint64_t magic;
+    uint32_t capacity, gen;
+} hak_geom_t;
+
+HAK_INLINE hak_geom_t slab_geom_shared(const hak_slab_t *s)
+{
+    hak_geom_t g;
+    g.gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+    g.start = HAK_SHARED_LOAD(s->start);
+    g.magic = HAK_SHARED_LOAD(s->div_magic);
+    g.capacity = HAK_SHARED_LOAD(s->capacity);
+    if (HAK_UNLIKELY(g.gen & 1))
+        g.capacity = 0;
+    return g;
+}
+
+/* Index of the block starting at a in view g, or UINT32_MAX. */
+HAK_INLINE uint32_t geom_index(const hak_geom_t *g, uintptr_t a)
+{
+    return index_by_magic(a, g->start, g->magic, g->capacity);
+}
+
+/* s is still set up as g saw it, so what was read of it since (its
+ * bitmaps) belongs to that set-up. */
+HAK_INLINE int slab_geom_still(const hak_slab_t *s, const hak_geom_t *g)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&s->gen, memory_order_relaxed) == g->gen;
+}
+
+/* s's class as another thread may read it (HAK_CLASS_NONE: unused). */
+HAK_INLINE unsigned slab_cls_shared(const hak_slab_t *s)
+{
+    return HAK_SHARED_LOAD(s->cls);
+}
+
+/* Where s is, for a report from any thread (best effort: the class and
+ * the stride of one moment). */
+HAK_INLINE hak_where_t slab_where_shared(const hak_slab_t *s)
+{
+    unsigned c = slab_cls_shared(s);
+    return (hak_where_t){ c, c < HAK_NUM_CLASSES ? hak_stride(c) : 0,
+                          HAK_SHARED_LOAD(s->start) };
 }
 
 /* ---- Slab lifecycle (src/superslab.c) ----------------------------------- */

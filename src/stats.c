@@ -1,13 +1,16 @@
 /* stats.c — counters summed over every heap, and the HAKMEM_STATS report.
- * Counters are plain per-heap fields written by their owner; the sums are
- * read at exit or on request and may be a little stale while other threads
- * run, which statistics tolerate. */
+ * Counters are per-heap relaxed atomics written by their owner alone
+ * (hak_counter_t, types.h), so reading them from here while the owners
+ * run is no data race; the sums are read at exit or on request and may be
+ * a little stale while other threads run, which statistics tolerate. */
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "hakmem.h"
 
 #include "heap.h"
 #include "large.h"
+#include "options.h"
 #include "os.h"
 #include "report.h"
 #include "size_class.h"
@@ -28,16 +31,16 @@ static void add_heap(hak_heap_t *h, void *arg)
 {
     sums_t *s = arg;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        s->cls[c].alloc += h->nalloc[c];
-        s->cls[c].remote += h->cls[c].nremote;
-        s->cls[c].refill += h->cls[c].nrefill;
+        s->cls[c].alloc += hak_counter(&h->nalloc[c]);
+        s->cls[c].remote += hak_counter(&h->cls[c].nremote);
+        s->cls[c].refill += hak_counter(&h->cls[c].nrefill);
     }
-    s->frees += h->nfree;
-    s->drains += h->ndrain;
-    s->slab_new += h->nslab_new;
-    s->slab_free += h->nslab_free;
-    s->ss_new += h->nss_new;
-    s->ss_free += h->nss_free;
+    s->frees += hak_counter(&h->nfree);
+    s->drains += hak_counter(&h->ndrain);
+    s->slab_new += hak_counter(&h->nslab_new);
+    s->slab_free += hak_counter(&h->nslab_free);
+    s->ss_new += hak_counter(&h->nss_new);
+    s->ss_free += hak_counter(&h->nss_free);
     s->heaps++;
     s->live_heaps += atomic_load_explicit(&h->state, memory_order_relaxed) ==
                      HAK_HEAP_LIVE;
@@ -79,10 +82,12 @@ void hak_stats_get(hak_stats_t *out)
 
 /* ---- The report --------------------------------------------------------- */
 
+/* On the caller's stack (two threads may print at once), small enough
+ * for an exit handler's. */
 typedef struct out {
     int fd;
     hak_fmt_t f;
-    char buf[4096];
+    char buf[1024];
 } out_t;
 
 static void flush(out_t *o)
@@ -137,7 +142,7 @@ static void tier_total(const sums_t *s, unsigned from, unsigned to,
 
 void hak_stats_print(int fd)
 {
-    static out_t o; /* not on the stack: exit handlers may run on a small one */
+    out_t o;
     sums_t s;
     collect(&s);
     o.fd = fd;
@@ -203,4 +208,34 @@ void hak_stats_print(int fd)
     num(&o, os_peak_mapped_bytes(), 1);
     put(&o, "\n");
     flush(&o);
+}
+
+/* At exit, with HAKMEM_STATS on: the report goes to HAKMEM_STATS_FILE
+ * (appended, created if missing), or to stderr as it is now. Not to a
+ * descriptor kept since init: a daemon may have closed it and opened one
+ * of its own files under the same number. A program that closed stderr
+ * before exit gets no report. */
+void hak_stats_exit(void)
+{
+    if (!hak_opt.stats)
+        return;
+    int fd = 2;
+    if (hak_opt.stats_file[0]) {
+        fd = open(hak_opt.stats_file, O_WRONLY | O_APPEND | O_CREAT |
+                  O_CLOEXEC, 0644);
+        if (fd < 0) {
+            char line[HAK_OPT_PATH_MAX + 96];
+            hak_fmt_t f = { line, 0, sizeof line - 1 };
+            hak_fmt_str(&f, "hakmem: HAKMEM_STATS_FILE=");
+            hak_fmt_str(&f, hak_opt.stats_file);
+            hak_fmt_str(&f, ": cannot open, the report goes to stderr");
+            line[f.len++] = '\n';
+            ssize_t unused = write(2, line, f.len);
+            (void)unused;
+            fd = 2;
+        }
+    }
+    hak_stats_print(fd);
+    if (fd != 2)
+        close(fd);
 }

@@ -12,15 +12,19 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     /* First, while top still bounds the slots the last use handed out. */
     if (hak_slots_kept())
         hak_chk_on_slab_init(ss, s);
-    s->start = (uint8_t *)ss_base(ss) + ((size_t)s->index << ss->slab_shift);
+    /* Other threads may read start, div_magic, capacity, cls, top and the
+     * bits meanwhile (slab.h, "A slab seen from another thread"). */
+    slab_gen_begin(s);
+    HAK_SHARED_STORE(s->start, (uint8_t *)ss_base(ss) +
+                                   ((size_t)s->index << ss->slab_shift));
     s->stride = (uint16_t)hak_stride(cls);
-    s->div_magic = hak_div_magic(s->stride);
-    s->capacity = (uint16_t)hak_capacity(cls);
-    s->cls = (uint16_t)cls;
+    HAK_SHARED_STORE(s->div_magic, hak_div_magic(s->stride));
+    HAK_SHARED_STORE(s->capacity, (uint16_t)hak_capacity(cls));
+    HAK_SHARED_STORE(s->cls, (uint16_t)cls);
     s->credit = 0;
     s->used_base = 0;
     s->cursor = 0;
-    s->top = 0;
+    HAK_SHARED_STORE(s->top, (uint16_t)0);
     s->next = s->prev = NULL;
     /* Every slot free; no bit at or past the capacity is ever set. The
      * blocks themselves are not touched: their pages appear when the
@@ -35,6 +39,7 @@ void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
                                  : ~(uint64_t)0;
         slab_bits_store(s, k, w);
     }
+    slab_gen_end(s);
     slab_take_from_bits(s);
     HAK_VG_NOACCESS(s->start, slab_bytes(ss));
 }
@@ -80,9 +85,11 @@ static void list_push_tail(hak_heap_t *h, hak_superslab_t *ss)
 static void slab_desc_init(hak_superslab_t *ss, unsigned i)
 {
     hak_slab_t *s = &ss->slabs[i];
+    /* Another thread validating a pointer may read cls and start
+     * (slab.h, "A slab seen from another thread"). */
     s->index = (uint8_t)i;
-    s->cls = HAK_CLASS_NONE;
-    s->start = (uint8_t *)ss_base(ss) + ((size_t)i << ss->slab_shift);
+    HAK_SHARED_STORE(s->cls, (uint16_t)HAK_CLASS_NONE);
+    HAK_SHARED_STORE(s->start, (uint8_t *)ss_base(ss) + ((size_t)i << ss->slab_shift));
 }
 
 static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
@@ -114,7 +121,7 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
     }
     slab_desc_init(ss, 0); /* on the header's page */
     ss->ninit = 1;
-    h->nss_new++;
+    hak_count(&h->nss_new, 1);
     registry_add(ss, tier);
     return ss;
 }
@@ -126,7 +133,7 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
     registry_remove(ss);
     if (ss->slot_req)
         hak_chk_slot_unmap(ss->slot_req);
-    h->nss_free++;
+    hak_count(&h->nss_free, 1);
     os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
 }
 
@@ -171,21 +178,24 @@ hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls)
     }
     hak_slab_t *s = &ss->slabs[i];
     slab_init(ss, s, cls);
-    h->nslab_new++;
+    hak_count(&h->nslab_new, 1);
     return s;
 }
 
 void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
 {
-    s->cls = HAK_CLASS_NONE;
-    s->capacity = 0;   /* every pointer into it now fails validation */
+    slab_gen_begin(s);
+    HAK_SHARED_STORE(s->cls, (uint16_t)HAK_CLASS_NONE);
+    /* every pointer into it now fails validation */
+    HAK_SHARED_STORE(s->capacity, (uint16_t)0);
+    slab_gen_end(s);
     s->credit = 0;
     s->used_base = 0;
     s->state = HAK_SLAB_UNUSED;
     s->take = NULL;
     ss->free_mask |= 1u << s->index;
     ss->used_slabs--;
-    h->nslab_free++;
+    hak_count(&h->nslab_free, 1);
     if (ss->used_slabs == 0) {
         superslab_release(h, ss);
         return;

@@ -158,7 +158,9 @@ typedef struct hak_superslab hak_superslab_t;
  *
  * Owner-only fields are touched by the owner heap's thread alone. The
  * "immutable while in use" fields are written by slab_init when the slab
- * holds no live block, so a thread freeing a live block may read them.
+ * holds no live block, so a thread freeing a live block may read them; a
+ * thread validating a pointer that may be no live block (a bad free)
+ * reads them through slab_geom_shared instead (slab.h, and gen below).
  * bits is written by the owner only and read by any freer (relaxed
  * atomics: a freer's double-free check); rbits and rsum are written by
  * freers with atomic read-modify-writes and taken by the owner.
@@ -221,9 +223,17 @@ typedef struct hak_slab {
     /* remote queue link: written by the freer that queues the slab,
      * before its release CAS; read by the owner after its acquire */
     struct hak_slab *rnext;
+    /* Odd while the owner rewrites the class and geometry (slab_init,
+     * release); another thread validating a pointer into the slab reads
+     * them between two equal even values of gen (slab.h, "A slab seen
+     * from another thread"). start, div_magic, capacity, cls and top are
+     * the fields such a thread reads: the owner stores them with relaxed
+     * atomic stores and reads them plainly. */
+    _Atomic uint32_t gen;
     /* To 1 KiB: the slab of a pointer is one shift away from its
      * superslab's descriptors. */
-    uint8_t pad[1024 - 64 - 8 * HAK_SLAB_WORDS - 3 * sizeof(void *)];
+    uint8_t pad[1024 - 64 - 8 * HAK_SLAB_WORDS - 3 * sizeof(void *) -
+                sizeof(uint32_t)];
 } __attribute__((aligned(64))) hak_slab_t;
 
 _Static_assert(offsetof(hak_slab_t, bits) == 64,
@@ -272,12 +282,18 @@ _Static_assert(HAK_PAGE + sizeof(struct hak_superslab) + HAK_PAGE
 
 /* ---- Heap (one per thread) ---------------------------------------------- */
 
+/* A statistics counter of a heap: written by the heap's owner thread
+ * alone (hak_count), read by any thread (src/stats.c, mallinfo2) with a
+ * relaxed load. Atomic, so a reader races with nothing; the owner's add
+ * is a load and a store, never a locked read-modify-write. */
+typedef _Atomic uint64_t hak_counter_t;
+
 /* Per-class state of the slow paths (the fast path's is hak_heap.cur and
  * hak_heap.nalloc). Owner-only. */
 typedef struct hak_class_state {
     hak_slab_t *partial;    /* slabs of this class with room, not current */
-    uint64_t nremote;       /* statistics: blocks merged from other threads */
-    uint64_t nrefill;
+    hak_counter_t nremote;  /* statistics: blocks merged from other threads */
+    hak_counter_t nrefill;
 } hak_class_state_t;
 
 /* The multi-producer single-consumer queue of this heap's slabs that
@@ -309,7 +325,7 @@ typedef struct hak_heap_hot {
 
 struct hak_heap {
     hak_heap_hot_t hot;                /* first: see hak_heap_hot_t */
-    uint64_t nalloc[HAK_NUM_CLASSES];  /* statistics, owner-only */
+    hak_counter_t nalloc[HAK_NUM_CLASSES];  /* statistics (hak_count) */
     hak_class_state_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
     hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
@@ -317,9 +333,9 @@ struct hak_heap {
                                     * mapped and registered, pages given back */
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
-    uint64_t nfree;                /* frees by the owner (all classes) */
-    uint64_t ndrain;               /* drains that found blocks */
-    uint64_t nslab_new, nslab_free, nss_new, nss_free;
+    hak_counter_t nfree;           /* frees by the owner (all classes) */
+    hak_counter_t ndrain;          /* drains that found blocks */
+    hak_counter_t nslab_new, nslab_free, nss_new, nss_free;
     /* HAK_SEC_DELAY: the owner's freed blocks, oldest at qpos, freed for
      * real when pushed out (owner-only) */
     void *quarantine[HAK_QUARANTINE];
@@ -335,8 +351,6 @@ _Static_assert(offsetof(struct hak_heap, hot) == 0,
 /* ---- Process-wide state (src/init.c) ------------------------------------ */
 typedef struct hak_global {
     unsigned sec;           /* HAK_SEC_*: release only, 0 in debug */
-    int stats_fd;           /* HAKMEM_STATS: where the report goes at exit
-                             * (a copy of stderr), 0 for none */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
     int on_valgrind;           /* HAK_VALGRIND builds: running under it */
     _Atomic int ready;
@@ -361,6 +375,28 @@ typedef struct hak_global {
 #else
 #define HAK_NO_COVERAGE
 #endif
+
+/* Owner-only add to a counter (see hak_counter_t): a relaxed load and a
+ * relaxed store. gcc spells that as three instructions where a plain
+ * counter takes one `add` to memory; the one `addq` below is the same
+ * pair on x86-64 (an aligned 8-byte load and store, each single-copy
+ * atomic; no lock prefix, since no other thread writes the word), so the
+ * fast paths keep their instruction count. clang folds the pair itself. */
+HAK_INLINE void hak_count(hak_counter_t *c, uint64_t n)
+{
+#if defined(__x86_64__) && !defined(__clang__)
+    __asm__("addq %1, %0" : "+m"(*(uint64_t *)c) : "er"(n));
+#else
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+#endif
+}
+
+/* A counter's value, from any thread. */
+HAK_INLINE uint64_t hak_counter(const hak_counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 /* Hidden: the fast paths read it PC-relative, not through the GOT. */
 HAK_INTERNAL extern hak_global_t hak_g;

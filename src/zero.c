@@ -32,7 +32,6 @@ static uint64_t n_allocs, n_frees;
 
 void zero_lock(void) { pthread_mutex_lock(&zero_mutex); }
 void zero_unlock(void) { pthread_mutex_unlock(&zero_mutex); }
-void zero_reinit_lock(void) { pthread_mutex_init(&zero_mutex, NULL); }
 
 static int bit(const uint64_t *w, size_t s)
 {

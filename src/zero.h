@@ -39,7 +39,6 @@ HAK_INTERNAL void zero_free(void *p);
 HAK_INTERNAL size_t zero_usable(const void *p, const char *check);
 HAK_INTERNAL void zero_lock(void);
 HAK_INTERNAL void zero_unlock(void);
-HAK_INTERNAL void zero_reinit_lock(void);
 HAK_INTERNAL void zero_stats(uint64_t *allocs, uint64_t *frees);
 
 #endif

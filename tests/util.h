@@ -89,5 +89,6 @@ Suite *attack_suite(void);
 Suite *sizes_suite(void);
 Suite *zero_suite(void);
 Suite *footprint_suite(void);
+Suite *options_suite(void);
 
 #endif
