@@ -96,7 +96,7 @@ delta() { # a b -> b - a, or NA
     echo $(($2 - $1))
 }
 
-declare -A BASE PAIR RAW WHY
+declare -A BASE=() PAIR=() RAW=() WHY=()
 for c in "${CASES[@]}"; do
     name=${c%%|*}; read -r -a args <<<"${c#*|}"
     say "$name: loop alone (-n), N=$N and 2N"
