@@ -3,7 +3,7 @@
 # tests/asan/misuse.c must be reported by ASan at the faulting line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=build/asan/misuse
+bin=${BUILD:-build}/asan/misuse
 pass=0 fail=0
 for mode in uaf overflow large; do
     line=$(grep -n "ASAN-LINE $mode \*/" tests/asan/misuse.c | cut -d: -f1)

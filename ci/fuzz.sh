@@ -17,18 +17,19 @@ cd "$(dirname "$0")/.."
 engine=$1 seconds=$2
 shift 2
 status=0
-mkdir -p build/fuzz/crashes
+B=${BUILD:-build} # the build directory (make passes BUILD)
+mkdir -p $B/fuzz/crashes
 
 save_crash() { # harness file [fuzzer binary]
-    local h=$1 f=$2 bin=${3:-build/fuzz/$1}
-    local dst=build/fuzz/crashes/$(basename "$f")
+    local h=$1 f=$2 bin=${3:-$B/fuzz/$1}
+    local dst=$B/fuzz/crashes/$(basename "$f")
     cp "$f" "$dst" 2>/dev/null || true
     {
         echo "# reproduce: the fuzzer binary, then the plain replay of each flavour"
         echo "$bin $dst"
-        echo "make build/debug/replay_$h build/release/replay_$h"
-        echo "build/debug/replay_$h $dst"
-        echo "build/release/replay_$h $dst"
+        echo "make $B/debug/replay_$h $B/release/replay_$h"
+        echo "$B/debug/replay_$h $dst"
+        echo "$B/release/replay_$h $dst"
     } > "$dst.repro"
     echo "  crash saved: $dst (see $dst.repro)"
 }
@@ -39,21 +40,21 @@ for h in "$@"; do
         # one run per flavour, each with its own line
         for fl in ${FUZZ_FLAVOURS:-debug}; do
             case $fl in
-                debug) bin=build/fuzz/$h ;;
-                release) bin=build/fuzz-release/$h ;;
+                debug) bin=$B/fuzz/$h ;;
+                release) bin=$B/fuzz-release/$h ;;
                 *) echo "ci/fuzz.sh: unknown flavour $fl"; exit 2 ;;
             esac
-            log=build/fuzz/$h-$fl.log
+            log=$B/fuzz/$h-$fl.log
             "$bin" "corpus/$h" -max_total_time="$seconds" -max_len=2048 \
                 -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
-                -artifact_prefix="build/fuzz/crashes/$h-$fl-" >"$log" 2>&1
+                -artifact_prefix="$B/fuzz/crashes/$h-$fl-" >"$log" 2>&1
             rc=$?
             execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
             rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
             execs=${execs:-0}
             rate=${rate:-$((execs / (seconds > 0 ? seconds : 1)))}
             crashes=0
-            for f in build/fuzz/crashes/$h-$fl-*; do
+            for f in $B/fuzz/crashes/$h-$fl-*; do
                 case $f in *.repro|*'*') continue ;; esac
                 [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin"; crashes=$((crashes + 1)); }
             done
@@ -64,13 +65,13 @@ for h in "$@"; do
         done
         continue
     else
-        out=build/afl/out-$h
+        out=$B/afl/out-$h
         rm -rf "$out"
         AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
         AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
             timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" \
-            -V "$seconds" -t 10000 -m none -- "build/afl/$h" \
-            >"build/afl/$h.log" 2>&1
+            -V "$seconds" -t 10000 -m none -- "$B/afl/$h" \
+            >"$B/afl/$h.log" 2>&1
         stats=$out/default/fuzzer_stats
         execs=$(sed -n 's/^execs_done *: *//p' "$stats" 2>/dev/null)
         crashes=0
@@ -79,11 +80,11 @@ for h in "$@"; do
             save_crash "$h" "$f"
             crashes=$((crashes + 1))
         done
-        [ -n "$execs" ] || { echo "afl-fuzz did not run:"; tail -20 "build/afl/$h.log"; crashes=1; }
+        [ -n "$execs" ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h.log"; crashes=1; }
         # Keep what AFL found, if it adds coverage.
-        if [ -x "build/fuzz/$h" ] && [ -d "$out/default/queue" ]; then
-            build/fuzz/$h -merge=1 "corpus/$h" "$out/default/queue" \
-                >"build/afl/$h.merge.log" 2>&1 || true
+        if [ -x "$B/fuzz/$h" ] && [ -d "$out/default/queue" ]; then
+            $B/fuzz/$h -merge=1 "corpus/$h" "$out/default/queue" \
+                >"$B/afl/$h.merge.log" 2>&1 || true
         fi
     fi
     execs=${execs:-0}

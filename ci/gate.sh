@@ -9,17 +9,17 @@ export FUZZ_SECONDS=${FUZZ_SECONDS:-30} AFL_SECONDS=${AFL_SECONDS:-30}
 export STRESS_OPS=${STRESS_OPS:-1000000}
 # The soak stage: 60 s shared by every program and flavour (ci/soak.sh).
 export SOAK_SECONDS=${SOAK_SECONDS:-60}
-mkdir -p build/ci
+mkdir -p "${BUILD:-build}/ci"
 rows=()
 failed=0
 passed=0
 
-# stage NAME COMMAND... — runs it, logs to build/ci/NAME.log, records a row
+# stage NAME COMMAND... — runs it, logs to $BUILD/ci/NAME.log, records a row
 # from the numbers the command printed (via the `count_*` helpers below).
 stage() {
     local name=$1
     shift
-    local log=build/ci/$name.log t0=$SECONDS
+    local log=${BUILD:-build}/ci/$name.log t0=$SECONDS
     echo "== $name"
     "$@" >"$log" 2>&1
     local rc=$? dt=$((SECONDS - t0))

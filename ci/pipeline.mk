@@ -29,32 +29,34 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Iharden
                -DHAK_DEBUG=1 -Wall -Wextra -Werror -Wno-unused-function
 
 # libFuzzer: coverage on harness and core, ASan+UBSan on both.
-build/fuzz/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
 # libFuzzer on the release core: UBSan only (release
 # is what production preloads; its misuse runs in the fuzzing process).
-build/fuzz-release/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/fuzz-release/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
 	    -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
-FUZZ_BUILD_debug   := build/fuzz
-FUZZ_BUILD_release := build/fuzz-release
+FUZZ_BUILD_debug   := $(BUILD)/fuzz
+FUZZ_BUILD_release := $(BUILD)/fuzz-release
 
 # AFL++: the same source through its libFuzzer-compatible driver.
-build/afl/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/afl/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
 # Replay drivers and stress programs: plain gcc against each flavour's core.
 define pipeline_flavour
-$(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a
-	$$(CC) $$(TEST_CFLAGS) $$(FLAGS_$(1)) -o $$@ $$< fuzz/replay.c $(BUILD)/$(1)/libhakmem_core.a -pthread $$(LDFLAGS_$$*)
+# (replay drivers reach inside the core: the archive of its plain objects)
+$(BUILD)/$(1)/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(BUILD)/$(1)/obj/libhakmem_internal.a
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(TEST_CFLAGS) $$(FLAGS_$(1)) $$(LDFLAGS) -o $$@ $$< fuzz/replay.c \
+	    $(BUILD)/$(1)/obj/libhakmem_internal.a -pthread $$(LDFLAGS_$$*)
 $(BUILD)/$(1)/stress_%: stress/%.c stress/common.h $(BUILD)/$(1)/libhakmem_core.a
-	$$(CC) $$(TEST_CFLAGS) -O2 -o $$@ $$< $(BUILD)/$(1)/libhakmem_core.a -pthread
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(TEST_CFLAGS) -O2 $$(LDFLAGS) -o $$@ $$< $(BUILD)/$(1)/libhakmem_core.a -pthread
 # ThreadSanitizer: the core compiled with the stress program, no suppressions.
 $(BUILD)/tsan/$(1)/%: stress/%.c stress/common.h $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $$(dir $$@)
@@ -70,7 +72,7 @@ deps:
 fuzz: deps $(foreach f,$(FUZZ_FLAVOURS),$(addprefix $(FUZZ_BUILD_$(f))/,$(HARNESSES)))
 	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
-afl: deps $(addprefix build/afl/,$(HARNESSES))
+afl: deps $(addprefix $(BUILD)/afl/,$(HARNESSES))
 	ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
 
 replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(h)))
@@ -119,28 +121,28 @@ ci:
 # the reporters count as unreached.
 COV_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O0 -pthread -Iinclude -Isrc -Ihardening \
              -fprofile-instr-generate -fcoverage-mapping -DHAK_DEBUG=1
-build/cov/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/cov/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
-COV_BINS := $(foreach h,$(HARNESSES),build/cov/replay_$(h))
+COV_BINS := $(foreach h,$(HARNESSES),$(BUILD)/cov/replay_$(h))
 .PHONY: coverage
-coverage: deps $(foreach h,$(HARNESSES),build/cov/replay_$(h))
-	@rm -f build/cov/*.profraw
+coverage: deps $(COV_BINS)
+	@rm -f $(BUILD)/cov/*.profraw
 	@for h in $(HARNESSES); do \
-	  LLVM_PROFILE_FILE=build/cov/$$h-%p.profraw build/cov/replay_$$h corpus/$$h >/dev/null || exit 1; \
+	  LLVM_PROFILE_FILE=$(BUILD)/cov/$$h-%p.profraw $(BUILD)/cov/replay_$$h corpus/$$h >/dev/null || exit 1; \
 	done
-	@llvm-profdata merge -sparse build/cov/*.profraw -o build/cov/all.profdata
+	@llvm-profdata merge -sparse $(BUILD)/cov/*.profraw -o $(BUILD)/cov/all.profdata
 	@llvm-cov report $(firstword $(COV_BINS)) $(addprefix -object ,$(wordlist 2,99,$(COV_BINS))) \
-	  -instr-profile=build/cov/all.profdata $(CORE_SRC_ALL) | tee build/cov/report.txt
+	  -instr-profile=$(BUILD)/cov/all.profdata $(CORE_SRC_ALL) | tee $(BUILD)/cov/report.txt
 
 # ---- ASan awareness: hakmem blocks poisoned for AddressSanitizer ----------
-build/asan/misuse: tests/asan/misuse.c $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/asan/misuse: tests/asan/misuse.c $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=address -o $@ $< $(CORE_SRC_ALL)
 
 .PHONY: asan-check
-asan-check: deps build/asan/misuse
+asan-check: deps $(BUILD)/asan/misuse
 	ci/asan-check.sh
 
 # ---- Soak: long runs whose memory must stay bounded -------------------------

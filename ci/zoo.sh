@@ -47,7 +47,7 @@ explain() { # log binary
 }
 
 for n in ${ZOO_VARIANTS:-1 2 3 4 5 6}; do
-    b=build/zoo$n
+    b=${BUILD:-build}/zoo$n
     echo "== zoo $n: ${names[$n]}" >&2
     make -s BUILD=$b EXTRA_CFLAGS=-DHAK_ZOO=$n \
         $b/debug/stress_mpsc $b/debug/stress_larson $b/debug/stress_churn \

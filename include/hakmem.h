@@ -25,6 +25,26 @@
 extern "C" {
 #endif
 
+/* The library's version, written here and nowhere else: the Makefile
+ * reads these three lines for the shared libraries' names
+ * (libhakmem.so.MAJOR.MINOR.PATCH, SONAME libhakmem.so.MAJOR), the
+ * pkg-config file and the launcher. MAJOR changes when the ABI breaks. */
+#define HAKMEM_VERSION_MAJOR 0
+#define HAKMEM_VERSION_MINOR 1
+#define HAKMEM_VERSION_PATCH 0
+#define HAKMEM_VERSION_NUMBER_(a, b, c) ((a) * 10000 + (b) * 100 + (c))
+#define HAKMEM_VERSION_STR_(x) #x
+#define HAKMEM_VERSION_XSTR_(a, b, c) \
+    HAKMEM_VERSION_STR_(a) "." HAKMEM_VERSION_STR_(b) "." HAKMEM_VERSION_STR_(c)
+/* 10000 * MAJOR + 100 * MINOR + PATCH, for #if comparisons. */
+#define HAKMEM_VERSION                                                   \
+    HAKMEM_VERSION_NUMBER_(HAKMEM_VERSION_MAJOR, HAKMEM_VERSION_MINOR,   \
+                           HAKMEM_VERSION_PATCH)
+/* "MAJOR.MINOR.PATCH" */
+#define HAKMEM_VERSION_STRING                                            \
+    HAKMEM_VERSION_XSTR_(HAKMEM_VERSION_MAJOR, HAKMEM_VERSION_MINOR,     \
+                         HAKMEM_VERSION_PATCH)
+
 #define HAK_API __attribute__((visibility("default")))
 
 HAK_API void *hak_malloc(size_t size);

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -31,7 +32,10 @@ static void init_once_body(void)
 {
     /* Warnings go to stderr now; the report goes where hak_stats_exit
      * finds it at exit (stderr as it is then, or HAKMEM_STATS_FILE). */
-    (void)hak_options_parse(environ, &hak_opt, 2);
+    /* A setuid or setgid program (AT_SECURE) takes no HAKMEM_ variable:
+     * its caller chooses them, and HAKMEM_STATS_FILE would let it append
+     * to any file as the program's owner. */
+    (void)hak_options_parse(getauxval(AT_SECURE) ? NULL : environ, &hak_opt, 2);
     hak_g.large_cache_bytes = (size_t)hak_opt.large_cache_bytes;
     hak_g.sec = HAK_DEBUG ? 0 : hak_opt.security;
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;

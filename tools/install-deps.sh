@@ -21,12 +21,23 @@
 #   gdb                               names the faulting function (make zoo)
 #   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 hyperfine gnuplot-nox
 #                                     peers and tools of the benchmarks
+#
+# install-deps.sh --packaging: only what `make deb` needs instead (the
+# build dependencies of debian/control and the packaging tools):
+#   check libsubunit-dev pkg-config make gcc g++   make check in the build
+#   dpkg-dev debhelper fakeroot                    dpkg-buildpackage, dh
+#   lintian                                        the package check
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(check libsubunit-dev pkg-config valgrind sqlite3 git python3 clang make gcc g++
           libclang-rt-14-dev llvm afl++ gdb
           libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 hyperfine gnuplot-nox)
+packaging=0
+if [[ ${1:-} == --packaging ]]; then
+    packaging=1
+    PACKAGES=(check libsubunit-dev pkg-config make gcc g++ dpkg-dev debhelper fakeroot lintian)
+fi
 
 say() { echo "install-deps: $*"; }
 
@@ -56,7 +67,7 @@ for p in "${PACKAGES[@]}"; do
     installed "$p" || missing+=("$p")
 done
 
-if ! python_has_tests; then
+if ((packaging == 0)) && ! python_has_tests; then
     # Debian's python3 (installed now, if missing) is the one the suite
     # package belongs to; Debian 12 ships 3.11.
     ver=3.11
@@ -67,7 +78,11 @@ if ! python_has_tests; then
 fi
 
 if ((${#missing[@]} == 0)); then
-    say "all packages present (${PACKAGES[*]}; python3 regression suite available)"
+    if ((packaging)); then
+        say "all packages present (${PACKAGES[*]})"
+    else
+        say "all packages present (${PACKAGES[*]}; python3 regression suite available)"
+    fi
     exit 0
 fi
 
@@ -96,7 +111,7 @@ if ((${#still[@]})); then
     say "still missing after apt-get install: ${still[*]}" >&2
     exit 1
 fi
-if ! python_has_tests; then
+if ((packaging == 0)) && ! python_has_tests; then
     say "warning: no python3 on PATH imports test.test_list; set HAKMEM_PYTHON for tests/real/run.sh" >&2
 fi
 say "installed: ${missing[*]}"

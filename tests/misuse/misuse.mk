@@ -15,13 +15,13 @@
 
 MISUSE_CC ?= gcc
 MISUSE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O0 -g -fno-builtin -pthread \
-                 -Wall -Wextra -Werror -Wno-unknown-warning-option \
+                 -Wall -Wextra $(WERROR_FLAGS) -Wno-unknown-warning-option \
                  -Wno-free-nonheap-object -Wno-use-after-free \
                  -Wno-mismatched-dealloc -Wno-array-bounds -Wno-stringop-overflow
 
 $(BUILD)/misuse/misuse: tests/misuse/misuse.c tests/misuse/misuse.mk
 	@mkdir -p $(dir $@)
-	$(MISUSE_CC) $(MISUSE_CFLAGS) -o $@ $< -pthread
+	$(MISUSE_CC) $(CPPFLAGS) $(CFLAGS) $(MISUSE_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
 .PHONY: misuse misuse-hakmem
 misuse: all $(BUILD)/misuse/misuse

@@ -40,6 +40,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 export BUILD=${BUILD:-build}
+case $BUILD in /*) build_abs=$BUILD ;; *) build_abs=$ROOT/$BUILD ;; esac # BUILD may be out of tree
 export MISUSE_OUT=$BUILD/misuse
 export MISUSE_PROG=$MISUSE_OUT/misuse
 export MISUSE_TIMEOUT=${MISUSE_TIMEOUT:-10}
@@ -161,8 +162,8 @@ fi
 # ---- Allocators ------------------------------------------------------------
 ids=(release strong debug)
 names=("hakmem release" "hakmem release, HAKMEM_SECURITY=strong" "hakmem debug")
-libs=("$ROOT/$BUILD/release/libhakmem.so" "$ROOT/$BUILD/release/libhakmem.so"
-      "$ROOT/$BUILD/debug/libhakmem.so")
+libs=("$build_abs/release/libhakmem.so" "$build_abs/release/libhakmem.so"
+      "$build_abs/debug/libhakmem.so")
 for l in "${libs[@]}"; do
     if [ ! -f "$l" ]; then
         echo "misuse: $l is missing (make all builds it)" >&2
