@@ -24,10 +24,7 @@ static void *life(void *arg)
     for (unsigned i = 0; i < RUN; i++) {
         count_op(&done);
         void *p = pay_alloc(pick_size(&s, pa.maxsize), rng(&s));
-        void *old = atomic_exchange_explicit(&table[rng(&s) % SLOTS], p,
-                                             memory_order_acq_rel);
-        if (old)
-            pay_free(old);
+        table_put(table, SLOTS, p, &s);
     }
     return NULL;
 }
@@ -48,11 +45,7 @@ int main(void)
     }
     for (unsigned k = 0; k < pa.threads; k++)
         pthread_join(t[k], NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     hak_malloc_trim(0);
     hak_stats_t st;

@@ -121,6 +121,28 @@ static inline void pay_free(void *q)
     hak_free(q);
 }
 
+/* ---- The shared table: blocks any thread may free --------------------- */
+/* Each program has its own table of n slots; a block put in a slot is
+ * freed by whichever thread next hits that slot (often another thread:
+ * the cross-thread frees), its payload checked first. */
+static inline void table_put(_Atomic(void *) *t, unsigned n, void *p,
+                             unsigned long long *s)
+{
+    void *old = atomic_exchange_explicit(&t[rng(s) % n], p, memory_order_acq_rel);
+    if (old)
+        pay_free(old);
+}
+
+/* Frees the block of every step-th slot from 0, checking each. */
+static inline void table_free_every(_Atomic(void *) *t, unsigned n, unsigned step)
+{
+    for (unsigned i = 0; i < n; i += step) {
+        void *p = atomic_exchange(&t[i], NULL);
+        if (p)
+            pay_free(p);
+    }
+}
+
 /* Operations done so far, for the report of a run that dies: each thread
  * adds its count every 64 operations (one shared cache line, touched
  * rarely next to the allocator's own work). */

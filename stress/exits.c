@@ -27,18 +27,10 @@ static _Atomic unsigned long total_ops;
 static _Atomic unsigned long last_round_allocs;
 static pthread_key_t key_early, key_late;
 
-static void table_put(void *p, unsigned long long *s)
-{
-    void *old = atomic_exchange_explicit(&table[rng(s) % SLOTS], p,
-                                         memory_order_acq_rel);
-    if (old)
-        pay_free(old);
-}
-
 static void table_op(unsigned long long *s)
 {
     size_t n = pick_tier_size(s);
-    table_put(pay_alloc(n < 16 ? 16 + n : n, rng(s)), s);
+    table_put(table, SLOTS, pay_alloc(n < 16 ? 16 + n : n, rng(s)), s);
 }
 
 /* The key's value: a block whose stamp holds the round it was set for. */
@@ -111,11 +103,7 @@ int main(void)
     }
     for (unsigned k = 0; k < pa.threads; k++)
         pthread_join(t[k], NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     hak_malloc_trim(0);
     printf("exits: %lu thread exits, %lu allocating in the last destructor round\n",

@@ -90,10 +90,7 @@ static void table_op(unsigned long long *s)
 {
     size_t n = pick_tier_size(s);
     void *p = pay_alloc(n < 16 ? 16 + n : n, rng(s));
-    void *old = atomic_exchange_explicit(&table[rng(s) % SLOTS], p,
-                                         memory_order_acq_rel);
-    if (old)
-        pay_free(old);
+    table_put(table, SLOTS, p, s);
 }
 
 static void *worker(void *arg)
@@ -121,11 +118,7 @@ static void *child_thread(void *arg)
 static _Noreturn void child(unsigned long n)
 {
     unsigned long long s = pa.seed + n;
-    for (unsigned i = 0; i < SLOTS; i += 2) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 2);
     every_tier(400);
     pthread_t t;
     if (pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)(n + 1)) != 0)
@@ -133,11 +126,7 @@ static _Noreturn void child(unsigned long n)
     for (unsigned i = 0; i < 2000; i++)
         table_op(&s);
     pthread_join(t, NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     hak_malloc_trim(0);
     _exit(0);
@@ -185,11 +174,7 @@ int main(void)
     atomic_store(&stop, 1);
     for (unsigned i = 0; i < nw; i++)
         pthread_join(t[i], NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     hak_malloc_trim(0);
     printf("forker: %lu forks, %lu handler calls\n", forks,

@@ -20,10 +20,7 @@ static void *worker(void *arg)
     for (unsigned long i = 0; i < ops; i++) {
         count_op(&done);
         void *p = pay_alloc(pick_size(&s, pa.maxsize), rng(&s));
-        void *old = atomic_exchange_explicit(&table[rng(&s) % SLOTS], p,
-                                             memory_order_acq_rel);
-        if (old)
-            pay_free(old);
+        table_put(table, SLOTS, p, &s);
     }
     return NULL;
 }
@@ -37,11 +34,7 @@ int main(void)
         pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i);
     for (unsigned i = 0; i < pa.threads; i++)
         pthread_join(t[i], NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     report_done("larson", pa.ops / pa.threads * pa.threads);
     free(t);

@@ -99,14 +99,6 @@ static void *alloc_any(unsigned long long *s)
     return p;
 }
 
-static void put(void *p, unsigned long long *s)
-{
-    void *old = atomic_exchange_explicit(&table[rng(s) % SLOTS], p,
-                                         memory_order_acq_rel);
-    if (old)
-        pay_free(old);
-}
-
 /* Grows or shrinks a table block to any tier, or frees it with
  * realloc(p, 0) (which returns NULL: see hakmem.h). */
 static void resize(unsigned long long *s)
@@ -129,7 +121,7 @@ static void resize(unsigned long long *s)
         die("realloc", m, 0);
     pay_check_moved(q, m);
     pay_fill(q, m, rng(s));
-    put(q, s);
+    table_put(table, SLOTS, q, s);
 }
 
 typedef struct ring {
@@ -163,7 +155,7 @@ static void *worker(void *arg)
         count_op(&done);
         unsigned r = (unsigned)(rng(&s) % 100);
         if (r < 50)
-            put(alloc_any(&s), &s);
+            table_put(table, SLOTS, alloc_any(&s), &s);
         else if (r < 70)
             resize(&s);
         else if (r < 90)
@@ -201,11 +193,7 @@ int main(void)
     atomic_store(&stop, 1);
     for (unsigned k = 0; k < pa.threads; k++)
         pthread_join(t[k], NULL);
-    for (unsigned i = 0; i < SLOTS; i++) {
-        void *p = atomic_exchange(&table[i], NULL);
-        if (p)
-            pay_free(p);
-    }
+    table_free_every(table, SLOTS, 1);
     hak_check_heap();
     hak_malloc_trim(0);
     printf("soak: %lu threads\n", lives);
