@@ -29,129 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "util.h"
 
 /* "Within a few MiB of the start" after everything is freed and trimmed. */
 #define SETTLE_SLACK (4 * MiB)
-
-/* ---- Errors recorded by worker threads ---------------------------------- */
-
-static atomic_int g_errors;
-static atomic_int g_errmsg_taken;
-static char g_errmsg[512];
-
-static void errors_reset(void)
-{
-    atomic_store(&g_errors, 0);
-    atomic_store(&g_errmsg_taken, 0);
-    g_errmsg[0] = '\0';
-}
-
-__attribute__((format(printf, 1, 2))) static void t_fail(const char *fmt, ...)
-{
-    atomic_fetch_add(&g_errors, 1);
-    if (atomic_exchange(&g_errmsg_taken, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
-        va_end(ap);
-    }
-}
-
-#define ASSERT_NO_THREAD_ERRORS()                                          \
-    ck_assert_msg(atomic_load(&g_errors) == 0,                             \
-                  "%d error(s) in worker threads; first: %s",              \
-                  atomic_load(&g_errors), g_errmsg)
-
-/* ---- Payload patterns --------------------------------------------------- */
-
-typedef struct blk {
-    void *p;
-    size_t n;
-    uint64_t id;
-} blk_t;
-
-static uint64_t pat_seed(uint64_t id, size_t n)
-{
-    uint64_t z = id * 0x9e3779b97f4a7c15ull ^ ((uint64_t)n << 17) ^ 0x5bd1e995ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void pat_fill(void *p, size_t n, uint64_t id)
-{
-    uint64_t s = pat_seed(id, n);
-    uint8_t *b = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v = s + i * 0xd1b54a32d192ed03ull;
-        memcpy(b + i, &v, 8);
-    }
-    for (; i < n; i++)
-        b[i] = (uint8_t)(s >> ((i & 7) * 8)) ^ (uint8_t)i;
-}
-
-/* Offset of the first wrong byte, or SIZE_MAX when the payload is intact. */
-static size_t pat_bad(const void *p, size_t n, uint64_t id)
-{
-    uint64_t s = pat_seed(id, n);
-    const uint8_t *b = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v = s + i * 0xd1b54a32d192ed03ull, w;
-        memcpy(&w, b + i, 8);
-        if (w != v)
-            break;
-    }
-    for (; i < n; i++) {
-        uint8_t e;
-        if (i + 8 <= n) {
-            uint64_t v = s + (i & ~(size_t)7) * 0xd1b54a32d192ed03ull;
-            e = (uint8_t)(v >> ((i & 7) * 8));
-        } else {
-            e = (uint8_t)(s >> ((i & 7) * 8)) ^ (uint8_t)i;
-        }
-        if (b[i] != e)
-            return i;
-    }
-    return SIZE_MAX;
-}
-
-/* Allocates and fills; records an error and returns p == NULL on failure. */
-static blk_t blk_new(size_t n, uint64_t id, const char *where)
-{
-    blk_t b = { hak_malloc(n), n, id };
-    if (!b.p)
-        t_fail("%s: hak_malloc(%zu) returned NULL (errno %d)", where, n, errno);
-    else if ((uintptr_t)b.p % 16)
-        t_fail("%s: hak_malloc(%zu) = %p not 16-byte aligned", where, n, b.p);
-    else
-        pat_fill(b.p, n, id);
-    return b;
-}
-
-static int blk_ok(const blk_t *b, const char *where)
-{
-    size_t bad = pat_bad(b->p, b->n, b->id);
-    if (bad != SIZE_MAX) {
-        t_fail("%s: payload of block id=%llu (%p, %zu bytes) damaged at "
-               "offset %zu",
-               where, (unsigned long long)b->id, b->p, b->n, bad);
-        return 0;
-    }
-    return 1;
-}
-
-/* Verifies the payload, frees, clears. */
-static void blk_free(blk_t *b, const char *where)
-{
-    if (!b->p)
-        return;
-    blk_ok(b, where);
-    hak_free(b->p);
-    b->p = NULL;
-}
 
 /* ---- Sizes -------------------------------------------------------------- */
 
@@ -1138,7 +1020,7 @@ static void run_first_cases(first_case_t *cases, unsigned n)
         spawn(&t, first_thread, &cases[i]);
         join(t);
         ck_assert_msg(atomic_load(&g_errors) == 0, "case %s: %s",
-                      cases[i].name, g_errmsg);
+                      cases[i].name, errors_text());
         hak_check_heap();
     }
     sem_post(&live.release);
@@ -1338,7 +1220,7 @@ START_TEST(test_alloc_in_key_destructor)
         spawn(&t, t7_thread, &st[i]);
         join(t);
         ck_assert_msg(atomic_load(&g_errors) == 0, "thread %u: %s", i,
-                      g_errmsg);
+                      errors_text());
         ck_assert_msg(st[i].runs == 1 + (int)(i % 3),
                       "thread %u: destructor ran %d times, expected %d", i,
                       st[i].runs, 1 + (int)(i % 3));
