@@ -121,6 +121,8 @@ static void expect_report(void (*fn)(void *), void *arg, const char *check,
     check_line(buf, check, sh->ptr, kind, block_start);
 }
 
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* ---- Double free -------------------------------------------------------- */
 
 static void dfree_simple(void *arg)
@@ -131,31 +133,12 @@ static void dfree_simple(void *arg)
     hak_free(p);
 }
 
-START_TEST(test_double_free_tiny)
-{
-    size_t n = 64;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-    n = 0;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-    n = 1000;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-}
-END_TEST
+/* One size per tier boundary: tiny (incl. zero-size), mid, large. */
+static const size_t dfree_sizes[] = { 0, 64, 1000, 3000, 32000, 100000, 8 << 20 };
 
-START_TEST(test_double_free_mid)
+START_TEST(test_double_free)
 {
-    size_t n = 3000;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-    n = 32000;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-}
-END_TEST
-
-START_TEST(test_double_free_large)
-{
-    size_t n = 100000;
-    expect_abort(dfree_simple, &n, DOUBLE_FREE);
-    n = 8 << 20;
+    size_t n = dfree_sizes[_i];
     expect_abort(dfree_simple, &n, DOUBLE_FREE);
 }
 END_TEST
@@ -378,32 +361,15 @@ static void realloc_freed(void *arg)
     hak_realloc(p, a->n * 2);
 }
 
-START_TEST(test_realloc_freed_tiny)
-{
-    shared_t *sh = shared_page();
-    rfree_t a = { 64, sh };
-    expect_abort(realloc_freed, &a, INVALID_REALLOC);
-    expect_report(realloc_freed, &a, "invalid realloc", sh, W_SMALL, 1);
-    a.n = 24;
-    expect_abort(realloc_freed, &a, INVALID_REALLOC);
-    munmap(sh, 4096);
-}
-END_TEST
+static const size_t rfree_sizes[] = { 24, 64, 3000, 100000 };
 
-START_TEST(test_realloc_freed_mid)
+START_TEST(test_realloc_freed)
 {
     shared_t *sh = shared_page();
-    rfree_t a = { 3000, sh };
+    rfree_t a = { rfree_sizes[_i], sh };
     expect_abort(realloc_freed, &a, INVALID_REALLOC);
-    munmap(sh, 4096);
-}
-END_TEST
-
-START_TEST(test_realloc_freed_large)
-{
-    shared_t *sh = shared_page();
-    rfree_t a = { 100000, sh };
-    expect_abort(realloc_freed, &a, INVALID_REALLOC);
+    if (a.n == 64)
+        expect_report(realloc_freed, &a, "invalid realloc", sh, W_SMALL, 1);
     munmap(sh, 4096);
 }
 END_TEST
@@ -735,29 +701,19 @@ static void overflow_case(size_t n, int line_kind)
     munmap(sh, 4096);
 }
 
-START_TEST(test_canary_tiny)
-{
-    overflow_case(24, W_SMALL);
-    overflow_case(1, -1);
-    /* (0: a zero-size block has no byte to overflow into; any access
-     * faults, tests/test_zero.c.) */
-    overflow_case(1000, -1);
-    overflow_case(1023, -1); /* debug: the canary byte is the class's last */
-}
-END_TEST
+/* A size per class boundary, and whether its report line is checked
+ * (the kind of place it must name), or -1. A zero-size block has no byte
+ * to overflow into: any access faults (tests/test_zero.c). 1023: in debug
+ * the canary byte is the class's last. */
+static const struct { size_t n; int line_kind; } canary_cases[] = {
+    { 24, W_SMALL },    { 1, -1 },     { 1000, -1 },  { 1023, -1 },
+    { 3000, W_SMALL },  { 1100, -1 },  { 32000, -1 },
+    { 100000, W_LARGE }, { 40000, -1 },
+};
 
-START_TEST(test_canary_mid)
+START_TEST(test_canary)
 {
-    overflow_case(3000, W_SMALL);
-    overflow_case(1100, -1);
-    overflow_case(32000, -1);
-}
-END_TEST
-
-START_TEST(test_canary_large)
-{
-    overflow_case(100000, W_LARGE);
-    overflow_case(40000, -1);
+    overflow_case(canary_cases[_i].n, canary_cases[_i].line_kind);
 }
 END_TEST
 
@@ -919,9 +875,7 @@ Suite *death_suite(void)
     Suite *s = suite_create("death");
     TCase *tc = tcase_create("misuse");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_double_free_tiny);
-    tcase_add_test(tc, test_double_free_mid);
-    tcase_add_test(tc, test_double_free_large);
+    tcase_add_loop_test(tc, test_double_free, 0, COUNT(dfree_sizes));
     tcase_add_test(tc, test_double_free_report_line);
     tcase_add_test(tc, test_double_free_interleaved);
     tcase_add_test(tc, test_double_free_non_current_slab);
@@ -931,9 +885,7 @@ Suite *death_suite(void)
     tcase_add_test(tc, test_misaligned_free_tiny);
     tcase_add_test(tc, test_misaligned_free_mid);
     tcase_add_test(tc, test_interior_free_large);
-    tcase_add_test(tc, test_realloc_freed_tiny);
-    tcase_add_test(tc, test_realloc_freed_mid);
-    tcase_add_test(tc, test_realloc_freed_large);
+    tcase_add_loop_test(tc, test_realloc_freed, 0, COUNT(rfree_sizes));
     tcase_add_test(tc, test_usable_size_invalid);
     tcase_add_test(tc, test_usable_size_freed_large);
     tcase_add_test(tc, test_smashed_free_block_steers_nothing);
@@ -941,9 +893,7 @@ Suite *death_suite(void)
     tcase_add_test(tc, test_remote_double_free_after_drain);
     tcase_add_test(tc, test_remote_double_free_by_owner);
     tcase_add_test(tc, test_remote_misaligned_free);
-    tcase_add_test(tc, test_canary_tiny);
-    tcase_add_test(tc, test_canary_mid);
-    tcase_add_test(tc, test_canary_large);
+    tcase_add_loop_test(tc, test_canary, 0, COUNT(canary_cases));
     tcase_add_test(tc, test_canary_realloc);
     tcase_add_test(tc, test_write_after_free);
     tcase_add_test(tc, test_check_heap_finds_damage);
