@@ -188,6 +188,7 @@ $(foreach f,$(FLAVOURS),$(eval $(call test_rules,$(f))))
 
 unit: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
 	@ci/check-exports.sh $(BUILD)
+	@ci/deps.sh $(BUILD)
 	@for f in $(FLAVOURS); do echo "== unit tests ($$f)"; \
 	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/hak_tests >$(BUILD)/$$f/unit.log 2>&1; \
 	  rc=$$?; cat $(BUILD)/$$f/unit.log; [ $$rc = 0 ] || exit 1; done

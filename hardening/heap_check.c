@@ -11,9 +11,10 @@
  */
 #include "hakmem.h"
 
-#include "alloc.h"
-#include "hooks.h"
 #include "heap.h"
+#include "hooks.h"
+#include "init.h"
+#include "slab_list.h"
 #include "superslab.h"
 
 typedef struct walk {

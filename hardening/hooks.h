@@ -5,8 +5,9 @@
  * the same in both flavours. The real ones live in hardening/debug.c.
  *
  * Tiers of checks (who can break the invariant):
- *   always on (src/alloc.c, both flavours): what a caller or attacker can
- *     reach — invalid/misaligned free, double free (the slot bitmap).
+ *   always on (src/alloc.c and src/slab.c, both flavours): what a caller
+ *     or attacker can reach — invalid/misaligned free, double free (the
+ *     slot bitmap).
  *   debug (here): canaries, poison, per-slot state with the requested
  *     size, the bounds of every handed-out block.
  *   debug walk (hardening/heap_check.c): hak_check_heap().

@@ -17,24 +17,16 @@
  *      │                  becomes the hot superslab, then the same local free
  *      ├ slab_attention   (a full slab's first free, or a slab now empty)
  *      └ free_local_slow  (bad pointer, free slot, or remote frees pending)
+ * heap_drain, slab_retire, slab_attention and free_local_slow are the
+ * slab lists' (src/slab_list.h), one layer down.
  */
 #ifndef HAK_ALLOC_H
 #define HAK_ALLOC_H
 
-#include "types.h"
+#include "slab_list.h"
 
-HAK_INTERNAL void hak_init(void);
-/* The current slab of every class that has none (types.h). */
-HAK_INTERNAL extern hak_slab_t hak_slab_none;
 /* A block of class c for a request of req bytes (the memalign path). */
 HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
-/* Merge the frees other threads made into the heap's queued slabs. */
-HAK_INTERNAL void heap_drain(hak_heap_t *h);
-/* Free every block HAKMEM_SECURITY's delay holds for h (owner). */
-HAK_INTERNAL void heap_quarantine_flush(hak_heap_t *h);
-/* Stop allocating from class c's current slab; releases it if nothing in
- * it is live. */
-HAK_INTERNAL void slab_retire(hak_heap_t *h, unsigned c);
 
 /* Validation shared by free, realloc and usable-size: the superslab and
  * slab of a live small block p, or a report naming `check`. */

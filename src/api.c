@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "hooks.h"
 #include "heap.h"
+#include "init.h"
 #include "large.h"
 #include "superslab.h"
 #include "vg.h"

@@ -6,13 +6,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "alloc.h"
+#include "init.h"
 #include "lock.h"
 #include "os.h"
 #include "remote.h"
+#include "slab_list.h"
 #include "superslab.h"
-
-__thread hak_heap_t *hak_tls_heap __attribute__((tls_model("initial-exec")));
 
 /* What hak_tls_hot points at in a thread without a heap: every class's
  * current slab is the empty one and no superslab is hot, so both fast

@@ -26,11 +26,9 @@
 
 #include "types.h"
 
-/* initial-exec: a preloaded library must not reach __tls_get_addr, which
- * may call malloc. NULL until the thread's first allocation, and again
- * after its destructor ran. */
-extern __thread hak_heap_t *hak_tls_heap
-    __attribute__((tls_model("initial-exec")));
+/* hak_tls_heap, the calling thread's heap, is declared in types.h: every
+ * layer reads it; this one binds it (heap_get_slow). Why both are
+ * initial-exec TLS is said there. */
 
 /* &hak_tls_heap->hot (the heap's first member), or a static hak_heap_hot_t
  * that sends both fast paths slow while hak_tls_heap is NULL: the fast

@@ -1,4 +1,5 @@
-/* init.c — process-wide state, initialisation, fork and exit handlers.
+/* init.c — the composition root (init.h): initialisation of the
+ * process-wide state (defined in src/global.c), fork and exit handlers.
  *
  * hak_init runs on the first allocation or from the constructor, whichever
  * comes first; it calls nothing that allocates. The constructor registers
@@ -11,8 +12,8 @@
 
 #include "hakmem.h"
 
-#include "alloc.h"
 #include "heap.h"
+#include "init.h"
 #include "large.h"
 #include "lock.h"
 #include "options.h"
@@ -21,12 +22,7 @@
 #include "vg.h"
 #include "zero.h"
 
-hak_global_t hak_g;
-
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-
-/* Every HAKMEM_ variable, parsed once (src/options.h). */
-hak_options_t hak_opt;
 
 static void init_once_body(void)
 {
@@ -86,8 +82,8 @@ void hak_init(void)
  * never inside one. The parent and child handlers clear the mark and
  * unlock (the child's one thread is the one that locked). So handlers
  * registered before or after hakmem's may allocate and free in every tier,
- * in the parent and in the child, in either flavour. */
-__thread int hak_tls_fork_holder __attribute__((tls_model("initial-exec")));
+ * in the parent and in the child, in either flavour. (The mark,
+ * hak_tls_fork_holder, is defined in src/global.c.) */
 
 /* Lock order, outermost first: heap pool, large table, zero regions,
  * registry (zero_alloc registers its region under the zero lock; a

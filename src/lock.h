@@ -23,7 +23,8 @@
 #include "types.h"
 
 /* Nonzero in the thread that forks, between hakmem's prepare handler and
- * its parent or child handler. initial-exec: see src/heap.h. */
+ * its parent or child handler (src/global.c). initial-exec: see
+ * hak_tls_heap in src/types.h. */
 extern __thread int hak_tls_fork_holder
     __attribute__((tls_model("initial-exec")));
 

@@ -60,7 +60,7 @@ typedef struct hak_option {
     uint64_t max;       /* SIZE: largest value in bytes */
 } hak_option_t;
 
-/* The process's options (src/init.c), set once by hak_init. */
+/* The process's options (src/global.c), set once by hak_init. */
 HAK_INTERNAL extern hak_options_t hak_opt;
 
 HAK_INTERNAL extern const hak_option_t hak_options[];

@@ -9,7 +9,7 @@
  * The owner takes the whole queue at once (remote_take: exchange with
  * acquire, so there is no CAS-pop and no ABA), then for each slab reads
  * rnext, swaps rsum for 0 and each flagged rbits word for 0 (acq_rel) and
- * merges the words into bits (src/alloc.c heap_drain).
+ * merges the words into bits (src/slab.c heap_drain).
  * Why acq_rel on the words: a freer that finds its word empty after the
  * owner's swap must also see the owner's reset of rsum, so that it queues
  * the slab again; RMWs of one word are totally ordered, so the freer's

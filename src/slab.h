@@ -2,7 +2,10 @@
  *
  * The slot address of index i, the index of a pointer, the slab of a
  * pointer and a slot's place in the bitmap each exist once, here. Every
- * allocation, validation and free site calls these.
+ * allocation, validation and free site calls these. Inline only: the
+ * bottom of the slab concept. A slab is set up by its superslab
+ * (slab_init, src/superslab.h); a heap's lists of slabs and the state
+ * moves live one layer up (src/slab_list.h).
  */
 #ifndef HAK_SLAB_H
 #define HAK_SLAB_H
@@ -243,10 +246,7 @@ HAK_INLINE hak_where_t slab_where_shared(const hak_slab_t *s)
                           HAK_SHARED_LOAD(s->start) };
 }
 
-/* ---- Slab lifecycle (src/superslab.c) ----------------------------------- */
-/* Every slot free, cursor at word 0. The slab holds no live block. */
-HAK_INTERNAL void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
-
+/* Where s is, for a report by its owner. */
 HAK_INLINE hak_where_t slab_where(const hak_slab_t *s)
 {
     /* An unused slab (capacity 0) may be a never-written descriptor

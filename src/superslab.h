@@ -11,6 +11,9 @@
 
 #include "slab.h"
 
+/* Sets s up for class cls (superslab_take_slab): every slot free, cursor
+ * at word 0. The slab holds no live block. */
+HAK_INTERNAL void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
 /* An unused slab of the tier of `cls`, initialised for `cls`; NULL when
  * the OS has no memory. Owner-only. */
 HAK_INTERNAL hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls);

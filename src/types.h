@@ -26,6 +26,31 @@
  *              PROT_NONE address space registered with its own tier; live
  *              slots in an out-of-line bitmap (src/zero.h).
  *
+ * Layers (lowest first). A file calls into its own layer and the ones
+ * below, never up; ci/deps.sh checks it on the objects' symbols (release
+ * and debug) in `make unit`, and names any cycle.
+ *   bottom   types.h; global.c (hak_g, hak_opt, hak_tls_heap, the fork
+ *            mark: state that upper layers write and every layer reads);
+ *            os, size_class, registry, options, lock.h; report (the one
+ *            fatal reporter) and vg.h (memcheck/ASan annotations), core
+ *            infrastructure the core itself uses; slab.h (inline per-block
+ *            computations, no object)
+ *   checks   hardening/debug.c behind hardening/hooks.h: the per-block
+ *            checks (canary, poison, slot state) the layers above call
+ *   tiers    superslab (mapping, slab_init), large, zero, remote (the
+ *            queue itself)
+ *   slabs    slab.c (slab_list.h): a heap's per-class slab lists and state
+ *            moves, the owner's slow free, heap_drain, the delay FIFO
+ *   heap     heap.c: heaps made, adopted, abandoned; fork child
+ *   alloc    alloc.c (malloc, free); stats.c; hardening/heap_check.c
+ *   api      api.c, sized.c
+ *   dropin   dropin.c, dropin_cxx.cc: the standard names
+ *   root     init.c (init.h), the composition root: initialisation, fork
+ *            and exit handlers; it calls any layer. The one call up into
+ *            it is hak_init, the lazy initialisation of the entry points.
+ * So hardening/ holds checks at two heights (debug.c near the bottom, the
+ * heap walk at alloc's), both below the entry points that call them.
+ *
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
  *   mid    1 KiB .. 32 KiB 20 classes, 256 KiB slabs
@@ -56,7 +81,7 @@
  *                 build.
  * HAK_ZOO         0, or the number of a known bug class to re-introduce
  *                 (the bug zoo, ci/zoo). Never set in shipped builds.
- * HAK_VALGRIND    client requests for memcheck (hardening/vg.h); defaults
+ * HAK_VALGRIND    client requests for memcheck (src/vg.h); defaults
  *                 to HAK_DEBUG.
  * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
  * Derived, debug only: canaries in the slack after the requested size,
@@ -348,7 +373,7 @@ struct hak_heap {
 _Static_assert(offsetof(struct hak_heap, hot) == 0,
                "hak_tls_hot is the heap's address");
 
-/* ---- Process-wide state (src/init.c) ------------------------------------ */
+/* ---- Process-wide state (src/global.c, written by src/init.c) ----------- */
 typedef struct hak_global {
     unsigned sec;           /* HAK_SEC_*: release only, 0 in debug */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
@@ -400,5 +425,12 @@ HAK_INLINE uint64_t hak_counter(const hak_counter_t *c)
 
 /* Hidden: the fast paths read it PC-relative, not through the GOT. */
 HAK_INTERNAL extern hak_global_t hak_g;
+
+/* The calling thread's heap (src/global.c; bound by src/heap.c). NULL
+ * until the thread's first allocation, and again after its destructor
+ * ran. initial-exec: a preloaded library must not reach __tls_get_addr,
+ * which may call malloc. */
+extern __thread hak_heap_t *hak_tls_heap
+    __attribute__((tls_model("initial-exec")));
 
 #endif /* HAK_TYPES_H */
