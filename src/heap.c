@@ -34,6 +34,15 @@ static uint32_t heap_count;
 static _Atomic unsigned pool_size;
 /* Where the sweep for heaps of vanished threads goes on (heap_sweep). */
 static hak_heap_t *sweep_cur;
+/* Live heaps bound by a thread after its key destructor had run, in a
+ * later destructor round: the thread is ending, perhaps with no round left
+ * to abandon them. Every sweep looks at all of them first (they are few:
+ * threads ending now). Linked through pool_next (a live heap is never in
+ * the pool); n_suspects is read without the lock as a hint. */
+static hak_heap_t *suspects;
+static _Atomic unsigned n_suspects;
+/* This thread's key destructor has run: it is in its destructor rounds. */
+static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
 /* Heaps are carved from metadata chunks (guard pages on both sides, so a
  * user block's overflow never reaches a heap) that are never unmapped. */
 static uint8_t *chunk_cur, *chunk_end;
@@ -99,10 +108,15 @@ static hak_heap_t *heap_new_locked(void)
  * glibc's own). Without a key (pthread_key_create failed) no heap has one.
  *
  * So every live heap records its thread's kernel id (tid, set at binding),
- * and a live heap whose thread is gone is abandoned by whoever notices:
- * heap_get_slow, when the pool is empty and it would make a new heap,
- * looks at the next two live heaps in turn (amortised: two system calls
- * per heap made), and trim looks at all of them. "Gone" is the kernel's
+ * and a live heap whose thread is gone is abandoned by whoever notices.
+ * A heap bound after its thread's key destructor ran is a suspect: its
+ * thread is in its destructor rounds. heap_get_slow looks at every suspect
+ * and, when the pool is empty and it would make a new heap, at the next
+ * two live heaps in turn (amortised: two system calls per heap made, for
+ * the threads whose first allocation is in the last round); trim looks at
+ * all of them. Without the suspects, the turn alone left about half the
+ * heaps dead and holding memory while new ones were made (stress/exits
+ * grew without bound). "Gone" is the kernel's
  * word: tgkill(pid, tid, 0) fails with ESRCH only once the thread has left
  * the kernel too, so it can never touch its heap again, and a heap cannot
  * be left half-way through an update (threads do not end inside malloc).
@@ -121,12 +135,25 @@ static int tid_gone(int32_t tid)
 
 /* h, held exclusively (its thread exited or is exiting, and h is no
  * longer its hak_tls_heap), gives back what it can and joins the pool. */
+/* Takes h off the suspects if it is there. Heap lock held. */
+static void suspect_remove(hak_heap_t *h)
+{
+    for (hak_heap_t **pp = &suspects; *pp; pp = &(*pp)->pool_next)
+        if (*pp == h) {
+            *pp = h->pool_next;
+            h->pool_next = NULL;
+            atomic_fetch_sub_explicit(&n_suspects, 1, memory_order_relaxed);
+            return;
+        }
+}
+
 static void heap_abandon(hak_heap_t *h)
 {
     heap_quarantine_flush(h);
     heap_flush(h);
     heap_collect(h);
     hak_mutex_lock(&heap_mutex);
+    suspect_remove(h);
     h->tid = 0;
     atomic_store_explicit(&h->state, HAK_HEAP_ABANDONED, memory_order_relaxed);
     pool_push(h);
@@ -140,6 +167,22 @@ static unsigned heap_sweep(unsigned max)
     hak_heap_t *dead = NULL;
     unsigned n = 0;
     hak_mutex_lock(&heap_mutex);
+    for (hak_heap_t **pp = &suspects; *pp;) {
+        hak_heap_t *h = *pp;
+        if (h != hak_tls_heap &&
+            atomic_load_explicit(&h->state, memory_order_relaxed) ==
+                HAK_HEAP_LIVE &&
+            tid_gone(h->tid)) {
+            *pp = h->pool_next;
+            atomic_fetch_sub_explicit(&n_suspects, 1, memory_order_relaxed);
+            h->tid = 0;
+            h->pool_next = dead;
+            dead = h;
+            n++;
+        } else {
+            pp = &h->pool_next;
+        }
+    }
     if (max > heap_count)
         max = heap_count;
     for (unsigned i = 0; i < max; i++) {
@@ -175,6 +218,7 @@ static void heap_thread_exit(void *arg)
     hak_heap_t *h = arg;
     if (hak_tls_heap != h)
         return;
+    tls_exiting = 1;
     hak_tls_heap = NULL;
     hak_tls_hot = &hak_no_heap;
     if (HAK_ZOO == 6) {
@@ -214,7 +258,8 @@ hak_heap_t *heap_get_slow(void)
 {
     hak_init();
     /* Before making a heap, look for one whose thread is gone. */
-    if (!atomic_load_explicit(&pool_size, memory_order_relaxed))
+    if (!atomic_load_explicit(&pool_size, memory_order_relaxed) ||
+        atomic_load_explicit(&n_suspects, memory_order_relaxed))
         heap_sweep(2);
     int32_t tid = (int32_t)syscall(SYS_gettid);
     hak_mutex_lock(&heap_mutex);
@@ -224,6 +269,11 @@ hak_heap_t *heap_get_slow(void)
     if (h) {
         h->tid = tid;
         atomic_store_explicit(&h->state, HAK_HEAP_LIVE, memory_order_relaxed);
+        if (tls_exiting) {
+            h->pool_next = suspects;
+            suspects = h;
+            atomic_fetch_add_explicit(&n_suspects, 1, memory_order_relaxed);
+        }
     }
     hak_mutex_unlock(&heap_mutex);
     if (!h)
@@ -312,6 +362,9 @@ void heap_fork_child(void)
                            == HAK_HEAP_LIVE)
             atomic_store_explicit(&h->state, HAK_HEAP_ORPHANED,
                                   memory_order_relaxed);
+    /* The suspects were other threads' (orphaned now), or this one's. */
+    suspects = NULL;
+    atomic_store_explicit(&n_suspects, 0, memory_order_relaxed);
     unsigned n = 0;
     for (hak_heap_t *h = pool_head; h; h = h->pool_next)
         n++;

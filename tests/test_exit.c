@@ -66,11 +66,14 @@ static void *ex_thread(void *arg)
 {
     atomic_store(&ex_tid[(uintptr_t)arg % EX_BATCH],
                  (int)syscall(SYS_gettid));
-    int late = arg != NULL && (uintptr_t)arg >= EX_BATCH;
-    if (late)
-        pthread_setspecific(ex_key, (void *)1);
-    else
+    /* arg / EX_BATCH: 0 allocates in the body only, 1 in round 4 only,
+     * 2 in both (hakmem's destructor abandons the heap in round 1 and
+     * round 4 binds one again). */
+    unsigned mode = (unsigned)((uintptr_t)arg / EX_BATCH);
+    if (mode != 1)
         ex_touch();
+    if (mode != 0)
+        pthread_setspecific(ex_key, (void *)1);
     return NULL;
 }
 
@@ -91,7 +94,7 @@ static unsigned maps_lines(void)
  * "late=<n> errors=<n> mapped=<bytes> maps=<lines>" on stderr. */
 static void ex_run(void *arg)
 {
-    int late = arg != NULL;
+    unsigned mode = (unsigned)(uintptr_t)arg;
     if (pthread_key_create(&ex_key, ex_destructor) != 0)
         _exit(4);
     /* The forking thread's heap exists in both runs alike. */
@@ -103,7 +106,7 @@ static void ex_run(void *arg)
         pthread_t t[EX_BATCH];
         for (uintptr_t k = 0; k < EX_BATCH; k++)
             if (pthread_create(&t[k], NULL, ex_thread,
-                               (void *)(k + (late ? EX_BATCH : 0))))
+                               (void *)(k + mode * EX_BATCH)))
                 _exit(5);
         for (unsigned k = 0; k < EX_BATCH; k++)
             pthread_join(t[k], NULL);
@@ -131,13 +134,13 @@ typedef struct ex_result {
     unsigned long long mapped, peak;
 } ex_result_t;
 
-static ex_result_t ex_measure(int late)
+static ex_result_t ex_measure(unsigned mode)
 {
     char buf[1024];
-    int status = run_child(ex_run, late ? &ex_key : NULL, buf, sizeof buf);
+    int status = run_child(ex_run, (void *)(uintptr_t)mode, buf, sizeof buf);
     ex_result_t r = { 0, 0, 0, 0, 0 };
-    ck_assert_msg(status == 0, "child (%s) ended with status 0x%x: %s",
-                  late ? "late allocations" : "plain", status, buf);
+    ck_assert_msg(status == 0, "child (mode %u) ended with status 0x%x: %s",
+                  mode, status, buf);
     ck_assert_msg(sscanf(buf, "late=%u errors=%u mapped=%llu maps=%u peak=%llu",
                          &r.late, &r.errors, &r.mapped, &r.maps,
                          &r.peak) == 5,
@@ -176,12 +179,86 @@ START_TEST(thread_exit_allocating_in_last_destructor_round)
 }
 END_TEST
 
+/* ---- Among many live heaps --------------------------------------------
+ * EX_LIVE threads stay alive (so there are many heaps to look through);
+ * meanwhile EX_SERIAL threads run one after another, each allocating in
+ * its body and again in destructor round 4 (after hakmem's destructor
+ * gave its heap back in round 1). Each such heap is a suspect, looked at
+ * when the next thread needs a heap: the heaps in use, and the mapped
+ * bytes, stay level. Looking at two heaps in turn per heap made finds the
+ * dead one about EX_LIVE / 2 times too rarely: each thread would make a
+ * new heap and leave its dead one mapped. */
+#define EX_LIVE 64
+#define EX_SERIAL 200
+
+static pthread_barrier_t ex_hold;
+
+static void *ex_holder(void *arg)
+{
+    (void)arg;
+    ex_touch();
+    pthread_barrier_wait(&ex_hold); /* all bound */
+    pthread_barrier_wait(&ex_hold); /* released */
+    return NULL;
+}
+
+static void ex_serial(void *arg)
+{
+    (void)arg;
+    if (pthread_key_create(&ex_key, ex_destructor) != 0)
+        _exit(4);
+    pthread_barrier_init(&ex_hold, NULL, EX_LIVE + 1);
+    pthread_t live[EX_LIVE];
+    for (unsigned i = 0; i < EX_LIVE; i++)
+        if (pthread_create(&live[i], NULL, ex_holder, NULL))
+            _exit(5);
+    pthread_barrier_wait(&ex_hold);
+    hak_stats_t s0, s1;
+    hak_stats_get(&s0);
+    for (unsigned i = 0; i < EX_SERIAL; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, ex_thread, (void *)(uintptr_t)(2 * EX_BATCH)))
+            _exit(5);
+        pthread_join(t, NULL);
+        while (syscall(SYS_tgkill, (long)getpid(),
+                       (long)atomic_load(&ex_tid[0]), 0) == 0)
+            sched_yield();
+    }
+    hak_stats_get(&s1);
+    pthread_barrier_wait(&ex_hold);
+    for (unsigned i = 0; i < EX_LIVE; i++)
+        pthread_join(live[i], NULL);
+    fprintf(stderr, "late=%u errors=%u grew=%llu\n", atomic_load(&ex_late_allocs),
+            atomic_load(&ex_errors),
+            (unsigned long long)(s1.mapped_bytes - s0.mapped_bytes));
+}
+
+START_TEST(thread_exit_among_many_live_heaps)
+{
+    char buf[1024];
+    int status = run_child(ex_serial, NULL, buf, sizeof buf);
+    ck_assert_msg(status == 0, "child ended with status 0x%x: %s", status, buf);
+    unsigned late, errors;
+    unsigned long long grew;
+    ck_assert_msg(sscanf(buf, "late=%u errors=%u grew=%llu", &late, &errors,
+                         &grew) == 3, "child said: %s", buf);
+    ck_assert_uint_eq(errors, 0);
+    ck_assert_uint_eq(late, EX_SERIAL);
+    /* Level: a few heaps' worth (4 MiB each: a small and a mid superslab). */
+    ck_assert_msg(grew <= 4 * 4 * MiB,
+                  "%u threads that allocated in destructor round 4, one "
+                  "after another among %u live ones, left %llu KiB more "
+                  "mapped", EX_SERIAL, EX_LIVE, grew >> 10);
+}
+END_TEST
+
 Suite *exit_suite(void)
 {
     Suite *s = suite_create("exit");
     TCase *tc = tcase_create("thread_exit");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, thread_exit_allocating_in_last_destructor_round);
+    tcase_add_test(tc, thread_exit_among_many_live_heaps);
     suite_add_tcase(s, tc);
     return s;
 }
