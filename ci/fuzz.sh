@@ -10,12 +10,17 @@
 # ENGINE afl: afl-fuzz on build/afl/H, seeded from corpus/H; what it finds
 #   that adds coverage is merged back into corpus/H (through libFuzzer's
 #   merge when its build exists); crashes are kept the same way.
+# JOBS=N (default 1) runs N processes per harness: libFuzzer's -fork=N
+#   (one corpus, N workers, a crash stops them all); AFL++ one main
+#   instance (-M) and N-1 secondaries (-S) sharing one output directory.
 # Prints one line per harness (and flavour, for libFuzzer): executions,
-# executions per second, crashes.
+# executions per second (of all JOBS together), crashes. ci/gate.sh's
+# table takes its per-harness rates from these lines.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 engine=$1 seconds=$2
 shift 2
+jobs=${JOBS:-1}
 status=0
 B=${BUILD:-build} # the build directory (make passes BUILD)
 mkdir -p $B/fuzz/crashes
@@ -34,6 +39,10 @@ save_crash() { # harness file [fuzzer binary]
     echo "  crash saved: $dst (see $dst.repro)"
 }
 
+rate() { # executions seconds
+    echo $(($1 / ($2 > 0 ? $2 : 1)))
+}
+
 for h in "$@"; do
     mkdir -p "corpus/$h"
     if [ "$engine" = libfuzzer ]; then
@@ -45,14 +54,26 @@ for h in "$@"; do
                 *) echo "ci/fuzz.sh: unknown flavour $fl"; exit 2 ;;
             esac
             log=$B/fuzz/$h-$fl.log
-            "$bin" "corpus/$h" -max_total_time="$seconds" -max_len=2048 \
+            par=()
+            [ "$jobs" -gt 1 ] && par=(-fork="$jobs")
+            t0=$SECONDS
+            "$bin" "corpus/$h" "${par[@]}" -max_total_time="$seconds" -max_len=2048 \
                 -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
                 -artifact_prefix="$B/fuzz/crashes/$h-$fl-" >"$log" 2>&1
             rc=$?
-            execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-            rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-            execs=${execs:-0}
-            rate=${rate:-$((execs / (seconds > 0 ? seconds : 1)))}
+            took=$((SECONDS - t0))
+            if [ "$jobs" -gt 1 ]; then
+                # fork mode: the parent's last "#N: cov: ..." line counts
+                # the executions of all workers
+                execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
+                execs=${execs:-0}
+                r=$(rate "$execs" "$took")
+            else
+                execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+                r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+                execs=${execs:-0}
+                r=${r:-$(rate "$execs" "$took")}
+            fi
             crashes=0
             for f in $B/fuzz/crashes/$h-$fl-*; do
                 case $f in *.repro|*'*') continue ;; esac
@@ -60,35 +81,52 @@ for h in "$@"; do
             done
             if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
             extra=$(grep -E '^fuzz_attack: [0-9]+ forks' "$log" | tail -1 | sed 's/^fuzz_attack: /; /')
-            echo "libfuzzer $h $fl: $execs executions in ${seconds}s, $rate/s, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"
+            echo "libfuzzer $h $fl: $execs executions in ${took}s, $r/s, $jobs jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"
             [ "$crashes" -eq 0 ] || status=1
         done
         continue
-    else
-        out=$B/afl/out-$h
-        rm -rf "$out"
+    fi
+    out=$B/afl/out-$h
+    rm -rf "$out"
+    t0=$SECONDS
+    pids=()
+    for ((i = 0; i < jobs; i++)); do
+        if [ "$i" -eq 0 ]; then role=(-M main); else role=(-S "sec$i"); fi
+        [ "$jobs" -gt 1 ] || role=()
         AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
         AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
-            timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" \
+            timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" "${role[@]}" \
             -V "$seconds" -t 10000 -m none -- "$B/afl/$h" \
-            >"$B/afl/$h.log" 2>&1
-        stats=$out/default/fuzzer_stats
-        execs=$(sed -n 's/^execs_done *: *//p' "$stats" 2>/dev/null)
-        crashes=0
-        for f in "$out"/default/crashes/id*; do
-            [ -e "$f" ] || continue
-            save_crash "$h" "$f"
-            crashes=$((crashes + 1))
+            >"$B/afl/$h.$i.log" 2>&1 &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    took=$((SECONDS - t0))
+    execs=0 r=0 ran=0 crashes=0
+    for stats in "$out"/*/fuzzer_stats; do
+        [ -e "$stats" ] || continue
+        e=$(sed -n 's/^execs_done *: *//p' "$stats")
+        s=$(sed -n 's/^execs_per_sec *: *\([0-9]*\).*/\1/p' "$stats")
+        execs=$((execs + ${e:-0}))
+        r=$((r + ${s:-0}))
+        ran=$((ran + 1))
+    done
+    for f in "$out"/*/crashes/id*; do
+        [ -e "$f" ] || continue
+        save_crash "$h" "$f"
+        crashes=$((crashes + 1))
+    done
+    [ "$ran" -gt 0 ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h.0.log"; crashes=1; }
+    # Keep what AFL found, if it adds coverage.
+    if [ -x "$B/fuzz/$h" ]; then
+        for q in "$out"/*/queue; do
+            [ -d "$q" ] || continue
+            $B/fuzz/$h -merge=1 "corpus/$h" "$q" \
+                >>"$B/afl/$h.merge.log" 2>&1 || true
         done
-        [ -n "$execs" ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h.log"; crashes=1; }
-        # Keep what AFL found, if it adds coverage.
-        if [ -x "$B/fuzz/$h" ] && [ -d "$out/default/queue" ]; then
-            $B/fuzz/$h -merge=1 "corpus/$h" "$out/default/queue" \
-                >"$B/afl/$h.merge.log" 2>&1 || true
-        fi
     fi
-    execs=${execs:-0}
-    echo "$engine $h: $execs executions in ${seconds}s ($((execs / (seconds > 0 ? seconds : 1)))/s), $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files"
+    # the rate: AFL's own (over its fuzzing time), summed over instances
+    echo "afl $h: $execs executions in ${took}s, $r/s, $ran jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files"
     [ "$crashes" -eq 0 ] || status=1
 done
 exit $status

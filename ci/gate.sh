@@ -59,6 +59,18 @@ count_fuzz() {
     echo "$(grep -cE '^(libfuzzer|afl) ' "$1") $(grep -oE '[0-9]+ executions' "$1" | grep -oE '[0-9]+' | sum)_execs $(grep -oE '[0-9]+ crashes' "$1" | grep -oE '[0-9]+' | sum)"
 }
 count_afl() { count_fuzz "$1"; }
+# fuzz_rates LOG... — executions per second per harness, engine and
+# flavour, from ci/fuzz.sh's lines ("libfuzzer H FL: E executions in Ts,
+# R/s, J jobs, C crashes, ..." and "afl H: ...").
+fuzz_rates() {
+    echo "| engine    | harness      | flavour | executions |  exec/s | crashes |"
+    echo "|-----------|--------------|---------|------------|---------|---------|"
+    sed -nE 's/^(libfuzzer|afl) ([a-z_]+) ?([a-z]*): ([0-9]+) executions in [0-9]+s, ([0-9]+)\/s, [0-9]+ jobs, ([0-9]+) crashes.*/\1 \2 \3 \4 \5 \6/p' "$@" |
+        while read -r e h f n r c; do
+            [ "$e" = afl ] && { c=$r; r=$n; n=$f; f=debug; }
+            printf '| %-9s | %-12s | %-7s | %10s | %7s | %7s |\n' "$e" "$h" "$f" "$n" "$r" "$c"
+        done
+}
 count_asan() {
     echo "$(grep -c '^asan ' "$1") $(grep -c 'reported at' "$1")_reports $(grep -c 'NOT reported' "$1")"
 }
@@ -89,6 +101,8 @@ echo
 echo "| stage         | ok   |     runs | operations/execs   | crashes |  time |"
 echo "|---------------|------|----------|--------------------|---------|-------|"
 printf '%s\n' "${rows[@]}" | sed 's/_/ /g'
+echo
+fuzz_rates build/ci/fuzz.log build/ci/afl.log 2>/dev/null
 echo
 echo "ci: $passed passed, $failed failed"
 [ $failed -eq 0 ]

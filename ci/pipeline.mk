@@ -2,8 +2,9 @@
 #
 #   make fuzz         libFuzzer on corpus/, FUZZ_SECONDS per harness and flavour
 #                     (FUZZ_FLAVOURS: debug = ASan+UBSan on the debug core,
-#                     release = UBSan on the release core)
-#   make afl          AFL++ on the same sources and corpus, AFL_SECONDS each
+#                     release = UBSan on the release core); JOBS=N: -fork=N
+#   make afl          AFL++ on the same sources and corpus, AFL_SECONDS each;
+#                     JOBS=N: one main and N-1 secondary instances
 #   make replay       every corpus input against both flavours (regressions)
 #   make tsan-stress  the stress programs under ThreadSanitizer, both flavours
 #   make valgrind     unit tests and a stress run under memcheck; a buggy
@@ -14,6 +15,9 @@
 
 FUZZ_SECONDS ?= 60
 AFL_SECONDS  ?= 60
+# processes per harness: libFuzzer -fork=JOBS, AFL++ one main + JOBS-1
+# secondaries (ci/fuzz.sh)
+JOBS         ?= 1
 STRESS_OPS   ?= 1000000
 TSAN_OPS     ?= 200000
 HARNESSES    := fuzz_alloc fuzz_remote fuzz_attack
@@ -27,25 +31,28 @@ CORE_SRC_ALL := $(CORE_SRC)
 
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -pthread -Iinclude -Isrc -Ihardening \
                -DHAK_DEBUG=1 -Wall -Wextra -Werror -Wno-unused-function
+# The fuzzers' coverage skips the heap walk's loops (fuzz/coverage-ignore.txt).
+FUZZ_COV := -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
+FUZZ_DEPS := fuzz/harness.h fuzz/coverage-ignore.txt
 
 # libFuzzer: coverage on harness and core, ASan+UBSan on both.
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	clang $(FUZZ_CFLAGS) $(FUZZ_COV) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
 # libFuzzer on the release core: UBSan only (release
 # is what production preloads; its misuse runs in the fuzzing process).
-$(BUILD)/fuzz-release/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/fuzz-release/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
+	clang $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) $(FUZZ_COV) -DHAK_DEBUG=0 \
 	    -fsanitize=fuzzer,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 FUZZ_BUILD_debug   := $(BUILD)/fuzz
 FUZZ_BUILD_release := $(BUILD)/fuzz-release
 
 # AFL++: the same source through its libFuzzer-compatible driver.
-$(BUILD)/afl/%: fuzz/%.c fuzz/harness.h $(CORE_SRC_ALL) $(HEADERS)
+$(BUILD)/afl/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 
@@ -70,10 +77,10 @@ deps:
 	@tools/install-deps.sh
 
 fuzz: deps $(foreach f,$(FUZZ_FLAVOURS),$(addprefix $(FUZZ_BUILD_$(f))/,$(HARNESSES)))
-	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
+	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" JOBS=$(JOBS) ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
 afl: deps $(addprefix $(BUILD)/afl/,$(HARNESSES))
-	ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
+	JOBS=$(JOBS) ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
 
 replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(h)))
 	@for f in $(FLAVOURS); do for h in $(HARNESSES); do \
@@ -114,24 +121,47 @@ ci:
 	$(MAKE) compilers
 	ci/gate.sh
 
-# ---- Coverage of src/ and hardening/ reached by the corpus ----------------
-# clang source-based coverage of the debug core (the flavour the fuzzers
-# drive) under every harness replaying its corpus inputs. Forked children
-# that abort by design (fuzz_remote's damage checks) write no profile, so
-# the reporters count as unreached.
+# ---- Coverage of src/ and hardening/ reached by the corpus and tests ----
+# clang source-based coverage of both flavours (each has lines the other
+# compiles but never runs: debug's checks, release's security profile):
+# every harness replaying its corpus inputs, then the unit tests (Check
+# forks a child per test; the death tests' children abort in hak_report,
+# which writes the profile first: hardening/report.c); one report over
+# both. The children's profiles merge online into a few files (%4m).
 COV_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O0 -pthread -Iinclude -Isrc -Ihardening \
-             -fprofile-instr-generate -fcoverage-mapping -DHAK_DEBUG=1
-$(BUILD)/cov/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
-	@mkdir -p $(dir $@)
-	clang $(COV_FLAGS) -o $@ $< fuzz/replay.c $(CORE_SRC_ALL) $(LDFLAGS_$*)
+             -fprofile-instr-generate -fcoverage-mapping
+COV_FLAVOURS := debug release
+COV_debug   := -DHAK_DEBUG=1
+COV_release := -DHAK_DEBUG=0
+define cov_flavour
+$(BUILD)/cov/$(1)/replay_%: fuzz/%.c fuzz/harness.h fuzz/replay.c $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $$(dir $$@)
+	clang $$(COV_FLAGS) $$(COV_$(1)) -o $$@ $$< fuzz/replay.c $(CORE_SRC_ALL) $$(LDFLAGS_$$*)
+$(BUILD)/cov/$(1)/hak_tests: $(TEST_SRC) $(wildcard tests/*.h) $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $$(dir $$@)
+	@# (some tests define _GNU_SOURCE themselves; the core needs it given)
+	clang $$(COV_FLAGS) $$(COV_$(1)) -Wno-macro-redefined -fno-builtin-malloc -fno-builtin-free -o $$@ \
+	    $(TEST_SRC) $(CORE_SRC_ALL) $$(TEST_LIBS)
+endef
+$(foreach f,$(COV_FLAVOURS),$(eval $(call cov_flavour,$(f))))
 
-COV_BINS := $(foreach h,$(HARNESSES),$(BUILD)/cov/replay_$(h))
+COV_BINS := $(foreach f,$(COV_FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/cov/$(f)/replay_$(h)) $(BUILD)/cov/$(f)/hak_tests)
 .PHONY: coverage
 coverage: deps $(COV_BINS)
 	@rm -f $(BUILD)/cov/*.profraw
-	@for h in $(HARNESSES); do \
-	  LLVM_PROFILE_FILE=$(BUILD)/cov/$$h-%p.profraw $(BUILD)/cov/replay_$$h corpus/$$h >/dev/null || exit 1; \
+	@for f in $(COV_FLAVOURS); do \
+	  for h in $(HARNESSES); do \
+	    LLVM_PROFILE_FILE=$(BUILD)/cov/$$f-$$h-%4m.profraw $(BUILD)/cov/$$f/replay_$$h corpus/$$h \
+	      >$(BUILD)/cov/$$f-$$h.log 2>&1 || { tail -20 $(BUILD)/cov/$$f-$$h.log; exit 1; }; \
+	  done; \
+	  LLVM_PROFILE_FILE=$(BUILD)/cov/$$f-unit-%4m.profraw CK_DEFAULT_TIMEOUT=600 \
+	    $(BUILD)/cov/$$f/hak_tests >$(BUILD)/cov/$$f-unit.log 2>&1 || { tail -20 $(BUILD)/cov/$$f-unit.log; exit 1; }; \
 	done
+	@# once more with the environment set: the knobs' parsing, a cache small
+	@# enough to evict, the statistics report at exit, the security profile
+	@LLVM_PROFILE_FILE=$(BUILD)/cov/env-%4m.profraw HAKMEM_STATS=1 HAKMEM_LARGE_CACHE_MB=2 \
+	  HAKMEM_SECURITY=strong $(BUILD)/cov/release/replay_fuzz_alloc corpus/fuzz_alloc \
+	  >$(BUILD)/cov/env.log 2>&1 || { tail -20 $(BUILD)/cov/env.log; exit 1; }
 	@llvm-profdata merge -sparse $(BUILD)/cov/*.profraw -o $(BUILD)/cov/all.profdata
 	@llvm-cov report $(firstword $(COV_BINS)) $(addprefix -object ,$(wordlist 2,99,$(COV_BINS))) \
 	  -instr-profile=$(BUILD)/cov/all.profdata $(CORE_SRC_ALL) | tee $(BUILD)/cov/report.txt

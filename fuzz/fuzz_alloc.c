@@ -2,9 +2,12 @@
  *
  * The input decodes into operations over a table of live blocks: malloc,
  * calloc, realloc (grow, shrink, to zero), the memalign family with
- * alignments up to 1 MiB, free, free from another thread, usable size,
- * thread exit with live blocks, and hak_check_heap(). Every block is filled
- * with a pattern derived from its id and size and is verified before every
+ * alignments up to 1 MiB, free (plain or sized), free from another thread,
+ * usable size, blocks allocated by another thread that may then exit with
+ * them live, hak_check_heap(), trim and statistics; and requests at the
+ * edges (alignments to 2^63, sizes to SIZE_MAX) checked against a model of
+ * the documented contract (edge_request). Every block is filled with a
+ * pattern derived from its id and position and is verified before every
  * free and realloc and at the end of the input, so any corruption by the
  * allocator is a crash here.
  *
@@ -13,6 +16,7 @@
  * and fuzz/replay.c, which replays files (the corpus regression tests).
  * It links the prefixed core, so the fuzzers' own malloc stays theirs.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +41,13 @@ typedef struct slot {
     uint8_t *p;
     size_t size;
     uint32_t id;
+    /* how it may be freed with its size: 0 hak_free_sized (malloc, calloc,
+     * realloc), a power of two hak_free_aligned_sized (aligned_alloc with
+     * that alignment), NOT_SIZED only hak_free (the other aligned ones) */
+    size_t align;
 } slot_t;
+
+#define NOT_SIZED SIZE_MAX
 
 
 
@@ -46,43 +56,102 @@ static size_t take_size(input_t *in)
 {
     uint32_t kind = take(in, 1);
     uint32_t v = take(in, 2);
-    switch (kind % 8) {
-    case 0: return v % 17;                       /* 0..16 */
-    case 1: case 2: case 3: return v % 1025;     /* tiny */
-    case 4: case 5: return 1024 + v % (32768 - 1024 + 16); /* mid, edge */
-    case 6: return (size_t)(v % 64 + 1) * 16 + (kind >> 3) % 3 - 1; /* +-1 */
-    default: return 32768 + (size_t)v * (kind >> 7 ? 16 : 2); /* large */
+    switch (kind % 16) {
+    case 0: case 1: return v % 17;               /* 0..16 */
+    case 2: case 3: case 4: case 5: case 6: case 7:
+        return v % 1025;                         /* tiny */
+    case 8: case 9: case 10: case 11:
+        return 1024 + v % (32768 - 1024 + 16);   /* mid, edge */
+    case 12: case 13: case 14:
+        return (size_t)(v % 64 + 1) * 16 + (kind >> 4) % 3 - 1; /* +-1 */
+    default: /* large, 1 in 64: each costs system calls (guard pages,
+              * PROT_NONE when cached) and page faults, as much as a
+              * hundred small operations */
+        if ((kind >> 4 & 3) != 3)
+            return 16 * 1024 + v % (16 * 1024 + 1);
+        return 32768 + (size_t)v * (kind >> 7 ? 16 : 2);
     }
 }
 
-NO_COVERAGE static uint8_t pattern(uint32_t id, size_t i)
+/* The shadow model works in 8-byte words (blocks are 16-byte aligned):
+ * a word compare sees any changed byte in it, at an eighth of the cost of
+ * byte loops (which took most of the fuzzer's time). Word w of block id
+ * holds pattern(id, w); a last partial word is compared bytewise. */
+NO_COVERAGE static uint64_t pattern(uint32_t id, size_t w)
 {
-    return (uint8_t)(id * 131 + i * 7 + (i >> 8));
+    uint64_t x = ((uint64_t)id << 32 | (uint32_t)w) * 0x9E3779B97F4A7C15u;
+    return x ^ x >> 29 ^ (uint64_t)w << 3;
 }
 
-/* Bytes of a block the shadow model covers: all of blocks up to 4 KiB;
- * of larger ones the first and last 512 bytes and every 61st byte between
- * (a prime stride, so damage periodic in pages or classes is still seen). */
-NO_COVERAGE static size_t next_covered(size_t i, size_t size)
+/* Words of a block the shadow model covers: all of blocks up to 4 KiB;
+ * of larger ones the first and last 512 bytes and every 61st word between
+ * (a prime stride, so damage periodic in pages or classes is still seen;
+ * still a few words on every page). */
+NO_COVERAGE static size_t next_covered(size_t w, size_t size)
 {
-    if (size <= 4096 || i + 1 < 512 || i + 1 >= size - 512)
-        return i + 1;
-    size_t j = i + 61;
-    return j < size - 512 ? j : size - 512;
+    size_t words = (size + 7) / 8;
+    if (size <= 4096 || w + 1 < 64 || w + 1 >= words - 64)
+        return w + 1;
+    size_t j = w + 61;
+    return j < words - 64 ? j : words - 64;
+}
+
+/* Word w's bytes below lim (a whole word when it fits). */
+NO_COVERAGE static void put(uint8_t *p, size_t w, size_t lim, uint64_t v)
+{
+    if (w * 8 + 8 <= lim) {
+        *(uint64_t *)(void *)(p + w * 8) = v;
+        return;
+    }
+    for (size_t i = w * 8; i < lim; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* The first byte of word w below lim that differs from v, or SIZE_MAX. */
+NO_COVERAGE static size_t differs(const uint8_t *p, size_t w, size_t lim,
+                                  uint64_t v)
+{
+    if (w * 8 + 8 <= lim) {
+        uint64_t got = *(const uint64_t *)(const void *)(p + w * 8);
+        if (got == v)
+            return SIZE_MAX;
+        return w * 8 + (size_t)__builtin_ctzll(got ^ v) / 8;
+    }
+    for (size_t i = w * 8; i < lim; i++, v >>= 8)
+        if (p[i] != (uint8_t)v)
+            return i;
+    return SIZE_MAX;
 }
 
 NO_COVERAGE static void fill(slot_t *s)
 {
-    for (size_t i = 0; i < s->size; i = next_covered(i, s->size))
-        s->p[i] = pattern(s->id, i);
+    for (size_t w = 0; w * 8 < s->size; w = next_covered(w, s->size))
+        put(s->p, w, s->size, pattern(s->id, w));
 }
 
+/* The covered bytes of s below n still hold their pattern. */
 NO_COVERAGE static void verify(const slot_t *s, size_t n)
 {
-    for (size_t i = 0; i < n && i < s->size; i = next_covered(i, s->size)) {
-        if (s->p[i] != pattern(s->id, i)) {
+    size_t lim = n < s->size ? n : s->size;
+    for (size_t w = 0; w * 8 < lim; w = next_covered(w, s->size)) {
+        size_t i = differs(s->p, w, lim, pattern(s->id, w));
+        if (i != SIZE_MAX) {
             fprintf(stderr, "fuzz_alloc: block %p (id %u, size %zu) byte %zu "
                     "changed\n", (void *)s->p, s->id, s->size, i);
+            abort();
+        }
+    }
+}
+
+/* calloc's promise, over the words the shadow model covers: a byte loop
+ * here was half of all the time the fuzzer spent (its comparisons traced). */
+NO_COVERAGE static void check_zero(const uint8_t *p, size_t size)
+{
+    for (size_t w = 0; w * 8 < size; w = next_covered(w, size)) {
+        size_t i = differs(p, w, size, 0);
+        if (i != SIZE_MAX) {
+            fprintf(stderr, "fuzz_alloc: calloc block %p (size %zu) byte %zu "
+                    "not zero\n", (void *)p, size, i);
             abort();
         }
     }
@@ -96,75 +165,102 @@ static void check_aligned(const void *p, size_t align)
     }
 }
 
-/* ---- A worker thread for cross-thread frees ----------------------------- */
+/* ---- Another thread: frees, allocations, its exit -------------------- */
+
+/* One worker thread, kept across inputs (creating a thread per input cost
+ * more than the rest of the input). It frees blocks (cross-thread frees),
+ * allocates blocks (owned by its heap, later freed by this thread), and
+ * exits when told to: its heap is abandoned with those blocks live and
+ * adopted by the next thread; a new worker starts at the next job. Every
+ * job is waited for, so runs stay deterministic. */
+typedef struct spawn {
+    slot_t *slots;
+    unsigned n;
+} spawn_t;
+
+enum { JOB_NONE, JOB_FREE, JOB_ALLOC, JOB_EXIT };
 
 static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
-static void *worker_job;
-static int worker_started;
+static int job_kind;
+static void *job_ptr;
+static spawn_t *job_spawn;
+static pthread_t worker;
+static int worker_alive;
 
 static void *worker_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&worker_mu);
     for (;;) {
-        while (!worker_job)
+        while (job_kind == JOB_NONE)
             pthread_cond_wait(&worker_cv, &worker_mu);
-        hak_free(worker_job);
-        worker_job = NULL;
+        int kind = job_kind;
+        if (kind == JOB_FREE)
+            hak_free(job_ptr);
+        for (unsigned i = 0; kind == JOB_ALLOC && i < job_spawn->n; i++) {
+            slot_t *s = &job_spawn->slots[i];
+            s->p = hak_malloc(s->size);
+            if (!s->p)
+                abort();
+            fill(s);
+        }
+        job_kind = JOB_NONE;
         pthread_cond_broadcast(&worker_cv);
+        if (kind == JOB_EXIT)
+            break;
     }
+    pthread_mutex_unlock(&worker_mu);
     return NULL;
 }
 
-/* Frees p on the worker thread and waits until it is done, so runs stay
- * deterministic. */
-static void free_remote(void *p)
+static void run_job(int kind, void *p, spawn_t *sp)
 {
     pthread_mutex_lock(&worker_mu);
-    if (!worker_started) {
-        pthread_t t;
-        pthread_create(&t, NULL, worker_main, NULL);
-        pthread_detach(t);
-        worker_started = 1;
+    if (!worker_alive) {
+        if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
+            abort();
+        worker_alive = 1;
     }
-    worker_job = p;
+    job_kind = kind;
+    job_ptr = p;
+    job_spawn = sp;
     pthread_cond_broadcast(&worker_cv);
-    while (worker_job)
+    while (job_kind != JOB_NONE)
         pthread_cond_wait(&worker_cv, &worker_mu);
     pthread_mutex_unlock(&worker_mu);
+    if (kind == JOB_EXIT) {
+        pthread_join(worker, NULL); /* its heap is in the pool now */
+        worker_alive = 0;
+    }
 }
 
-/* ---- A thread that allocates blocks and exits --------------------------- */
-
-typedef struct spawn {
-    slot_t *slots;
-    unsigned n;
-} spawn_t;
-
-static void *spawn_main(void *arg)
+static void free_remote(void *p)
 {
-    spawn_t *sp = arg;
-    for (unsigned i = 0; i < sp->n; i++) {
-        slot_t *s = &sp->slots[i];
-        s->p = hak_malloc(s->size);
-        if (!s->p)
-            abort();
-        fill(s);
-    }
-    return NULL;
+    run_job(JOB_FREE, p, NULL);
 }
 
 /* ---- The interpreter ---------------------------------------------------- */
 
-static void release(slot_t *s, int remote)
+/* Frees s: on the other thread, or here, with its size when sized and
+ * the block allows it (a size it was allocated with must not abort). */
+static void release_how(slot_t *s, int remote, int sized)
 {
     verify(s, s->size);
     if (remote)
         free_remote(s->p);
+    else if (sized && s->align == 0)
+        hak_free_sized(s->p, s->size);
+    else if (sized && s->align != NOT_SIZED)
+        hak_free_aligned_sized(s->p, s->align, s->size);
     else
         hak_free(s->p);
     s->p = NULL;
+}
+
+static void release(slot_t *s, int remote)
+{
+    release_how(s, remote, 0);
 }
 
 static void place(slot_t *s, void *p, size_t size, uint32_t id)
@@ -172,10 +268,154 @@ static void place(slot_t *s, void *p, size_t size, uint32_t id)
     s->p = p;
     s->size = size;
     s->id = id;
+    s->align = 0;
     fill(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+/* ---- Requests at the edges, against an independent model -------------- */
+
+#define VA_LIMIT ((size_t)1 << 47) /* x86-64 Linux user address space */
+/* Requests the model cannot decide (they may succeed or fail with ENOMEM)
+ * are made only up to this many bytes of size or alignment: such a block
+ * costs its size in page faults (calloc) or in ASan's shadow (an eighth). */
+#define MAYBE_MAX ((size_t)1 << 24)
+
+enum { E_MALLOC, E_CALLOC, E_ALIGNED, E_POSIX, E_MEMALIGN, E_VALLOC,
+       E_PVALLOC, E_REALLOC, E_KINDS };
+
+static void edge_fail(const char *what, int fn, size_t align, size_t size,
+                      const void *p, int err)
+{
+    fprintf(stderr, "fuzz_alloc: edge request %d (align %#zx, size %#zx): "
+            "%s (got %p, errno %d)\n", fn, align, size, what, p, err);
+    abort();
+}
+
+/* One request with an alignment 2^0 .. 2^63 (or next to one) and a size
+ * from 0 to SIZE_MAX; the model says from the documented contract alone
+ * (README: "C semantics") whether it must fail with EINVAL, must fail with
+ * ENOMEM (it cannot fit 47 bits), or must succeed (small enough for any
+ * machine), and what alignment the block has. A block that may be kept
+ * goes into s; larger successes are touched at both ends and freed. */
+static void edge_request(input_t *in, slot_t *s, uint32_t id)
+{
+    uint32_t b = take(in, 1), k = take(in, 1) % 64, j = take(in, 1) % 65;
+    uint32_t d = take(in, 1);
+    int fn = (int)(b % E_KINDS);
+    size_t align = (size_t)1 << k;
+    if (b >> 6 == 1) /* next to a power of two */
+        align = d & 1 ? align + 1 : align - 1 + !align;
+    else if (b >> 6 == 2 && k)
+        align += align / 2;
+    /* sizes: 2^j - 8 .. 2^j + 8 (j = 64: SIZE_MAX - 16 .. SIZE_MAX) */
+    size_t size = j == 64 ? SIZE_MAX - (d >> 4)
+                          : ((size_t)1 << j) - 8 + (d >> 4) % 17;
+    if (j < 4)
+        size = (d >> 4) % 17;
+    /* calloc: count elements of size / count (+ 1) bytes */
+    size_t count = 1 + (b >> 3 & 7), elem = size / count;
+    if (b >> 7 && elem < SIZE_MAX)
+        elem++;
+
+    /* The model. */
+    size_t a = 16, total = size;
+    int einval = 0, overflow = 0;
+    switch (fn) {
+    case E_ALIGNED: einval = !align || align & (align - 1); break;
+    case E_POSIX: einval = align < sizeof(void *) || align & (align - 1); break;
+    case E_MEMALIGN: einval = align > (size_t)1 << 63; break;
+    case E_CALLOC:
+        overflow = __builtin_mul_overflow(count, elem, &total);
+        break;
+    case E_PVALLOC: /* rounded up to pages */
+        overflow = size > SIZE_MAX - 4095;
+        total = overflow ? 0 : (size + 4095) & ~(size_t)4095;
+        break;
+    default: break;
+    }
+    if (fn == E_ALIGNED || fn == E_POSIX)
+        a = align > a ? align : a;
+    if (fn == E_MEMALIGN && !einval)
+        while (a < align)
+            a <<= 1;
+    if (fn == E_VALLOC || fn == E_PVALLOC)
+        a = 4096;
+    int must_fail = overflow || (!einval && (a >= VA_LIMIT || total > VA_LIMIT - a));
+    int must_work = !einval && !must_fail && a <= (1u << 20) && total <= (1u << 18);
+    if (!einval && !must_fail && !must_work && (a > MAYBE_MAX || total > MAYBE_MAX))
+        return; /* undecided and too big to make here */
+    if (fn == E_REALLOC && (!s->p || !must_fail))
+        return; /* realloc: the ones that cannot fit, of a live block */
+    if (fn != E_REALLOC && s->p)
+        release(s, 0);
+
+    /* The request. */
+    void *p = NULL;
+    errno = 1234;
+    int err = 0, rc = 0;
+    switch (fn) {
+    case E_MALLOC: p = hak_malloc(size); break;
+    case E_CALLOC: p = hak_calloc(count, elem); break;
+    case E_ALIGNED: p = hak_aligned_alloc(align, size); break;
+    case E_POSIX:
+        p = (void *)&p; /* must stay as it is on failure */
+        rc = hak_posix_memalign(&p, align, size);
+        if (rc && p != (void *)&p)
+            edge_fail("posix_memalign failed and wrote its result", fn, align,
+                      size, p, rc);
+        if (rc)
+            p = NULL;
+        if (errno != 1234)
+            edge_fail("posix_memalign changed errno", fn, align, size, p, errno);
+        break;
+    case E_MEMALIGN: p = hak_memalign(align, size); break;
+    case E_VALLOC: p = hak_valloc(size); break;
+    case E_PVALLOC: p = hak_pvalloc(size); break;
+    default: /* E_REALLOC of the live block s to a size that cannot fit */
+        verify(s, s->size);
+        p = hak_realloc(s->p, size);
+        break;
+    }
+    err = fn == E_POSIX ? rc : p ? 0 : errno;
+
+    /* The verdict. */
+    if (einval) {
+        if (p || err != EINVAL)
+            edge_fail("must fail with EINVAL", fn, align, size, p, err);
+        return;
+    }
+    if (must_fail || !p) {
+        if (p)
+            edge_fail("cannot fit 47 bits, yet succeeded", fn, align, size, p, 0);
+        if (err != ENOMEM)
+            edge_fail("failed without ENOMEM", fn, align, size, p, err);
+        if (must_work)
+            edge_fail("must succeed", fn, align, size, p, err);
+        if (fn == E_REALLOC)
+            verify(s, s->size); /* a failed realloc keeps the block */
+        return;
+    }
+    if ((uintptr_t)p % a)
+        edge_fail("misaligned", fn, align, size, p, 0);
+    size_t usable = hak_malloc_usable_size(p);
+    if (usable < total || (hak_is_debug() && usable != total))
+        edge_fail("usable size wrong", fn, align, size, p, (int)usable);
+    if (must_work) {
+        if (fn == E_CALLOC)
+            check_zero(p, total);
+        place(s, p, total, id);
+        s->align = fn == E_MALLOC || fn == E_CALLOC ? 0
+                   : fn == E_ALIGNED ? align : NOT_SIZED;
+        return;
+    }
+    if (total) { /* large, undecided, and it worked: both ends are ours */
+        ((volatile uint8_t *)p)[0] = 1;
+        ((volatile uint8_t *)p)[total - 1] = 1;
+    }
+    hak_free(p);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -183,12 +423,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     memset(slots, 0, sizeof slots);
     input_t in = { data, len, 0 };
     uint32_t next_id = 1;
-    unsigned spawns = 0, checks = 0; /* the slow operations, bounded */
+    unsigned exits = 0, checks = 0, trims = 0; /* the slow ones, bounded */
     for (unsigned op = 0; op < MAX_OPS && in.pos < in.len; op++) {
         uint32_t code = take(&in, 1);
         slot_t *s = &slots[take(&in, 1) % SLOTS];
         if (s->p && code % 12 < 9 && code % 12 != 2 && code % 12 != 6) {
-            release(s, code % 12 == 5);
+            release_how(s, code % 12 == 5, code & 0x80);
             continue;
         }
         switch (code % 12) {
@@ -226,6 +466,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             /* The kept prefix must have survived the move. */
             verify(s, n);
             s->size = n;
+            s->align = 0; /* C23: free_sized takes realloc's results */
             fill(s); /* covers the new tail; the prefix is unchanged */
             break;
         }
@@ -234,9 +475,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             uint8_t *p = hak_calloc(n / m + 1, m);
             if (!p)
                 abort();
-            for (size_t i = 0; i < (n / m + 1) * m; i++)
-                if (p[i])
-                    abort();
+            check_zero(p, (n / m + 1) * m);
             place(s, p, (n / m + 1) * m, next_id++);
             break;
         }
@@ -244,7 +483,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             size_t align = (size_t)1 << (take(&in, 1) % 21);
             size_t n = take_size(&in);
             void *p = NULL;
-            switch (take(&in, 1) % 3) {
+            uint32_t p_kind = take(&in, 1) % 3;
+            switch (p_kind) {
             case 0:
                 if (hak_posix_memalign(&p, align < sizeof(void *)
                                                ? sizeof(void *) : align, n))
@@ -257,6 +497,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 abort();
             check_aligned(p, align);
             place(s, p, n, next_id++);
+            s->align = p_kind == 1 ? align : NOT_SIZED;
             break;
         }
         case 6: { /* usable size */
@@ -264,34 +505,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 abort();
             break;
         }
-        case 7: case 8: { /* a thread allocates into empty slots and exits */
+        case 7: case 8: { /* the other thread allocates into empty
+                           * slots; sometimes it exits then (once an input:
+                           * a thread's start and end are the slow part) */
             slot_t fresh[4];
             unsigned n = 0;
             for (unsigned i = 0; i < SLOTS && n < 4; i++)
                 if (!slots[(i + op) % SLOTS].p) {
                     fresh[n].size = take_size(&in);
                     fresh[n].id = next_id++;
+                    fresh[n].align = 0;
                     n++;
                 }
-            if (++spawns > 4)
-                break;
             spawn_t sp = { fresh, n };
-            pthread_t t;
-            if (pthread_create(&t, NULL, spawn_main, &sp) != 0)
-                break;
-            pthread_join(t, NULL);
+            run_job(JOB_ALLOC, NULL, &sp);
+            if (take(&in, 1) == 0xe7 && ++exits <= 1)
+                run_job(JOB_EXIT, NULL, NULL);
             for (unsigned i = 0, k = 0; i < SLOTS && k < n; i++)
                 if (!slots[(i + op) % SLOTS].p)
                     slots[(i + op) % SLOTS] = fresh[k++];
             break;
         }
         case 9: { /* the whole-heap walk (slow: bounded), trim, stats */
-            uint32_t which = take(&in, 1) % 4;
-            if (which == 0 && ++checks <= 8)
+            /* A check or a trim costs as much as hundreds of other
+             * operations (a walk of every slab; the pages it returns are
+             * faulted in again): one byte value each (not 0, which the
+             * input's end reads as), once an input. */
+            uint32_t which = take(&in, 1);
+            if (which == 0xc5 && ++checks <= 1)
                 hak_check_heap();
-            else if (which == 1)
-                hak_malloc_trim(0);
-            else if (which == 2) {
+            else if (which == 0x5c && ++trims <= 1)
+                hak_malloc_trim(0); /* what it returns is faulted in again */
+            else {
                 hak_stats_t st;
                 hak_stats_get(&st);
                 if (st.frees > st.allocs)
@@ -299,7 +544,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             }
             break;
         }
-        default: { /* 5, 10, 11: malloc of a small size */
+        case 11: /* alignments to 2^63, sizes to SIZE_MAX */
+            edge_request(&in, s, next_id++);
+            break;
+        default: { /* 5, 10: malloc of a small size */
             if (s->p)
                 release(s, 0);
             size_t n = take(&in, 1);
@@ -313,6 +561,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     }
     for (unsigned i = 0; i < SLOTS; i++)
         if (slots[i].p)
-            release(&slots[i], i % 3 == 0);
+            release_how(&slots[i], i % 3 == 0, i & 1);
     return 0;
 }

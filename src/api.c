@@ -34,6 +34,8 @@ void *hak_calloc(size_t count, size_t size)
         void *p = large_alloc(total, HAK_ALIGN, &fresh);
         if (p && !fresh)
             memset(p, 0, total);
+        else if (p) /* zero, but memcheck was told "undefined" */
+            HAK_VG_DEFINED(p, total);
         return p;
     }
     void *p = hak_malloc(total);
