@@ -28,8 +28,6 @@ HAK_INLINE void *hand_out(hak_heap_t *h, size_t c, hak_slab_t *s, uint8_t *b,
     s->credit++;
     hak_superslab_t *ss = ss_of((uintptr_t)b);
     hak_dbg_on_alloc(ss, s, b);
-    if (HAK_BLOCK_HEADER) /* zoo 1: a header the stride forgot */
-        memset(b + hak_class_size[s->cls], 0x48, HAK_BLOCK_HEADER);
     HAK_VG_ALLOC(b, req);
     HAK_VG_NOACCESS(b + req, s->stride - req);
     hak_dbg_arm(ss, s, b, req);
@@ -74,7 +72,7 @@ HAK_NOINLINE static void free_remote(uint8_t *b)
     hak_dbg_on_free(ss, s, b, 0);
     HAK_VG_FREE(b, s->stride);
     uint64_t old = remote_free_bits(&ss->owner->remote, s, i);
-    if (HAK_HARDEN && HAK_UNLIKELY(old & slot_bit(i)) && HAK_ZOO != 3)
+    if (HAK_HARDEN && HAK_UNLIKELY(old & slot_bit(i)))
         report_remote_double_free(b, s, ss->owner);
 }
 

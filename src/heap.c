@@ -78,8 +78,6 @@ static hak_heap_t *pool_pop(void)
 static hak_heap_t *heap_new_locked(void)
 {
     size_t size = (sizeof(hak_heap_t) + 63) & ~(size_t)63;
-    if (HAK_ZOO == 6) /* zoo 6: each heap its own mapping, see below */
-        chunk_cur = NULL;
     if (chunk_cur == NULL || (size_t)(chunk_end - chunk_cur) < size) {
         chunk_cur = os_map_meta(HEAP_CHUNK);
         if (!chunk_cur)
@@ -87,7 +85,7 @@ static hak_heap_t *heap_new_locked(void)
         chunk_end = chunk_cur + HEAP_CHUNK;
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
-    chunk_cur += HAK_ZOO == 6 ? HEAP_CHUNK : size;
+    chunk_cur += size;
     h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
     h->id = ++heap_count;
     remote_init(&h->remote);
@@ -221,23 +219,6 @@ static void heap_thread_exit(void *arg)
     tls_exiting = 1;
     hak_tls_heap = NULL;
     hak_tls_hot = &hak_no_heap;
-    if (HAK_ZOO == 6) {
-        /* zoo 6: the queue record dies with its thread while producers
-         * can still push into it. */
-        heap_quarantine_flush(h);
-        heap_flush(h);
-        heap_collect(h);
-        hak_mutex_lock(&heap_mutex);
-        for (hak_heap_t **pp = &all_heaps; *pp; pp = &(*pp)->all_next)
-            if (*pp == h) {
-                *pp = h->all_next;
-                break;
-            }
-        sweep_cur = NULL;
-        hak_mutex_unlock(&heap_mutex);
-        os_unmap_meta(h, HEAP_CHUNK);
-        return;
-    }
     heap_abandon(h);
 }
 

@@ -25,16 +25,10 @@
 
 #include "slab.h"
 
-/* Known bug class 2 (ci/zoo): the orders that make remote frees correct. */
-#if HAK_ZOO == 2
-#define HAK_PUSH_ORDER memory_order_relaxed
-#define HAK_TAKE_ORDER memory_order_relaxed
-#define HAK_BITS_ORDER memory_order_relaxed
-#else
+/* The orders that make remote frees correct (see above). */
 #define HAK_PUSH_ORDER memory_order_release
 #define HAK_TAKE_ORDER memory_order_acquire
 #define HAK_BITS_ORDER memory_order_acq_rel
-#endif
 
 HAK_INTERNAL void remote_init(hak_remote_queue_t *q);
 /* The whole queue, newest first, linked by rnext; NULL when empty. */

@@ -6,7 +6,7 @@
  * free-pointer validation and the debug bound check all call it. (An
  * ancestor of this allocator wrote a per-block header while its carve and
  * capacity still used the bare class size: blocks overran their slab;
- * bug zoo variant 1 re-creates it.)
+ * zoo/01-header-stride.patch re-creates it.)
  */
 #ifndef HAK_SIZE_CLASS_H
 #define HAK_SIZE_CLASS_H
@@ -49,30 +49,24 @@ HAK_INLINE size_t hak_slab_usable(unsigned c)
     return (size_t)1 << hak_tier_shift(hak_class_tier(c));
 }
 
-/* A per-block header, if the build has one. None does: the bug zoo's
- * variant 1 adds a 16-byte one (written at allocation, behind the user
- * bytes) and "forgets" it in hak_stride(), as the ancestor did. */
-#define HAK_BLOCK_HEADER (HAK_ZOO == 1 ? 16u : 0u)
-
-/* Bytes a block of class c really occupies. */
+/* Bytes a block of class c really occupies: its class size (blocks carry
+ * no header). The debug carve check compares against this, not the stride,
+ * so that a stride that forgets part of a block is caught. */
 HAK_INLINE uint32_t hak_footprint(unsigned c)
 {
-    return hak_class_size[c] + HAK_BLOCK_HEADER;
+    return hak_class_size[c];
 }
 
 /* The one stride. */
 HAK_INLINE uint32_t hak_stride(unsigned c)
 {
-    if (HAK_ZOO == 1)
-        return hak_class_size[c]; /* zoo 1: the header is left out */
     return hak_footprint(c);
 }
 
 /* Blocks of class c in one slab: capacity * stride <= usable. */
 HAK_INLINE uint32_t hak_capacity(unsigned c)
 {
-    return (uint32_t)(hak_slab_usable(c) / hak_stride(c)) +
-           (HAK_ZOO == 5); /* zoo 5: one block too many */
+    return (uint32_t)(hak_slab_usable(c) / hak_stride(c));
 }
 
 /* Magic for exact division by a stride (Lemire, Kaser and Kurz, "Faster

@@ -173,11 +173,8 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
     while (sum) {
         size_t k = (size_t)__builtin_ctzll(sum);
         sum &= sum - 1;
-        /* zoo 4: the word is read, not taken: its bits are merged again
-         * at a later drain, when their blocks may be live. */
-        uint64_t x = HAK_ZOO == 4
-            ? atomic_load_explicit(&slab_rbits(s)[k], memory_order_acquire)
-            : atomic_exchange_explicit(&slab_rbits(s)[k], 0, HAK_BITS_ORDER);
+        uint64_t x = atomic_exchange_explicit(&slab_rbits(s)[k], 0,
+                                              HAK_BITS_ORDER);
         uint64_t w = slab_bits(s, k);
         if (HAK_UNLIKELY(x & w)) {
             /* Freed by the owner and by another thread. */

@@ -79,8 +79,6 @@
  *                 and double free, a slot never handed out; frees waiting
  *                 from other threads). 0 only for the cost measurement
  *                 build.
- * HAK_ZOO         0, or the number of a known bug class to re-introduce
- *                 (the bug zoo, ci/zoo). Never set in shipped builds.
  * HAK_VALGRIND    client requests for memcheck (src/vg.h); defaults
  *                 to HAK_DEBUG.
  * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
@@ -93,9 +91,6 @@
 #endif
 #ifndef HAK_HARDEN
 #define HAK_HARDEN 1
-#endif
-#ifndef HAK_ZOO
-#define HAK_ZOO 0
 #endif
 #ifndef HAK_VALGRIND
 #define HAK_VALGRIND HAK_DEBUG

@@ -103,7 +103,7 @@ int main(void)
         align_suite,      death_suite,  threads_suite,  fork_suite,
         slab_suite,       large_suite,  attack_suite,   zero_suite,
         sizes_suite,      footprint_suite,  exit_suite,
-        options_suite,
+        options_suite,    zoo_gaps_suite,
     };
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)

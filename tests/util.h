@@ -90,5 +90,6 @@ Suite *sizes_suite(void);
 Suite *zero_suite(void);
 Suite *footprint_suite(void);
 Suite *options_suite(void);
+Suite *zoo_gaps_suite(void); /* test_zoo_gaps.c */
 
 #endif
