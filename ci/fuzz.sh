@@ -7,7 +7,9 @@
 #   on corpus/H for SECONDS; new coverage is written back to corpus/H; a
 #   crash is saved under build/fuzz/crashes/ with a .repro file holding the
 #   commands that reproduce it.
-# ENGINE afl: afl-fuzz on build/afl/H, seeded from corpus/H; what it finds
+# ENGINE afl: for each flavour of AFL_FLAVOURS (default: debug), afl-fuzz
+#   on build/afl/H (debug core) or build/afl-release/H (release core, what
+#   production preloads), seeded from corpus/H; what it finds
 #   that adds coverage is merged back into corpus/H (through libFuzzer's
 #   merge when its build exists); crashes are kept the same way.
 # JOBS=N (default 1) runs N processes per harness: libFuzzer's -fork=N
@@ -86,47 +88,54 @@ for h in "$@"; do
         done
         continue
     fi
-    out=$B/afl/out-$h
-    rm -rf "$out"
-    t0=$SECONDS
-    pids=()
-    for ((i = 0; i < jobs; i++)); do
-        if [ "$i" -eq 0 ]; then role=(-M main); else role=(-S "sec$i"); fi
-        [ "$jobs" -gt 1 ] || role=()
-        AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
-        AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
-            timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" "${role[@]}" \
-            -V "$seconds" -t 10000 -m none -- "$B/afl/$h" \
-            >"$B/afl/$h.$i.log" 2>&1 &
-        pids+=($!)
-    done
-    wait "${pids[@]}"
-    took=$((SECONDS - t0))
-    execs=0 r=0 ran=0 crashes=0
-    for stats in "$out"/*/fuzzer_stats; do
-        [ -e "$stats" ] || continue
-        e=$(sed -n 's/^execs_done *: *//p' "$stats")
-        s=$(sed -n 's/^execs_per_sec *: *\([0-9]*\).*/\1/p' "$stats")
-        execs=$((execs + ${e:-0}))
-        r=$((r + ${s:-0}))
-        ran=$((ran + 1))
-    done
-    for f in "$out"/*/crashes/id*; do
-        [ -e "$f" ] || continue
-        save_crash "$h" "$f"
-        crashes=$((crashes + 1))
-    done
-    [ "$ran" -gt 0 ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h.0.log"; crashes=1; }
-    # Keep what AFL found, if it adds coverage.
-    if [ -x "$B/fuzz/$h" ]; then
-        for q in "$out"/*/queue; do
-            [ -d "$q" ] || continue
-            $B/fuzz/$h -merge=1 "corpus/$h" "$q" \
-                >>"$B/afl/$h.merge.log" 2>&1 || true
+    for fl in ${AFL_FLAVOURS:-debug}; do
+        case $fl in
+            debug) bin=$B/afl/$h ;;
+            release) bin=$B/afl-release/$h ;;
+            *) echo "ci/fuzz.sh: unknown flavour $fl"; exit 2 ;;
+        esac
+        out=$B/afl/out-$h-$fl
+        rm -rf "$out"
+        t0=$SECONDS
+        pids=()
+        for ((i = 0; i < jobs; i++)); do
+            if [ "$i" -eq 0 ]; then role=(-M main); else role=(-S "sec$i"); fi
+            [ "$jobs" -gt 1 ] || role=()
+            AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
+            AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
+                timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" "${role[@]}" \
+                -V "$seconds" -t 10000 -m none -- "$bin" \
+                >"$B/afl/$h-$fl.$i.log" 2>&1 &
+            pids+=($!)
         done
-    fi
-    # the rate: AFL's own (over its fuzzing time), summed over instances
-    echo "afl $h: $execs executions in ${took}s, $r/s, $ran jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files"
-    [ "$crashes" -eq 0 ] || status=1
+        wait "${pids[@]}"
+        took=$((SECONDS - t0))
+        execs=0 r=0 ran=0 crashes=0
+        for stats in "$out"/*/fuzzer_stats; do
+            [ -e "$stats" ] || continue
+            e=$(sed -n 's/^execs_done *: *//p' "$stats")
+            s=$(sed -n 's/^execs_per_sec *: *\([0-9]*\).*/\1/p' "$stats")
+            execs=$((execs + ${e:-0}))
+            r=$((r + ${s:-0}))
+            ran=$((ran + 1))
+        done
+        for f in "$out"/*/crashes/id*; do
+            [ -e "$f" ] || continue
+            save_crash "$h" "$f" "$bin"
+            crashes=$((crashes + 1))
+        done
+        [ "$ran" -gt 0 ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h-$fl.0.log"; crashes=1; }
+        # Keep what AFL found, if it adds coverage.
+        if [ -x "$B/fuzz/$h" ]; then
+            for q in "$out"/*/queue; do
+                [ -d "$q" ] || continue
+                $B/fuzz/$h -merge=1 "corpus/$h" "$q" \
+                    >>"$B/afl/$h.merge.log" 2>&1 || true
+            done
+        fi
+        # the rate: AFL's own (over its fuzzing time), summed over instances
+        echo "afl $h $fl: $execs executions in ${took}s, $r/s, $ran jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files"
+        [ "$crashes" -eq 0 ] || status=1
+    done
 done
 exit $status

@@ -61,13 +61,12 @@ count_fuzz() {
 count_afl() { count_fuzz "$1"; }
 # fuzz_rates LOG... — executions per second per harness, engine and
 # flavour, from ci/fuzz.sh's lines ("libfuzzer H FL: E executions in Ts,
-# R/s, J jobs, C crashes, ..." and "afl H: ...").
+# R/s, J jobs, C crashes, ..." and "afl H FL: ..." alike).
 fuzz_rates() {
     echo "| engine    | harness      | flavour | executions |  exec/s | crashes |"
     echo "|-----------|--------------|---------|------------|---------|---------|"
     sed -nE 's/^(libfuzzer|afl) ([a-z_]+) ?([a-z]*): ([0-9]+) executions in [0-9]+s, ([0-9]+)\/s, [0-9]+ jobs, ([0-9]+) crashes.*/\1 \2 \3 \4 \5 \6/p' "$@" |
         while read -r e h f n r c; do
-            [ "$e" = afl ] && { c=$r; r=$n; n=$f; f=debug; }
             printf '| %-9s | %-12s | %-7s | %10s | %7s | %7s |\n' "$e" "$h" "$f" "$n" "$r" "$c"
         done
 }

@@ -58,6 +58,14 @@ FUZZ_BUILD_release := $(BUILD)/fuzz-release
 $(BUILD)/afl/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
+# ... and on the release core (what production preloads).
+$(BUILD)/afl-release/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	AFL_QUIET=1 afl-clang-fast $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
+	    -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
+AFL_FLAVOURS ?= debug release
+AFL_BUILD_debug   := $(BUILD)/afl
+AFL_BUILD_release := $(BUILD)/afl-release
 
 # Replay drivers and stress programs: plain gcc against each flavour's core.
 define pipeline_flavour
@@ -82,8 +90,8 @@ deps:
 fuzz: deps $(foreach f,$(FUZZ_FLAVOURS),$(addprefix $(FUZZ_BUILD_$(f))/,$(HARNESSES)))
 	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" JOBS=$(JOBS) ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
-afl: deps $(addprefix $(BUILD)/afl/,$(HARNESSES))
-	JOBS=$(JOBS) ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
+afl: deps $(foreach f,$(AFL_FLAVOURS),$(addprefix $(AFL_BUILD_$(f))/,$(HARNESSES)))
+	JOBS=$(JOBS) AFL_FLAVOURS="$(AFL_FLAVOURS)" ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)
 
 replay: $(foreach f,$(FLAVOURS),$(foreach h,$(HARNESSES),$(BUILD)/$(f)/replay_$(h)))
 	@for f in $(FLAVOURS); do for h in $(HARNESSES); do \
