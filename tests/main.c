@@ -36,12 +36,7 @@ int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
         _exit(0); /* not reached when the misuse is caught */
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fds[0], buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fds[0]);
+    read_all_close(fds[0], buf, cap);
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     return status;

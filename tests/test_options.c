@@ -170,12 +170,7 @@ static unsigned parse(char *const *env, hak_options_t *o, char *buf,
     ck_assert_int_eq(pipe(fds), 0);
     unsigned n = hak_options_parse(env, o, fds[1]);
     close(fds[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len < cap - 1 && (r = read(fds[0], buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(fds[0]);
+    read_all_close(fds[0], buf, cap);
     return n;
 }
 

@@ -5,8 +5,22 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "hakmem.h"
+
+/* Reads fd to its end (or until cap - 1 bytes) into buf, NUL-terminated;
+ * closes fd. Returns the length. (Inline: the C++ suites share it.) */
+static inline size_t read_all_close(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(fd);
+    return len;
+}
 
 /* Runs fn(arg) in a forked child with stderr captured. Passes if the child
  * dies of SIGABRT and its stderr contains `expect` (e.g. "hakmem: double

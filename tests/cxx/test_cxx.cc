@@ -374,12 +374,7 @@ int run_child_cxx(void (*fn)(), char *buf, size_t cap)
         _exit(0);
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len < cap - 1 && (r = read(fds[0], buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(fds[0]);
+    read_all_close(fds[0], buf, cap);
     int status = 0;
     REQ(waitpid(pid, &status, 0) == pid);
     return status;
