@@ -77,6 +77,9 @@ count_tsan_stress() {
     echo "$(grep -cE 'operations' "$1") $(grep -oE '[0-9]+ operations' "$1" | grep -oE '[0-9]+' | sum)_ops $(grep -c 'ThreadSanitizer' "$1")"
 }
 count_stress() { count_tsan_stress "$1"; }
+count_zoo_check() { # "zoo: NN-name applies and builds" / "... FAILS ..."
+    echo "$(grep -cE '^zoo: [0-9]+-' "$1") $(grep -c 'applies and builds' "$1")_patches $(grep -c 'FAILS' "$1")"
+}
 count_soak() { # "soak <flavour> <program>: N operations ..., <verdict>"
     echo "$(grep -c '^soak ' "$1") $(grep -E '^soak ' "$1" | grep -oE '[0-9]+ operations' | grep -oE '[0-9]+' | sum)_ops $(grep -E '^soak(-check)? ' "$1" | grep -cvE ': memory bounded$|leaky .*(grew|cap:)')"
 }
@@ -95,6 +98,8 @@ stage tsan-stress make -s tsan-stress
 stage valgrind  make -s valgrind VALGRIND_FLAVOURS=debug VALGRIND_SUITES="size_class align death"
 stage stress    make -s stress STRESS_OPS="$STRESS_OPS"
 stage soak      make -s soak SOAK_SECONDS="$SOAK_SECONDS"
+# every zoo patch still applies and builds (the full zoo is `make zoo`)
+stage zoo-check make -s zoo-check
 
 echo
 echo "| stage         | ok   |     runs | operations/execs   | crashes |  time |"
