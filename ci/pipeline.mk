@@ -143,7 +143,7 @@ ci:
 # compiles but never runs: debug's checks, release's security profile):
 # every harness replaying its corpus inputs, then the unit tests (Check
 # forks a child per test; the death tests' children abort in hak_report,
-# which writes the profile first: hardening/report.c); one report over
+# which writes the profile first: src/report.c); one report over
 # both. The children's profiles merge online into a few files (%4m).
 COV_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O0 -pthread -Iinclude -Isrc -Ihardening \
              -fprofile-instr-generate -fcoverage-mapping

@@ -18,7 +18,7 @@ vg="valgrind --error-exitcode=9 --quiet"
 # rightly reports; 5 minutes here) and sizes (every size of every class,
 # more than 8 minutes under memcheck; api covers the same entry points).
 # "all" runs every suite.
-# Flavours: debug by default — only its client requests (hardening/vg.h)
+# Flavours: debug by default — only its client requests (src/vg.h)
 # show memcheck hakmem's blocks; under release memcheck sees the core's
 # own accesses alone, which the debug flavour makes too. The larson stress
 # runs under every flavour listed.
