@@ -13,7 +13,7 @@
 # blocks) and, as <harness>_release, on the release core (what production
 # preloads) — except under ASan: the release core keeps no requested size,
 # so its realloc copies a block's whole usable size, past the requested
-# bytes that ASan's poisoning (hardening/vg.h) leaves open; as in
+# bytes that ASan's poisoning (src/vg.h) leaves open; as in
 # ci/pipeline.mk the release core is fuzzed with UBSan.
 # From the repository's .clusterfuzzlite/, or as $SRC/build.sh with the
 # working directory in the sources (the Dockerfile's WORKDIR).
