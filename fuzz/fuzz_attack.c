@@ -1034,16 +1034,18 @@ static int queued(const ghost_t *g)
 /* Debug: a write that changed poison of g must be reported by the heap
  * walk: g was freed by its owner, its slab kept a live block since (so it
  * was never set up anew), and the slot was not handed out again. */
-static int poison_certain(const ghost_t *g)
+static int poison_certain(const ghost_t *g, size_t off, size_t len)
 {
     /* The latest free of that address decides (it may have been handed
-     * out and freed again since, by another thread). */
+     * out and freed again since, by another thread, in a smaller class:
+     * bytes past its span are other slots, perhaps never handed out and
+     * so never poisoned). */
     for (unsigned k = 0; k < nghost; k++)
         if (ghost_k(k)->p == g->p) {
             g = ghost_k(k);
             break;
         }
-    if (!g->tier || g->remote || g->anchor_slot < 0)
+    if (!g->tier || g->remote || g->anchor_slot < 0 || off + len > g->span)
         return 0;
     const blk_t *a = &slots[g->anchor_slot];
     if (a->p != g->anchor || a->id != g->anchor_id)
@@ -1212,7 +1214,7 @@ static void op_waf(input_t *in)
      * drain poisons it afterwards). Where a report is certain, a child
      * shows it; the rest is tested in release. */
     if (debug_flavour && !in_child && !queued(&g)) {
-        if (!damage || !poison_certain(&g) ||
+        if (!damage || !poison_certain(&g, off, len) ||
             spawn("a write after free") <= 0)
             return;
     } else if (!misuse_here("a write after free")) {
@@ -1230,7 +1232,7 @@ static void op_waf(input_t *in)
         raw_put64(a + i, v);
     }
     note_write(a, a + len);
-    if (debug_flavour && in_child && damage && poison_certain(&g)) {
+    if (debug_flavour && in_child && damage && poison_certain(&g, off, len)) {
         trace("heap walk: must report the write into %p", (void *)g.p);
         HAK_VOID(hak_check_heap());
         fail("debug: a write after free into %p (freed by its owner, "
