@@ -160,6 +160,25 @@ static void heap_abandon(hak_heap_t *h)
 
 /* Looks at up to `max` heaps, in turn over every heap; live ones whose
  * thread is gone are abandoned. Returns how many were. */
+/* A live heap no thread will touch again: its thread is gone. Heap lock
+ * held. */
+static int heap_dead(const hak_heap_t *h)
+{
+    return h != hak_tls_heap && h->tid &&
+           atomic_load_explicit(&h->state, memory_order_relaxed) ==
+               HAK_HEAP_LIVE &&
+           tid_gone(h->tid);
+}
+
+/* Ours now (no thread has h, and it is neither in the pool nor among the
+ * suspects): onto the caller's list, linked through pool_next. */
+static void dead_push(hak_heap_t **dead, hak_heap_t *h)
+{
+    h->tid = 0;
+    h->pool_next = *dead;
+    *dead = h;
+}
+
 static unsigned heap_sweep(unsigned max)
 {
     hak_heap_t *dead = NULL;
@@ -167,15 +186,10 @@ static unsigned heap_sweep(unsigned max)
     hak_mutex_lock(&heap_mutex);
     for (hak_heap_t **pp = &suspects; *pp;) {
         hak_heap_t *h = *pp;
-        if (h != hak_tls_heap &&
-            atomic_load_explicit(&h->state, memory_order_relaxed) ==
-                HAK_HEAP_LIVE &&
-            tid_gone(h->tid)) {
+        if (heap_dead(h)) {
             *pp = h->pool_next;
             atomic_fetch_sub_explicit(&n_suspects, 1, memory_order_relaxed);
-            h->tid = 0;
-            h->pool_next = dead;
-            dead = h;
+            dead_push(&dead, h);
             n++;
         } else {
             pp = &h->pool_next;
@@ -188,14 +202,11 @@ static unsigned heap_sweep(unsigned max)
         if (!h)
             break;
         sweep_cur = h->all_next;
-        if (h != hak_tls_heap && h->tid &&
-            atomic_load_explicit(&h->state, memory_order_relaxed) ==
-                HAK_HEAP_LIVE &&
-            tid_gone(h->tid)) {
-            /* Ours now: no thread has it, and it is not in the pool. */
-            h->tid = 0;
-            h->pool_next = dead;
-            dead = h;
+        if (heap_dead(h)) {
+            /* A suspect whose thread ended since the loop above: off the
+             * suspects first, or pool_next would link both lists. */
+            suspect_remove(h);
+            dead_push(&dead, h);
             n++;
         }
     }
