@@ -190,8 +190,8 @@ unit: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
 	@ci/check-exports.sh $(BUILD)
 	@ci/deps.sh $(BUILD)
 	@for f in $(FLAVOURS); do echo "== unit tests ($$f)"; \
-	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/hak_tests >$(BUILD)/$$f/unit.log 2>&1; \
-	  rc=$$?; cat $(BUILD)/$$f/unit.log; [ $$rc = 0 ] || exit 1; done
+	  CK_DEFAULT_TIMEOUT=120 ci/logged.sh $(BUILD)/$$f/unit.log $(BUILD)/$$f/hak_tests \
+	    || exit 1; done
 	@ci/readme-facts.sh $(BUILD)
 
 # ---- C++: operator new/delete in the drop-in libraries --------------------
@@ -229,12 +229,11 @@ $(foreach f,$(FLAVOURS),$(eval $(call cxx_rules,$(f))))
 .PHONY: cxx-test
 cxx-test: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/cxx_tests $(BUILD)/$(f)/cxx_preload)
 	@for f in $(FLAVOURS); do echo "== C++ tests ($$f)"; \
-	  CK_DEFAULT_TIMEOUT=120 $(BUILD)/$$f/cxx_tests >$(BUILD)/$$f/cxx.log 2>&1; \
-	  rc=$$?; cat $(BUILD)/$$f/cxx.log; [ $$rc = 0 ] || exit 1; \
+	  CK_DEFAULT_TIMEOUT=120 ci/logged.sh $(BUILD)/$$f/cxx.log $(BUILD)/$$f/cxx_tests \
+	    || exit 1; \
 	  echo "== C++ under LD_PRELOAD ($$f)"; \
-	  LD_PRELOAD=$(abspath $(BUILD))/$$f/libhakmem.so CK_DEFAULT_TIMEOUT=120 \
-	    $(BUILD)/$$f/cxx_preload >$(BUILD)/$$f/cxx_preload.log 2>&1; \
-	  rc=$$?; cat $(BUILD)/$$f/cxx_preload.log; [ $$rc = 0 ] || exit 1; done
+	  CK_DEFAULT_TIMEOUT=120 ci/logged.sh $(BUILD)/$$f/cxx_preload.log \
+	    env LD_PRELOAD=$(abspath $(BUILD))/$$f/libhakmem.so $(BUILD)/$$f/cxx_preload || exit 1; done
 unit: cxx-test link-test
 # ---- end of C++ -------------------------------------------------------------
 
@@ -265,8 +264,8 @@ unit: fork-first-test
 link-test: $(LIBS)
 	@for f in $(FLAVOURS); do \
 	  CC="$(CC)" CPPFLAGS="$(CPPFLAGS)" CFLAGS="$(CFLAGS) $(WERROR_FLAGS)" LDFLAGS="$(LDFLAGS)" \
-	    VERSION=$(VERSION) tests/link/run.sh $(BUILD)/$$f $$f >$(BUILD)/$$f/link.log 2>&1; \
-	  rc=$$?; cat $(BUILD)/$$f/link.log; [ $$rc = 0 ] || exit 1; done
+	    VERSION=$(VERSION) ci/logged.sh $(BUILD)/$$f/link.log tests/link/run.sh $(BUILD)/$$f $$f \
+	    || exit 1; done
 
 # The tests of a distribution build: no network, no root, no other
 # allocator, nothing installed.
