@@ -134,7 +134,7 @@ $(BUILD)/$(1)/obj/src/dropin_so.o: src/dropin.c $(HEADERS) Makefile $(FLAGS_STAM
 	$$(call say,CC [$(1)],$$< (shared))$$(CC) $$(CPPFLAGS) $$(OPT_$(1)) $$(CFLAGS) $$(CFLAGS_CORE) \
 	    $$(KNOBS_$(1)) $$(EXTRA_CFLAGS) -DHAK_DROPIN_DEFSYM=1 -c $$< -o $$@
 
-# The archives hide the core's internal names (os_map, heap_drain, ...):
+# The archives hide the core's internal names (hak_os_map, hak_heap_drain, ...):
 # the core objects are linked into one relocatable object whose hidden
 # symbols objcopy makes local, so a program may define its own. The
 # tests, which reach inside, link the plain archive of the objects
@@ -258,7 +258,7 @@ unit: fork-first-test
 # tests/link/run.sh builds small programs against the built libraries the
 # way a user would (only include/ and the library files): SONAME and
 # symlinks, -lhakmem resolving to libhakmem.so.MAJOR, a program with its
-# own os_map/heap_drain/large_alloc linked against both archives, the
+# own hak_os_map/hak_heap_drain/hak_large_alloc linked against both archives, the
 # version macros, dlopen of libhakmem_core.so.
 .PHONY: link-test
 link-test: $(LIBS)

@@ -11,6 +11,11 @@
 # root's (src/init.c) one entry, from the paths that may run before the
 # constructor. An edge into init that uses any other symbol counts.
 #
+# It also fails when an object other than the drop-in names (dropin.c,
+# dropin_cxx.cc) defines a global symbol without the hak_ prefix: the
+# core's internal externs share the program's namespace in the archives'
+# plain form (obj/libhakmem_internal.a).
+#
 # DEPS_VERBOSE=1 also prints every node's level (0: uses no other object;
 # otherwise one more than the highest level it uses) and its edges.
 set -euo pipefail
@@ -45,9 +50,12 @@ from collections import defaultdict
 ALLOWED = ("src/init", "hak_init")  # the one upward edge: node, symbol
 defs, uses = {}, defaultdict(set)
 nodes = set()
+unprefixed = set()
 for line in sys.stdin:
     node, kind, name = line.split()
     nodes.add(node)
+    if kind == "DEF" and not name.startswith("hak_") and not node.startswith("src/dropin"):
+        unprefixed.add((node, name))
     if kind == "DEF":
         defs.setdefault(name, node)
     else:
@@ -108,6 +116,11 @@ def cycle_in(comp):
                 prev[w] = v
                 queue.append(w)
     return [start]
+
+if unprefixed:
+    for node, name in sorted(unprefixed):
+        print("deps: %s defines %s without the hak_ prefix" % (node, name))
+    sys.exit(1)
 
 bad = [c for c in sccs if len(c) > 1]
 if bad:

@@ -4,7 +4,7 @@
  * The input drives an owner (the fuzzing thread) and two producer threads:
  * the owner allocates blocks, producers free them (bits in the slab's
  * rbits, the slab queued on the owner's heap), the owner drains
- * (heap_drain, the path every refill takes) or allocates through its
+ * (hak_heap_drain, the path every refill takes) or allocates through its
  * refills. Some operations misuse the heap the way a buggy program would:
  * a write into a block after another thread freed it (forged pointers
  * included — nothing may follow them, so the run goes on and every
@@ -178,7 +178,7 @@ static void expect_caught(int kind, void *victim)
         pthread_join(t, NULL);
         if (kind == 0)
             hak_free(victim); /* must abort here */
-        heap_drain(hak_tls_heap); /* the drain's checks, if the free's
+        hak_heap_drain(hak_tls_heap); /* the drain's checks, if the free's
                                    * let it through */
         _exit(0);
     }
@@ -301,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 post(code >> 4, JOB_STATS, NULL, NULL);
                 break;
             }
-            heap_drain(hak_tls_heap);
+            hak_heap_drain(hak_tls_heap);
             npending = 0;
             break;
         case 5: /* the owner allocates through its refills */
@@ -344,7 +344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 hak_free(slots[i].p);
         }
     producers_idle();
-    heap_drain(hak_tls_heap);
+    hak_heap_drain(hak_tls_heap);
     /* The walk costs as much as the rest of the input: only after forged
      * words went into queued blocks (nothing may have followed them). */
     if (forged_writes)

@@ -25,13 +25,13 @@
 
 uint32_t *hak_chk_slot_map(void)
 {
-    return os_map_meta(SLOTS_PER_SS * sizeof(uint32_t));
+    return hak_os_map_meta(SLOTS_PER_SS * sizeof(uint32_t));
 }
 
 void hak_chk_slot_unmap(uint32_t *map)
 {
     if (map)
-        os_unmap_meta(map, SLOTS_PER_SS * sizeof(uint32_t));
+        hak_os_unmap_meta(map, SLOTS_PER_SS * sizeof(uint32_t));
 }
 
 static void fail(const char *check, const void *p, const hak_slab_t *s,
@@ -139,7 +139,7 @@ static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 
 void hak_chk_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
 {
-    /* Called before slab_init resets the cursor: only slots of words up
+    /* Called before hak_slab_init resets the cursor: only slots of words up
      * to the last use's top were ever handed out, so only their states
      * can differ from HAK_SLOT_FRESH (the map starts zeroed). Clearing
      * the whole per-slab span would touch 16 KiB (tiny) or 64 KiB (mid)

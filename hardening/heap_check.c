@@ -147,8 +147,8 @@ static void check_heap(hak_heap_t *h, void *arg)
 {
     walk_t *w = arg;
     w->h = h;
-    heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
-    heap_drain(h);
+    hak_heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
+    hak_heap_drain(h);
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);
@@ -164,6 +164,6 @@ size_t hak_check_heap(void)
     walk_t w = { NULL, 0 };
     if (hak_tls_heap)
         check_heap(hak_tls_heap, &w);
-    heap_visit_pool(~0u, check_heap, &w);
+    hak_heap_visit_pool(~0u, check_heap, &w);
     return w.blocks;
 }

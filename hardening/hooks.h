@@ -21,7 +21,7 @@
 #define HAK_POISON_BYTE 0xdd
 
 /* Debug per-slot state (hak_dbg_slot_value). */
-#define HAK_SLOT_FRESH 0u   /* never handed out since slab_init */
+#define HAK_SLOT_FRESH 0u   /* never handed out since hak_slab_init */
 #define HAK_SLOT_FREE  1u   /* freed: poisoned, verified at reuse */
 #define HAK_SLOT_LIVE  2u   /* live: HAK_SLOT_LIVE + requested size */
 

@@ -60,20 +60,20 @@ HAK_NOINLINE static void free_remote(uint8_t *b)
     hak_geom_t g = slab_geom_shared(s);
     uint32_t i = geom_index(&g, (uintptr_t)b);
     if (HAK_UNLIKELY(i == UINT32_MAX))
-        report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
+        hak_report_bad_small(b, s, HAK_CHECK_INVALID_FREE);
     int is_free = slab_slot_free(s, i);
     if (HAK_HARDEN && HAK_UNLIKELY(!slab_geom_still(s, &g)))
-        report_reused(b, s, HAK_CHECK_INVALID_FREE);
+        hak_report_reused(b, s, HAK_CHECK_INVALID_FREE);
     if (HAK_HARDEN && HAK_UNLIKELY(is_free)) {
         if (slot_word(i) > HAK_SHARED_LOAD(s->top))
-            report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
-        report_remote_double_free(b, s, ss->owner);
+            hak_report_free_slot(b, s, i, HAK_CHECK_INVALID_FREE, 1);
+        hak_report_remote_double_free(b, s, ss->owner);
     }
     hak_dbg_on_free(ss, s, b, 0);
     HAK_VG_FREE(b, s->stride);
     uint64_t old = remote_free_bits(&ss->owner->remote, s, i);
     if (HAK_HARDEN && HAK_UNLIKELY(old & slot_bit(i)))
-        report_remote_double_free(b, s, ss->owner);
+        hak_report_remote_double_free(b, s, ss->owner);
 }
 
 /* ---- Refill (slow) ------------------------------------------------------ */
@@ -90,8 +90,8 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
     /* Now and then, drain an abandoned heap: frees into the blocks of
      * exited threads must not pile up while no new thread adopts them. */
     if ((hak_counter(&cs->nrefill) & 255) == 0)
-        heap_reclaim(1, 0);
-    heap_drain(h);
+        hak_heap_reclaim(1, 0);
+    hak_heap_drain(h);
     int switched = 0;
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
@@ -112,13 +112,13 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
         }
         /* The partial slab before the current one joins the list. */
         hak_slab_t *p = cs->partial;
-        slab_retire(h, c);
+        hak_slab_retire(h, c);
         s = p;
         if (s) {
             partial_remove(cs, s);
             switched = 1;
         } else {
-            s = superslab_take_slab(h, c);
+            s = hak_superslab_take_slab(h, c);
             if (!s)
                 return 0;
         }
@@ -157,22 +157,22 @@ HAK_NOINLINE static void *alloc_slow(size_t n)
 {
     hak_init();
     if (n == 0) /* HAK_CLASS_ZERO has no slab (types.h) */
-        return zero_alloc(HAK_ALIGN);
+        return hak_zero_alloc(HAK_ALIGN);
     size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
     if (n > HAK_SMALL_LIMIT - extra)
-        return large_alloc(n, HAK_ALIGN, NULL);
+        return hak_large_alloc(n, HAK_ALIGN, NULL);
     hak_heap_t *h = hak_tls_heap;
-    if (!h && !(h = heap_get_slow())) {
+    if (!h && !(h = hak_heap_get_slow())) {
         errno = ENOMEM;
         return NULL;
     }
     return heap_alloc(h, hak_class_of(n + extra), n);
 }
 
-void *alloc_class(unsigned c, size_t req)
+void *hak_alloc_class(unsigned c, size_t req)
 {
     hak_heap_t *h = hak_tls_heap;
-    if (!h && !(h = heap_get_slow())) {
+    if (!h && !(h = hak_heap_get_slow())) {
         errno = ENOMEM;
         return NULL;
     }
@@ -216,12 +216,12 @@ void *hak_malloc(size_t n)
     return malloc_above_tiny(n);
 }
 
-hak_small_ref_t small_validate(const void *p, const char *check)
+hak_small_ref_t hak_small_validate(const void *p, const char *check)
 {
     uintptr_t a = (uintptr_t)p;
     hak_superslab_t *ss = ss_of(a);
     hak_slab_t *s = slab_of(ss, a);
-    uint32_t i = slot_in_use(p, s, check, 0);
+    uint32_t i = hak_slot_in_use(p, s, check, 0);
     if (slab_slot_queued(s, i))
         hak_report(check, p, slab_where_shared(s),
                    " (block is free: freed by another thread)");
@@ -232,13 +232,13 @@ hak_small_ref_t small_validate(const void *p, const char *check)
 }
 
 /* p is in no tiny or mid superslab (registry tier `tier`): a zero-size
- * block, a large one, NULL, or no block of ours (large_free reports). */
+ * block, a large one, NULL, or no block of ours (hak_large_free reports). */
 static void free_not_small(void *p, unsigned tier)
 {
     if (tier == HAK_TIER_ZERO)
-        zero_free(p);
+        hak_zero_free(p);
     else if (p)
-        large_free(p);
+        hak_large_free(p);
 }
 
 /* Every free while HAKMEM_SECURITY is set (the fast path never matches:
@@ -255,7 +255,7 @@ HAK_NOINLINE static void free_secure(uint8_t *b)
     }
     hak_superslab_t *ss = ss_of(a);
     hak_slab_t *s = slab_of(ss, a);
-    uint32_t i = slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
+    uint32_t i = hak_slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
     hak_heap_t *h = hak_tls_heap;
     if (ss->owner != h) {
         hak_chk_on_free(ss, s, b, 0);
@@ -263,10 +263,10 @@ HAK_NOINLINE static void free_secure(uint8_t *b)
         return;
     }
     if (slab_slot_queued(s, i))
-        report_remote_double_free(b, s, h);
+        hak_report_remote_double_free(b, s, h);
     hak_chk_on_free(ss, s, b, 1);
     if (hak_g.sec & HAK_SEC_DELAY) {
-        b = quarantine_swap(h, b);
+        b = hak_quarantine_swap(h, b);
         if (!b)
             return;
         /* Written while it waited? (its zeros are checked again at

@@ -4,20 +4,20 @@
  *   hak_malloc ─ fast: class table, take the lowest set bit of the current
  *      │             slab's cursor word ───────────────────────── return
  *      ├ malloc_above_tiny ─ the same for the mid classes
- *      └ alloc_slow ─ init, large tier, heap_get_slow
- *           └ heap_alloc ─ take ─┬ heap_refill ─ heap_drain (remote bits)
+ *      └ alloc_slow ─ init, large tier, hak_heap_get_slow
+ *           └ heap_alloc ─ take ─┬ heap_refill ─ hak_heap_drain (remote bits)
  *                                │             ├ next word with free slots
- *                                │             ├ slab_retire + partial slab
- *                                │             └ superslab_take_slab
+ *                                │             ├ hak_slab_retire + partial slab
+ *                                │             └ hak_superslab_take_slab
  *                                └ retry the take
  *   hak_free ─ fast: in the hot superslab (own, registered), slab by
  *                    address, slot by exact division, bit clear → set ─ return
- *      ├ free_cold        registry byte: large_free (or report) · another
+ *      ├ free_cold        registry byte: hak_large_free (or report) · another
  *      │                  heap's: free_remote (rbits, remote_push) · own:
  *      │                  becomes the hot superslab, then the same local free
- *      ├ slab_attention   (a full slab's first free, or a slab now empty)
- *      └ free_local_slow  (bad pointer, free slot, or remote frees pending)
- * heap_drain, slab_retire, slab_attention and free_local_slow are the
+ *      ├ hak_slab_attention   (a full slab's first free, or a slab now empty)
+ *      └ hak_free_local_slow  (bad pointer, free slot, or remote frees pending)
+ * hak_heap_drain, hak_slab_retire, hak_slab_attention and hak_free_local_slow are the
  * slab lists' (src/slab_list.h), one layer down.
  */
 #ifndef HAK_ALLOC_H
@@ -26,7 +26,7 @@
 #include "slab_list.h"
 
 /* A block of class c for a request of req bytes (the memalign path). */
-HAK_INTERNAL void *alloc_class(unsigned c, size_t req);
+HAK_INTERNAL void *hak_alloc_class(unsigned c, size_t req);
 
 /* Validation shared by free, realloc and usable-size: the superslab and
  * slab of a live small block p, or a report naming `check`. */
@@ -34,6 +34,6 @@ typedef struct hak_small_ref {
     hak_superslab_t *ss;
     hak_slab_t *slab;
 } hak_small_ref_t;
-HAK_INTERNAL hak_small_ref_t small_validate(const void *p, const char *check);
+HAK_INTERNAL hak_small_ref_t hak_small_validate(const void *p, const char *check);
 
 #endif

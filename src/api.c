@@ -31,7 +31,7 @@ void *hak_calloc(size_t count, size_t size)
     hak_init();
     if (total > HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
         int fresh = 0;
-        void *p = large_alloc(total, HAK_ALIGN, &fresh);
+        void *p = hak_large_alloc(total, HAK_ALIGN, &fresh);
         if (p && !fresh)
             memset(p, 0, total);
         else if (p) /* zero, but memcheck was told "undefined" */
@@ -49,12 +49,12 @@ static size_t usable(const void *p, const char *check)
 {
     unsigned tier = registry_tier((uintptr_t)p);
     if (tier == HAK_TIER_ZERO)
-        return zero_usable(p, check);
+        return hak_zero_usable(p, check);
     if (tier) {
-        hak_small_ref_t r = small_validate(p, check);
+        hak_small_ref_t r = hak_small_validate(p, check);
         return hak_requested(r.ss, r.slab, p);
     }
-    return large_usable(p, check);
+    return hak_large_usable(p, check);
 }
 
 void *hak_realloc(void *p, size_t size)
@@ -68,9 +68,9 @@ void *hak_realloc(void *p, size_t size)
     size_t old;
     unsigned tier = registry_tier((uintptr_t)p);
     if (tier == HAK_TIER_ZERO) {
-        old = zero_usable(p, HAK_CHECK_INVALID_REALLOC); /* 0 */
+        old = hak_zero_usable(p, HAK_CHECK_INVALID_REALLOC); /* 0 */
     } else if (tier) {
-        hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_REALLOC);
+        hak_small_ref_t r = hak_small_validate(p, HAK_CHECK_INVALID_REALLOC);
         old = hak_requested(r.ss, r.slab, p);
         /* In place while the class stays right: never shrink a block to
          * less than half its class, never grow past its class. */
@@ -83,13 +83,13 @@ void *hak_realloc(void *p, size_t size)
             return p;
         }
     } else {
-        /* large_realloc validates p too: one lock when it succeeds. */
+        /* hak_large_realloc validates p too: one lock when it succeeds. */
         if (size > HAK_SMALL_LIMIT) {
-            void *q = large_realloc(p, size);
+            void *q = hak_large_realloc(p, size);
             if (q)
                 return q;
         }
-        old = large_usable(p, HAK_CHECK_INVALID_REALLOC);
+        old = hak_large_usable(p, HAK_CHECK_INVALID_REALLOC);
     }
     void *q = hak_malloc(size);
     if (!q)
@@ -116,7 +116,7 @@ static void *alloc_aligned(size_t align, size_t size)
         return hak_malloc(size);
     hak_init();
     if (size == 0)
-        return zero_alloc(align);
+        return hak_zero_alloc(align);
     size_t n = size > align ? size : align;
     if (n <= HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
         n += hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
@@ -124,9 +124,9 @@ static void *alloc_aligned(size_t align, size_t size)
          * multiples of align: slabs are aligned to their size. */
         for (unsigned c = hak_class_of(n); c < HAK_NUM_CLASSES; c++)
             if (hak_stride(c) % align == 0)
-                return alloc_class(c, size);
+                return hak_alloc_class(c, size);
     }
-    return large_alloc(size, align, NULL);
+    return hak_large_alloc(size, align, NULL);
 }
 
 void *hak_aligned_alloc(size_t align, size_t size)
@@ -194,12 +194,12 @@ int hak_malloc_trim(size_t pad)
     size_t bytes = 0;
     hak_heap_t *h = hak_tls_heap;
     if (h) {
-        heap_quarantine_flush(h);
-        heap_flush(h);
-        heap_collect(h);
-        bytes += superslab_trim(h);
+        hak_heap_quarantine_flush(h);
+        hak_heap_flush(h);
+        hak_heap_collect(h);
+        bytes += hak_superslab_trim(h);
     }
-    heap_reclaim(~0u, 1);
-    bytes += large_trim();
+    hak_heap_reclaim(~0u, 1);
+    bytes += hak_large_trim();
     return bytes != 0;
 }

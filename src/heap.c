@@ -48,8 +48,8 @@ static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
 static uint8_t *chunk_cur, *chunk_end;
 #define HEAP_CHUNK ((size_t)256 << 10)
 
-void heap_lock(void) { pthread_mutex_lock(&heap_mutex); }
-void heap_unlock(void) { pthread_mutex_unlock(&heap_mutex); }
+void hak_heap_lock(void) { pthread_mutex_lock(&heap_mutex); }
+void hak_heap_unlock(void) { pthread_mutex_unlock(&heap_mutex); }
 
 static void pool_push(hak_heap_t *h)
 {
@@ -79,7 +79,7 @@ static hak_heap_t *heap_new_locked(void)
 {
     size_t size = (sizeof(hak_heap_t) + 63) & ~(size_t)63;
     if (chunk_cur == NULL || (size_t)(chunk_end - chunk_cur) < size) {
-        chunk_cur = os_map_meta(HEAP_CHUNK);
+        chunk_cur = hak_os_map_meta(HEAP_CHUNK);
         if (!chunk_cur)
             return NULL;
         chunk_end = chunk_cur + HEAP_CHUNK;
@@ -88,7 +88,7 @@ static hak_heap_t *heap_new_locked(void)
     chunk_cur += size;
     h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
     h->id = ++heap_count;
-    remote_init(&h->remote);
+    hak_remote_init(&h->remote);
     h->all_next = all_heaps;
     all_heaps = h;
     return h;
@@ -108,7 +108,7 @@ static hak_heap_t *heap_new_locked(void)
  * So every live heap records its thread's kernel id (tid, set at binding),
  * and a live heap whose thread is gone is abandoned by whoever notices.
  * A heap bound after its thread's key destructor ran is a suspect: its
- * thread is in its destructor rounds. heap_get_slow looks at every suspect
+ * thread is in its destructor rounds. hak_heap_get_slow looks at every suspect
  * and, when the pool is empty and it would make a new heap, at the next
  * two live heaps in turn (amortised: two system calls per heap made, for
  * the threads whose first allocation is in the last round); trim looks at
@@ -147,9 +147,9 @@ static void suspect_remove(hak_heap_t *h)
 
 static void heap_abandon(hak_heap_t *h)
 {
-    heap_quarantine_flush(h);
-    heap_flush(h);
-    heap_collect(h);
+    hak_heap_quarantine_flush(h);
+    hak_heap_flush(h);
+    hak_heap_collect(h);
     hak_mutex_lock(&heap_mutex);
     suspect_remove(h);
     h->tid = 0;
@@ -234,7 +234,7 @@ static void heap_thread_exit(void *arg)
 }
 
 /* Without a key, heap_sweep is what returns heaps: said once. */
-void heap_global_init(void)
+void hak_heap_global_init(void)
 {
     heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;
     if (!heap_key_ok) {
@@ -246,7 +246,7 @@ void heap_global_init(void)
     }
 }
 
-hak_heap_t *heap_get_slow(void)
+hak_heap_t *hak_heap_get_slow(void)
 {
     hak_init();
     /* Before making a heap, look for one whose thread is gone. */
@@ -280,18 +280,18 @@ hak_heap_t *heap_get_slow(void)
     return h;
 }
 
-void heap_flush(hak_heap_t *h)
+void hak_heap_flush(hak_heap_t *h)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        slab_retire(h, c);
+        hak_slab_retire(h, c);
 }
 
-void heap_collect(hak_heap_t *h)
+void hak_heap_collect(hak_heap_t *h)
 {
-    heap_drain(h);
+    hak_heap_drain(h);
 }
 
-unsigned heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
+unsigned hak_heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
                          void *arg)
 {
     /* Each heap once at most: the pool rotates (pop the head, push to the
@@ -317,21 +317,21 @@ unsigned heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
 
 static void reclaim_one(hak_heap_t *h, void *trim)
 {
-    heap_collect(h);
+    hak_heap_collect(h);
     if (trim)
-        superslab_trim(h);
+        hak_superslab_trim(h);
 }
 
-unsigned heap_reclaim(unsigned max, int trim)
+unsigned hak_heap_reclaim(unsigned max, int trim)
 {
     if (trim)
         heap_sweep(~0u);
     if (!atomic_load_explicit(&pool_size, memory_order_relaxed))
         return 0;
-    return heap_visit_pool(max, reclaim_one, trim ? &max : NULL);
+    return hak_heap_visit_pool(max, reclaim_one, trim ? &max : NULL);
 }
 
-void heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
+void hak_heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
 {
     hak_mutex_lock(&heap_mutex);
     for (hak_heap_t *h = all_heaps; h; h = h->all_next)
@@ -339,7 +339,7 @@ void heap_each(void (*fn)(hak_heap_t *, void *), void *arg)
     hak_mutex_unlock(&heap_mutex);
 }
 
-void heap_fork_child(void)
+void hak_heap_fork_child(void)
 {
     hak_heap_t *me = hak_tls_heap;
     /* The other threads vanished wherever they were, possibly half-way

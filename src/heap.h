@@ -14,7 +14,7 @@
  *              forking thread): it may be half-way through an update, so
  *              it is never reused; frees into it are still accepted.
  *   A new thread adopts a whole heap from the pool before it makes one, so
- *   abandoned memory is reused. heap_reclaim drains pooled heaps and
+ *   abandoned memory is reused. hak_heap_reclaim drains pooled heaps and
  *   returns their empty slabs, so frees into a dead thread's blocks do not
  *   pile up while no thread adopts it.
  * Locks: one mutex for the list of all heaps, the pool, and every heap's
@@ -27,7 +27,7 @@
 #include "types.h"
 
 /* hak_tls_heap, the calling thread's heap, is declared in types.h: every
- * layer reads it; this one binds it (heap_get_slow). Why both are
+ * layer reads it; this one binds it (hak_heap_get_slow). Why both are
  * initial-exec TLS is said there. */
 
 /* &hak_tls_heap->hot (the heap's first member), or a static hak_heap_hot_t
@@ -42,27 +42,27 @@ HAK_INLINE hak_heap_t *heap_of_hot(const hak_heap_hot_t *hot)
     return (hak_heap_t *)(uintptr_t)hot;
 }
 
-HAK_INTERNAL void heap_global_init(void);
+HAK_INTERNAL void hak_heap_global_init(void);
 /* The calling thread's heap, adopting or creating one; NULL if the OS has
  * no memory for one. */
-HAK_INTERNAL hak_heap_t *heap_get_slow(void);
+HAK_INTERNAL hak_heap_t *hak_heap_get_slow(void);
 /* Drain the queue, hand back what is empty. Owner (or exclusive holder). */
-HAK_INTERNAL void heap_collect(hak_heap_t *h);
+HAK_INTERNAL void hak_heap_collect(hak_heap_t *h);
 /* Retire every class's current slab so empty slabs can be released. */
-HAK_INTERNAL void heap_flush(hak_heap_t *h);
+HAK_INTERNAL void hak_heap_flush(hak_heap_t *h);
 /* Collect up to `max` abandoned heaps (and with `trim`, give back their
  * unused pages); returns how many it visited. */
-HAK_INTERNAL unsigned heap_reclaim(unsigned max, int trim);
+HAK_INTERNAL unsigned hak_heap_reclaim(unsigned max, int trim);
 /* Calls fn on up to `max` abandoned heaps, each held exclusively (out of
  * the pool) during the call; returns how many it visited. */
-HAK_INTERNAL unsigned heap_visit_pool(unsigned max,
+HAK_INTERNAL unsigned hak_heap_visit_pool(unsigned max,
                                       void (*fn)(hak_heap_t *, void *),
                                       void *arg);
 /* Calls fn on every heap ever made, under the heap lock. */
-HAK_INTERNAL void heap_each(void (*fn)(hak_heap_t *, void *), void *arg);
-HAK_INTERNAL void heap_lock(void);
-HAK_INTERNAL void heap_unlock(void);
+HAK_INTERNAL void hak_heap_each(void (*fn)(hak_heap_t *, void *), void *arg);
+HAK_INTERNAL void hak_heap_lock(void);
+HAK_INTERNAL void hak_heap_unlock(void);
 /* In a fork child: every live heap but the caller's is orphaned. */
-HAK_INTERNAL void heap_fork_child(void);
+HAK_INTERNAL void hak_heap_fork_child(void);
 
 #endif

@@ -35,7 +35,7 @@ static void init_once_body(void)
     hak_g.large_cache_bytes = (size_t)hak_opt.large_cache_bytes;
     hak_g.sec = HAK_DEBUG ? 0 : hak_opt.security;
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
-    heap_global_init();
+    hak_heap_global_init();
     atomic_store_explicit(&hak_g.ready, 1, memory_order_release);
 }
 
@@ -86,26 +86,26 @@ void hak_init(void)
  * hak_tls_fork_holder, is defined in src/global.c.) */
 
 /* Lock order, outermost first: heap pool, large table, zero regions,
- * registry (zero_alloc registers its region under the zero lock; a
+ * registry (hak_zero_alloc registers its region under the zero lock; a
  * superslab is registered or removed under none or the heap lock). prepare
- * takes them in that order, or a thread inside zero_alloc and the forking
+ * takes them in that order, or a thread inside hak_zero_alloc and the forking
  * thread could each wait for the other's lock. */
 static void fork_prepare(void)
 {
-    heap_lock();
-    large_lock();
-    zero_lock();
-    registry_lock();
+    hak_heap_lock();
+    hak_large_lock();
+    hak_zero_lock();
+    hak_registry_lock();
     hak_tls_fork_holder = 1;
 }
 
 static void fork_parent(void)
 {
     hak_tls_fork_holder = 0;
-    registry_unlock();
-    zero_unlock();
-    large_unlock();
-    heap_unlock();
+    hak_registry_unlock();
+    hak_zero_unlock();
+    hak_large_unlock();
+    hak_heap_unlock();
 }
 
 /* The child orphans the heaps of the threads that did not survive
@@ -114,7 +114,7 @@ static void fork_parent(void)
  * frees into them went through the heaps' queues, as any remote free. */
 static void fork_child(void)
 {
-    heap_fork_child();
+    hak_heap_fork_child();
     /* The child's one thread is the one that took the locks in prepare
      * (default mutexes, so its unlock releases them): unlocked, not
      * re-initialised, which would be undefined on a locked mutex. */

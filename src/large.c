@@ -66,8 +66,8 @@ static uintptr_t recent[RECENT];
 static unsigned recent_pos;
 static uint64_t n_allocs, n_frees, live_bytes;
 
-void large_lock(void) { pthread_mutex_lock(&large_mutex); }
-void large_unlock(void) { pthread_mutex_unlock(&large_mutex); }
+void hak_large_lock(void) { pthread_mutex_lock(&large_mutex); }
+void hak_large_unlock(void) { pthread_mutex_unlock(&large_mutex); }
 
 static size_t hash(uintptr_t p, size_t cap)
 {
@@ -91,7 +91,7 @@ static int table_grow(void)
     /* Rehash in place when mostly tombstones, else double. */
     size_t cap = !table_cap ? 1024
                : table_live * 4 > table_cap ? table_cap * 2 : table_cap;
-    span_t *t = os_map_meta(cap * sizeof *t);
+    span_t *t = hak_os_map_meta(cap * sizeof *t);
     if (!t)
         return 0;
     for (size_t j = 0; j < table_cap; j++) {
@@ -103,7 +103,7 @@ static int table_grow(void)
         }
     }
     if (table)
-        os_unmap_meta(table, table_cap * sizeof *table);
+        hak_os_unmap_meta(table, table_cap * sizeof *table);
     table = t;
     table_cap = cap;
     table_used = table_live;
@@ -146,7 +146,7 @@ static size_t page_round(size_t n)
 /* The whole mapping goes back to the kernel, guards included. */
 static void span_unmap(const span_t *sp)
 {
-    os_unmap((void *)(sp->base - GUARD), sp->map + 2 * GUARD);
+    hak_os_unmap((void *)(sp->base - GUARD), sp->map + 2 * GUARD);
 }
 
 /* ---- The cache of freed mappings ----------------------------------------- */
@@ -174,7 +174,7 @@ static int quarantined(const span_t *c)
  * never for an alignment above the page, which mremap does not keep);
  * else nothing (0). So the mapping freed last comes back only when it is
  * the one cached mapping that fits. A larger mapping than need is still
- * taken — its pages are already there — and large_alloc splits it if it
+ * taken — its pages are already there — and hak_large_alloc splits it if it
  * is far too big (LARGE_SPLIT). Mappings are not coalesced when freed: a
  * block cut from a cached one meets its tail again through realloc
  * (absorb_next). */
@@ -232,12 +232,12 @@ static unsigned cache_put(span_t sp, span_t *evict)
  * refused the protection: the mapping must not be cached then. */
 static int retire(const span_t *sp)
 {
-    if (os_guard((void *)sp->base, sp->rw) != 0)
+    if (hak_os_guard((void *)sp->base, sp->rw) != 0)
         return -1;
     if (LARGE_DECOMMIT == 1)
-        os_decommit_lazy((void *)sp->base, sp->rw);
+        hak_os_decommit_lazy((void *)sp->base, sp->rw);
     else if (LARGE_DECOMMIT == 2)
-        os_decommit((void *)sp->base, sp->rw);
+        hak_os_decommit((void *)sp->base, sp->rw);
     return 0;
 }
 
@@ -303,15 +303,15 @@ static void canary_check(const span_t *sp)
  * mapping. 0 if nothing moved. */
 static int span_move(span_t *e, size_t need)
 {
-    uint8_t *to = os_reserve(need, HAK_PAGE);
+    uint8_t *to = hak_os_reserve(need, HAK_PAGE);
     if (!to)
         return 0;
-    if (os_move((void *)e->base, e->rw, to, need) != 0) {
-        os_unmap(to - GUARD, need + 2 * GUARD);
+    if (hak_os_move((void *)e->base, e->rw, to, need) != 0) {
+        hak_os_unmap(to - GUARD, need + 2 * GUARD);
         return 0;
     }
-    os_unmap((void *)(e->base - GUARD), GUARD);
-    os_unmap((void *)(e->base + e->rw), e->map - e->rw + GUARD);
+    hak_os_unmap((void *)(e->base - GUARD), GUARD);
+    hak_os_unmap((void *)(e->base + e->rw), e->map - e->rw + GUARD);
     e->base = (uintptr_t)to;
     e->map = e->rw = need;
     return 1;
@@ -319,7 +319,7 @@ static int span_move(span_t *e, size_t need)
 
 /* ---- malloc and free ------------------------------------------------------ */
 
-void *large_alloc(size_t size, size_t align, int *fresh)
+void *hak_large_alloc(size_t size, size_t align, int *fresh)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
     if (align < HAK_PAGE)
@@ -331,7 +331,7 @@ void *large_alloc(size_t size, size_t align, int *fresh)
         return NULL;
     }
     size_t need = page_round(size + slack);
-    if (need > os_commit_bound()) {
+    if (need > hak_os_commit_bound()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -357,7 +357,7 @@ void *large_alloc(size_t size, size_t align, int *fresh)
          * neighbour's instead of with the pages: then the pages alone move
          * into a new guarded mapping. If even that is refused, the mapping
          * goes back to the cache and the block gets a new one. */
-        void *q = os_remap((void *)(sp.base - GUARD), sp.map + 2 * GUARD,
+        void *q = hak_os_remap((void *)(sp.base - GUARD), sp.map + 2 * GUARD,
                            need + 2 * GUARD);
         if (q) {
             sp.base = (uintptr_t)q + GUARD;
@@ -372,13 +372,13 @@ void *large_alloc(size_t size, size_t align, int *fresh)
         }
     }
     if (!cached) {
-        sp.base = (uintptr_t)os_reserve(need, align);
+        sp.base = (uintptr_t)hak_os_reserve(need, align);
         sp.map = need;
     }
     /* Only the block's pages become accessible; the guards (and the rest
      * of a mapping taken whole) stay PROT_NONE. If the kernel refuses,
      * the mapping is not used: no block goes out unguarded. */
-    int ok = sp.base && os_unguard((void *)sp.base, need) == 0;
+    int ok = sp.base && hak_os_unguard((void *)sp.base, need) == 0;
     if (ok) {
         sp.rw = need;
         sp.req = size;
@@ -421,7 +421,7 @@ HAK_COLD static void report_not_large(const void *p, const char *check,
     hak_report(check, p, (hak_where_t){ HAK_WHERE_NONE, 0, NULL }, why);
 }
 
-void large_free(void *p)
+void hak_large_free(void *p)
 {
     span_t evict[CACHE_SLOTS + 1];
     hak_mutex_lock(&large_mutex);
@@ -453,7 +453,7 @@ void large_free(void *p)
         span_unmap(&evict[i]);
 }
 
-size_t large_usable(const void *p, const char *check)
+size_t hak_large_usable(const void *p, const char *check)
 {
     hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
@@ -486,7 +486,7 @@ static int absorb_next(span_t *e, size_t least, size_t want)
         if (avail - take < 3 * GUARD)
             take = avail;
         if (e->map + take < least ||
-            os_unguard((void *)(e->base + e->rw),
+            hak_os_unguard((void *)(e->base + e->rw),
                        e->map + take - e->rw) != 0)
             return 0;
         e->map += take;
@@ -510,16 +510,16 @@ static int absorb_next(span_t *e, size_t least, size_t want)
  * the inaccessible tail reserved). */
 static void span_shrink(span_t *e, size_t need)
 {
-    if (os_guard((void *)(e->base + need), e->rw - need) != 0)
+    if (hak_os_guard((void *)(e->base + need), e->rw - need) != 0)
         return;
     e->rw = need;
-    if (os_unmap((void *)(e->base + need + GUARD), e->map - need) == 0) {
+    if (hak_os_unmap((void *)(e->base + need + GUARD), e->map - need) == 0) {
         live_bytes -= e->map - need;
         e->map = need;
     }
 }
 
-void *large_realloc(void *p, size_t size)
+void *hak_large_realloc(void *p, size_t size)
 {
     size_t slack = HAK_CANARY ? 1 : 0;
     size_t least = page_round(size + slack), need = least;
@@ -531,7 +531,7 @@ void *large_realloc(void *p, size_t size)
     /* need < size: the rounding wrapped; beyond 2^47 nothing fits (and
      * mremap is not asked: valgrind asserts on such a size). */
     if (need < size || need > ((size_t)1 << HAK_VA_BITS) ||
-        need > os_commit_bound()) {
+        need > hak_os_commit_bound()) {
         hak_mutex_unlock(&large_mutex);
         return NULL;
     }
@@ -549,7 +549,7 @@ void *large_realloc(void *p, size_t size)
     if (need > rw && least <= e->map) {
         /* Into the mapping's own reserved pages: one mprotect. */
         size_t to = need < e->map ? need : e->map;
-        if (os_unguard((void *)(e->base + rw), to - rw) != 0)
+        if (hak_os_unguard((void *)(e->base + rw), to - rw) != 0)
             goto refused;
         e->rw = to;
         HAK_VG_RESIZE(p, old_req, size);
@@ -598,7 +598,7 @@ refused:
     return NULL;
 }
 
-size_t large_trim(void)
+size_t hak_large_trim(void)
 {
     span_t all[CACHE_SLOTS];
     hak_mutex_lock(&large_mutex);
@@ -615,7 +615,7 @@ size_t large_trim(void)
     return bytes;
 }
 
-void large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
+void hak_large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
                  uint64_t *cached)
 {
     hak_mutex_lock(&large_mutex);
@@ -626,7 +626,7 @@ void large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,
     hak_mutex_unlock(&large_mutex);
 }
 
-size_t large_requested(const void *p, const char *check)
+size_t hak_large_requested(const void *p, const char *check)
 {
     hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);

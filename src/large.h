@@ -64,23 +64,23 @@
 /* A block of `size` bytes aligned to `align` (a power of two); NULL with
  * errno = ENOMEM. With `fresh`, says whether the block is a new mapping
  * (it reads as zero: calloc need not write it). */
-HAK_INTERNAL void *large_alloc(size_t size, size_t align, int *fresh);
+HAK_INTERNAL void *hak_large_alloc(size_t size, size_t align, int *fresh);
 /* Frees p, or reports: p is no hakmem block (or was freed already). */
-HAK_INTERNAL void large_free(void *p);
+HAK_INTERNAL void hak_large_free(void *p);
 /* Usable bytes of p (requested bytes in debug), or reports naming check. */
-HAK_INTERNAL size_t large_usable(const void *p, const char *check);
+HAK_INTERNAL size_t hak_large_usable(const void *p, const char *check);
 /* Requested bytes of p (both flavours), or reports naming check. */
-HAK_INTERNAL size_t large_requested(const void *p, const char *check);
+HAK_INTERNAL size_t hak_large_requested(const void *p, const char *check);
 /* Resize p in place or by moving its pages (mremap); NULL if the caller
  * must allocate and copy — also when the kernel or the table (which could
  * not grow) refused the move: p is then untouched and still live. Reports
  * if p is not a live large block. */
-HAK_INTERNAL void *large_realloc(void *p, size_t size);
+HAK_INTERNAL void *hak_large_realloc(void *p, size_t size);
 /* Unmap every cached span; returns the bytes released. */
-HAK_INTERNAL size_t large_trim(void);
-HAK_INTERNAL void large_lock(void);
-HAK_INTERNAL void large_unlock(void);
-HAK_INTERNAL void large_stats(uint64_t *allocs, uint64_t *frees,
+HAK_INTERNAL size_t hak_large_trim(void);
+HAK_INTERNAL void hak_large_lock(void);
+HAK_INTERNAL void hak_large_unlock(void);
+HAK_INTERNAL void hak_large_stats(uint64_t *allocs, uint64_t *frees,
                               uint64_t *live_bytes, uint64_t *cached_bytes);
 
 #endif

@@ -36,7 +36,7 @@ static void *map_raw(size_t size, int flags)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void *os_map(size_t size)
+void *hak_os_map(size_t size)
 {
     void *p = map_raw(size, 0);
     if (p) {
@@ -46,7 +46,7 @@ void *os_map(size_t size)
     return p;
 }
 
-void *os_map_aligned(size_t size, size_t align)
+void *hak_os_map_aligned(size_t size, size_t align)
 {
     size_t over = size + align;
     if (over < size)
@@ -66,7 +66,7 @@ void *os_map_aligned(size_t size, size_t align)
     return (void *)a;
 }
 
-int os_unmap(void *p, size_t size)
+int hak_os_unmap(void *p, size_t size)
 {
     int saved = errno;
     int r = munmap(p, size);
@@ -77,14 +77,14 @@ int os_unmap(void *p, size_t size)
     return 0;
 }
 
-void os_decommit(void *p, size_t size)
+void hak_os_decommit(void *p, size_t size)
 {
     int saved = errno;
     madvise(p, size, MADV_DONTNEED);
     errno = saved;
 }
 
-void os_decommit_lazy(void *p, size_t size)
+void hak_os_decommit_lazy(void *p, size_t size)
 {
     int saved = errno;
     if (madvise(p, size, MADV_FREE) != 0)
@@ -92,7 +92,7 @@ void os_decommit_lazy(void *p, size_t size)
     errno = saved;
 }
 
-int os_guard(void *p, size_t size)
+int hak_os_guard(void *p, size_t size)
 {
     int saved = errno;
     int r = mprotect(p, size, PROT_NONE);
@@ -100,7 +100,7 @@ int os_guard(void *p, size_t size)
     return r == 0 ? 0 : -1;
 }
 
-int os_unguard(void *p, size_t size)
+int hak_os_unguard(void *p, size_t size)
 {
     int saved = errno;
     int r = mprotect(p, size, PROT_READ | PROT_WRITE);
@@ -109,7 +109,7 @@ int os_unguard(void *p, size_t size)
 }
 
 /* RAM plus swap (see os.h). */
-size_t os_commit_bound(void)
+size_t hak_os_commit_bound(void)
 {
     static _Atomic size_t bound;
     size_t b = atomic_load_explicit(&bound, memory_order_relaxed);
@@ -125,10 +125,10 @@ size_t os_commit_bound(void)
     return b;
 }
 
-void *os_reserve(size_t size, size_t align)
+void *hak_os_reserve(size_t size, size_t align)
 {
     size = (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
-    if (size > os_commit_bound())
+    if (size > hak_os_commit_bound())
         return NULL;
     size_t extra = align > HAK_PAGE ? align - HAK_PAGE : 0;
     size_t total = size + 2 * (size_t)HAK_PAGE;
@@ -159,7 +159,7 @@ void *os_reserve(size_t size, size_t align)
     return (void *)body;
 }
 
-int os_move(void *p, size_t old_size, void *to, size_t new_size)
+int hak_os_move(void *p, size_t old_size, void *to, size_t new_size)
 {
     int saved = errno;
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
@@ -177,29 +177,29 @@ static size_t meta_round(size_t size)
     return (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
 }
 
-void *os_map_meta(size_t size)
+void *hak_os_map_meta(size_t size)
 {
     size = meta_round(size);
     size_t total = size + 2 * (size_t)HAK_PAGE;
     if (size == 0 || total < size)
         return NULL;
-    uint8_t *raw = os_map(total);
+    uint8_t *raw = hak_os_map(total);
     if (!raw)
         return NULL;
-    if (os_guard(raw, HAK_PAGE) != 0 ||
-        os_guard(raw + HAK_PAGE + size, HAK_PAGE) != 0) {
-        os_unmap(raw, total);
+    if (hak_os_guard(raw, HAK_PAGE) != 0 ||
+        hak_os_guard(raw + HAK_PAGE + size, HAK_PAGE) != 0) {
+        hak_os_unmap(raw, total);
         return NULL;
     }
     return raw + HAK_PAGE;
 }
 
-void os_unmap_meta(void *p, size_t size)
+void hak_os_unmap_meta(void *p, size_t size)
 {
-    os_unmap((uint8_t *)p - HAK_PAGE, meta_round(size) + 2 * (size_t)HAK_PAGE);
+    hak_os_unmap((uint8_t *)p - HAK_PAGE, meta_round(size) + 2 * (size_t)HAK_PAGE);
 }
 
-void *os_remap(void *p, size_t old_size, size_t new_size)
+void *hak_os_remap(void *p, size_t old_size, size_t new_size)
 {
     int saved = errno;
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
@@ -215,7 +215,7 @@ void *os_remap(void *p, size_t old_size, size_t new_size)
     return q;
 }
 
-uint64_t os_random(void)
+uint64_t hak_os_random(void)
 {
     uint64_t v = 0;
     int saved = errno;
@@ -231,12 +231,12 @@ uint64_t os_random(void)
     return v | 1;
 }
 
-uint64_t os_mapped_bytes(void)
+uint64_t hak_os_mapped_bytes(void)
 {
     return atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
 }
 
-uint64_t os_peak_mapped_bytes(void)
+uint64_t hak_os_peak_mapped_bytes(void)
 {
     return atomic_load_explicit(&peak_mapped_bytes, memory_order_relaxed);
 }

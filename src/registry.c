@@ -13,17 +13,17 @@
 _Atomic(uint8_t) hak_registry_map[CHUNKS];
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-/* Every registered superslab, for registry_each and registry_count (tests
+/* Every registered superslab, for hak_registry_each and hak_registry_count (tests
  * and tools that walk the whole process): a doubly linked list through the
  * superslabs' own headers (reg_next, reg_prev), so it has no limit, needs
  * no memory of its own, and a superslab leaves it in constant time. */
 static hak_superslab_t *all_ss;
 static uint64_t n_ss;
 
-void registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
-void registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+void hak_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
+void hak_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 
-void registry_add(hak_superslab_t *ss, unsigned tier)
+void hak_registry_add(hak_superslab_t *ss, unsigned tier)
 {
     hak_mutex_lock(&registry_mutex);
     ss->reg_prev = NULL;
@@ -39,7 +39,7 @@ void registry_add(hak_superslab_t *ss, unsigned tier)
     hak_mutex_unlock(&registry_mutex);
 }
 
-void registry_mark_zero(uintptr_t base)
+void hak_registry_mark_zero(uintptr_t base)
 {
     hak_mutex_lock(&registry_mutex);
     atomic_store_explicit(&hak_registry_map[base >> HAK_SS_SHIFT],
@@ -47,7 +47,7 @@ void registry_mark_zero(uintptr_t base)
     hak_mutex_unlock(&registry_mutex);
 }
 
-void registry_remove(hak_superslab_t *ss)
+void hak_registry_remove(hak_superslab_t *ss)
 {
     hak_mutex_lock(&registry_mutex);
     atomic_store_explicit(&hak_registry_map[ss_base(ss) >> HAK_SS_SHIFT], 0,
@@ -63,7 +63,7 @@ void registry_remove(hak_superslab_t *ss)
     hak_mutex_unlock(&registry_mutex);
 }
 
-void registry_each(void (*fn)(hak_superslab_t *, void *), void *arg)
+void hak_registry_each(void (*fn)(hak_superslab_t *, void *), void *arg)
 {
     hak_mutex_lock(&registry_mutex);
     for (hak_superslab_t *ss = all_ss; ss; ss = ss->reg_next)
@@ -71,7 +71,7 @@ void registry_each(void (*fn)(hak_superslab_t *, void *), void *arg)
     hak_mutex_unlock(&registry_mutex);
 }
 
-uint64_t registry_count(void)
+uint64_t hak_registry_count(void)
 {
     hak_mutex_lock(&registry_mutex);
     uint64_t n = n_ss;

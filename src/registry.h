@@ -6,9 +6,9 @@
  * HAK_TIER_ZERO for a zero region (malloc(0), src/zero.h), or 0.
  *
  * Readers: any thread, lock-free, one acquire load. The acquire pairs with
- * the release store in registry_add, so a reader that sees the tier also
+ * the release store in hak_registry_add, so a reader that sees the tier also
  * sees the superslab header that was written before it was published.
- * Writers: registry_add/registry_remove, under the registry mutex (they are
+ * Writers: hak_registry_add/registry_remove, under the registry mutex (they are
  * rare: a superslab is mapped or returned).
  *
  * The free fast path asks the registry "is this a superslab of ours" with
@@ -21,18 +21,18 @@
 #include "types.h"
 
 extern _Atomic(uint8_t) hak_registry_map[];
-HAK_INTERNAL void registry_add(hak_superslab_t *ss, unsigned tier);
-HAK_INTERNAL void registry_remove(hak_superslab_t *ss);
+HAK_INTERNAL void hak_registry_add(hak_superslab_t *ss, unsigned tier);
+HAK_INTERNAL void hak_registry_remove(hak_superslab_t *ss);
 /* The 2 MiB chunk at base is a zero region (src/zero.h): its byte says
- * HAK_TIER_ZERO, and it is no superslab (registry_each skips it). Zero
+ * HAK_TIER_ZERO, and it is no superslab (hak_registry_each skips it). Zero
  * regions are never unmapped, so the byte is never cleared. */
-HAK_INTERNAL void registry_mark_zero(uintptr_t base);
+HAK_INTERNAL void hak_registry_mark_zero(uintptr_t base);
 /* Calls fn on every registered superslab, under the registry mutex. */
-HAK_INTERNAL void registry_each(void (*fn)(hak_superslab_t *, void *),
+HAK_INTERNAL void hak_registry_each(void (*fn)(hak_superslab_t *, void *),
                                 void *arg);
-HAK_INTERNAL uint64_t registry_count(void);
-HAK_INTERNAL void registry_lock(void);
-HAK_INTERNAL void registry_unlock(void);
+HAK_INTERNAL uint64_t hak_registry_count(void);
+HAK_INTERNAL void hak_registry_lock(void);
+HAK_INTERNAL void hak_registry_unlock(void);
 
 /* Tier of the superslab holding address a, HAK_TIER_ZERO in a zero
  * region, or 0 if a is in neither. */

@@ -6,10 +6,10 @@
  * bit of rsum queues the slab on its owner heap's MPSC queue:
  *   remote_free_bits  fetch_or rbits[k] (acq_rel), then rsum on 0 -> 1
  *   remote_push       CAS the slab onto the heap's head (release)
- * The owner takes the whole queue at once (remote_take: exchange with
+ * The owner takes the whole queue at once (hak_remote_take: exchange with
  * acquire, so there is no CAS-pop and no ABA), then for each slab reads
  * rnext, swaps rsum for 0 and each flagged rbits word for 0 (acq_rel) and
- * merges the words into bits (src/slab.c heap_drain).
+ * merges the words into bits (src/slab.c hak_heap_drain).
  * Why acq_rel on the words: a freer that finds its word empty after the
  * owner's swap must also see the owner's reset of rsum, so that it queues
  * the slab again; RMWs of one word are totally ordered, so the freer's
@@ -30,9 +30,9 @@
 #define HAK_TAKE_ORDER memory_order_acquire
 #define HAK_BITS_ORDER memory_order_acq_rel
 
-HAK_INTERNAL void remote_init(hak_remote_queue_t *q);
+HAK_INTERNAL void hak_remote_init(hak_remote_queue_t *q);
 /* The whole queue, newest first, linked by rnext; NULL when empty. */
-HAK_INTERNAL hak_slab_t *remote_take(hak_remote_queue_t *q);
+HAK_INTERNAL hak_slab_t *hak_remote_take(hak_remote_queue_t *q);
 
 HAK_INLINE void remote_push(hak_remote_queue_t *q, hak_slab_t *s)
 {

@@ -77,18 +77,18 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
     if (bad_alignment(aligned, align)) {
         what = "not a power of two";
     } else if (tier == HAK_TIER_ZERO) {
-        (void)zero_usable(p, HAK_CHECK_INVALID_FREE);
+        (void)hak_zero_usable(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ HAK_WHERE_ZERO, 0, NULL };
         what = "block requested=";
     } else if (tier) {
-        hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
+        hak_small_ref_t r = hak_small_validate(p, HAK_CHECK_INVALID_FREE);
         w = slab_where_shared(r.slab);
         size_t req = hak_requested(r.ss, r.slab, p);
         what = hak_slots_kept() && n != req ? "block requested="
                                               : "class size=";
         v = hak_slots_kept() && n != req ? req : w.size;
     } else {
-        v = large_requested(p, HAK_CHECK_INVALID_FREE);
+        v = hak_large_requested(p, HAK_CHECK_INVALID_FREE);
         w = (hak_where_t){ HAK_WHERE_LARGE, v, NULL };
         what = "block requested=";
         if (n == v) {
@@ -131,7 +131,7 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
     if (tier) {
         if (hak_slots_kept()) { /* the size is exact; the alignment the
                                   * class's */
-            hak_small_ref_t r = small_validate(p, HAK_CHECK_INVALID_FREE);
+            hak_small_ref_t r = hak_small_validate(p, HAK_CHECK_INVALID_FREE);
             return n == hak_requested(r.ss, r.slab, p) &&
                    (!aligned || r.slab->cls == want);
         }
@@ -144,7 +144,7 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
     }
     /* A large block of (n, align) comes from the aligned path only if no
      * class serves them, and sits on a multiple of align. */
-    return n == large_requested(p, HAK_CHECK_INVALID_FREE) &&
+    return n == hak_large_requested(p, HAK_CHECK_INVALID_FREE) &&
            (!aligned ||
             (want == HAK_CLASS_NONE && !((uintptr_t)p & (align - 1))));
 }

@@ -1,7 +1,7 @@
 /* slab.c — a heap's slabs of each class (interface and call tree in
  * slab_list.h): the partial lists and the state moves a free, a drain or
  * a retire causes; the owner's free the fast path could not finish; the
- * merge of other threads' frees (heap_drain); HAKMEM_SECURITY's delay
+ * merge of other threads' frees (hak_heap_drain); HAKMEM_SECURITY's delay
  * FIFO; and the reports of the checks these make.
  *
  * Layer: above superslab.c (an empty slab goes back to its superslab)
@@ -16,7 +16,7 @@
 
 /* p is in one of our superslabs but is not a block's start (the
  * reporters below read s as slab.h's shared view: any thread). */
-HAK_COLD void report_bad_small(const void *p, hak_slab_t *s,
+HAK_COLD void hak_report_bad_small(const void *p, hak_slab_t *s,
                                const char *check)
 {
     uintptr_t a = (uintptr_t)p;
@@ -30,7 +30,7 @@ HAK_COLD void report_bad_small(const void *p, hak_slab_t *s,
 
 /* p looked like a slot of s, but s was released or set up again while it
  * was checked: p was no live block (a live block's slab stays). */
-HAK_COLD void report_reused(const void *p, hak_slab_t *s,
+HAK_COLD void hak_report_reused(const void *p, hak_slab_t *s,
                             const char *check)
 {
     hak_report(check, p, slab_where_shared(s),
@@ -43,7 +43,7 @@ HAK_COLD void report_reused(const void *p, hak_slab_t *s,
  * knows per slot, which only the owner may read (another thread's read
  * would race with the owner handing the slot out). `freeing`: the caller
  * is free(), for which a freed slot is a double free. */
-HAK_COLD void report_free_slot(const void *p, hak_slab_t *s,
+HAK_COLD void hak_report_free_slot(const void *p, hak_slab_t *s,
                                uint32_t i, const char *check,
                                int freeing)
 {
@@ -62,24 +62,24 @@ HAK_COLD void report_free_slot(const void *p, hak_slab_t *s,
  * report naming `check` (`freeing`: for free(), a freed slot is a double
  * free). Whether another thread's free of it waits is the caller's to ask.
  * Any thread: it reads s as slab.h's shared view. */
-uint32_t slot_in_use(const void *b, hak_slab_t *s, const char *check,
+uint32_t hak_slot_in_use(const void *b, hak_slab_t *s, const char *check,
                      int freeing)
 {
     hak_geom_t g = slab_geom_shared(s);
     uint32_t i = geom_index(&g, (uintptr_t)b);
     if (i == UINT32_MAX)
-        report_bad_small(b, s, check);
+        hak_report_bad_small(b, s, check);
     int is_free = slab_slot_free(s, i);
     if (!slab_geom_still(s, &g))
-        report_reused(b, s, check);
+        hak_report_reused(b, s, check);
     if (is_free)
-        report_free_slot(b, s, i, check, freeing);
+        hak_report_free_slot(b, s, i, check, freeing);
     return i;
 }
 
 /* A double free that involves a thread other than the owner: name the
  * owner's thread (its heap number) and the freeing one. */
-HAK_COLD void report_remote_double_free(const void *p, hak_slab_t *s,
+HAK_COLD void hak_report_remote_double_free(const void *p, hak_slab_t *s,
                                         const hak_heap_t *owner)
 {
     char d[96];
@@ -114,7 +114,7 @@ static void partial_push(hak_class_state_t *cs, hak_slab_t *s)
 
 /* A free made s's credit negative (types.h): a FULL slab got blocks back,
  * or a PARTIAL one became empty. */
-HAK_NOINLINE void slab_attention(hak_heap_t *h, hak_slab_t *s)
+HAK_NOINLINE void hak_slab_attention(hak_heap_t *h, hak_slab_t *s)
 {
     hak_class_state_t *cs = &h->cls[s->cls];
     if (s->state == HAK_SLAB_FULL) {
@@ -123,11 +123,11 @@ HAK_NOINLINE void slab_attention(hak_heap_t *h, hak_slab_t *s)
     }
     if (slab_used(s) == 0) {
         partial_remove(cs, s);
-        superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
+        hak_superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
     }
 }
 
-void slab_retire(hak_heap_t *h, unsigned c)
+void hak_slab_retire(hak_heap_t *h, unsigned c)
 {
     hak_class_state_t *cs = &h->cls[c];
     hak_slab_t *s = h->hot.cur[c];
@@ -135,7 +135,7 @@ void slab_retire(hak_heap_t *h, unsigned c)
         return;
     h->hot.cur[c] = &hak_slab_none;
     if (slab_used(s) == 0) {
-        superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
+        hak_superslab_release_slab(h, ss_of((uintptr_t)s->start), s);
     } else if (slab_used(s) < s->capacity) {
         slab_set_state(s, HAK_SLAB_PARTIAL, 1);
         partial_push(cs, s);
@@ -151,13 +151,13 @@ void slab_retire(hak_heap_t *h, unsigned c)
  * this one?). Reports, or frees p. HAK_TAIL: the compiler must not learn
  * that it may not return, so the fast path reaches it with a tail jump
  * and needs no stack frame of its own. */
-HAK_TAIL void free_local_slow(hak_heap_t *h, hak_superslab_t *ss,
+HAK_TAIL void hak_free_local_slow(hak_heap_t *h, hak_superslab_t *ss,
                               uint8_t *b)
 {
     hak_slab_t *s = slab_of(ss, (uintptr_t)b);
-    uint32_t i = slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
+    uint32_t i = hak_slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
     if (slab_slot_queued(s, i))
-        report_remote_double_free(b, s, ss->owner);
+        hak_report_remote_double_free(b, s, ss->owner);
     free_commit(h, ss, s, b, i, word_with_bit(slab_bits(s, slot_word(i)), i));
 }
 
@@ -179,7 +179,7 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
         if (HAK_UNLIKELY(x & w)) {
             /* Freed by the owner and by another thread. */
             uint32_t i = (uint32_t)(k * 64 + (size_t)__builtin_ctzll(x & w));
-            report_remote_double_free(slab_slot(s, i), s, h);
+            hak_report_remote_double_free(slab_slot(s, i), s, h);
         }
         if (hak_slots_kept())
             for (uint64_t y = x; y; y &= y - 1)
@@ -193,12 +193,12 @@ static void slab_merge_remote(hak_heap_t *h, hak_slab_t *s)
     hak_count(&h->cls[s->cls].nremote, n);
     s->credit -= (int32_t)n;
     if (s->credit < 0)
-        slab_attention(h, s);
+        hak_slab_attention(h, s);
 }
 
-void heap_drain(hak_heap_t *h)
+void hak_heap_drain(hak_heap_t *h)
 {
-    hak_slab_t *s = remote_take(&h->remote);
+    hak_slab_t *s = hak_remote_take(&h->remote);
     if (!s)
         return;
     hak_count(&h->ndrain, 1);
@@ -221,7 +221,7 @@ void heap_drain(hak_heap_t *h)
 
 /* HAKMEM_SECURITY_DELAY: b waits in h's FIFO; returns the block it
  * pushes out (to be freed for real now), or NULL. */
-uint8_t *quarantine_swap(hak_heap_t *h, uint8_t *b)
+uint8_t *hak_quarantine_swap(hak_heap_t *h, uint8_t *b)
 {
     uint8_t *old = h->quarantine[h->qpos];
     h->quarantine[h->qpos] = b;
@@ -229,10 +229,10 @@ uint8_t *quarantine_swap(hak_heap_t *h, uint8_t *b)
     return old;
 }
 
-void heap_quarantine_flush(hak_heap_t *h)
+void hak_heap_quarantine_flush(hak_heap_t *h)
 {
     for (unsigned n = 0; n < HAK_QUARANTINE; n++) {
-        uint8_t *b = quarantine_swap(h, NULL);
+        uint8_t *b = hak_quarantine_swap(h, NULL);
         if (b)
             free_local(h, ss_of((uintptr_t)b), b);
     }

@@ -4,7 +4,7 @@
  * pointer and a slot's place in the bitmap each exist once, here. Every
  * allocation, validation and free site calls these. Inline only: the
  * bottom of the slab concept. A slab is set up by its superslab
- * (slab_init, src/superslab.h); a heap's lists of slabs and the state
+ * (hak_slab_init, src/superslab.h); a heap's lists of slabs and the state
  * moves live one layer up (src/slab_list.h).
  */
 #ifndef HAK_SLAB_H
@@ -167,7 +167,7 @@ HAK_INLINE void slab_take_from_bits(hak_slab_t *s)
 
 /* ---- A slab seen from another thread ------------------------------------
  * The owner rewrites a descriptor when it releases the slab and when it
- * sets it up again (slab_init), at any moment, while another thread may be
+ * sets it up again (hak_slab_init), at any moment, while another thread may be
  * validating a pointer into it that is no live block (a bad free, a
  * usable-size or realloc of a stale pointer). Such a thread reads the
  * descriptor only as below: start, div_magic, capacity, cls and top with

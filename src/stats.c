@@ -49,7 +49,7 @@ static void add_heap(hak_heap_t *h, void *arg)
 static void collect(sums_t *s)
 {
     *s = (sums_t){ 0 };
-    heap_each(add_heap, s);
+    hak_heap_each(add_heap, s);
 }
 
 void hak_stats_get(hak_stats_t *out)
@@ -63,12 +63,12 @@ void hak_stats_get(hak_stats_t *out)
         out->refills += s.cls[c].refill;
     }
     uint64_t live, cached;
-    large_stats(&out->large_allocs, &out->large_frees, &live, &cached);
+    hak_large_stats(&out->large_allocs, &out->large_frees, &live, &cached);
     out->frees = s.frees + out->remote_frees;
     out->allocs += out->large_allocs;
     out->frees += out->large_frees;
     uint64_t zallocs, zfrees;
-    zero_stats(&zallocs, &zfrees);
+    hak_zero_stats(&zallocs, &zfrees);
     out->allocs += zallocs;
     out->frees += zfrees;
     out->drains = s.drains;
@@ -76,8 +76,8 @@ void hak_stats_get(hak_stats_t *out)
     out->slabs_returned = s.slab_free;
     out->superslabs_mapped = s.ss_new;
     out->superslabs_returned = s.ss_free;
-    out->mapped_bytes = os_mapped_bytes();
-    out->peak_mapped_bytes = os_peak_mapped_bytes();
+    out->mapped_bytes = hak_os_mapped_bytes();
+    out->peak_mapped_bytes = hak_os_peak_mapped_bytes();
 }
 
 /* ---- The report --------------------------------------------------------- */
@@ -174,7 +174,7 @@ void hak_stats_print(int fd)
     row(&o, "mid        ", &t);
     remote += t.remote;
     uint64_t la, lf, live, cached;
-    large_stats(&la, &lf, &live, &cached);
+    hak_large_stats(&la, &lf, &live, &cached);
     t = (class_sum_t){ la, 0, 0 };
     row(&o, "large      ", &t);
     put(&o, "frees: tiny and mid ");
@@ -203,9 +203,9 @@ void hak_stats_print(int fd)
     put(&o, " cached ");
     num(&o, cached, 1);
     put(&o, "\nmapped bytes now ");
-    num(&o, os_mapped_bytes(), 1);
+    num(&o, hak_os_mapped_bytes(), 1);
     put(&o, " peak ");
-    num(&o, os_peak_mapped_bytes(), 1);
+    num(&o, hak_os_peak_mapped_bytes(), 1);
     put(&o, "\n");
     flush(&o);
 }

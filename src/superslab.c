@@ -7,7 +7,7 @@
 
 /* ---- Slabs -------------------------------------------------------------- */
 
-void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
+void hak_slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
 {
     /* First, while top still bounds the slots the last use handed out. */
     if (hak_slots_kept())
@@ -94,16 +94,16 @@ static void slab_desc_init(hak_superslab_t *ss, unsigned i)
 
 static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
 {
-    uint8_t *base = os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+    uint8_t *base = hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
     if (!base)
         return NULL;
     unsigned shift = hak_tier_shift(tier);
     /* Guard pages around the metadata: a linear overflow out of the
      * previous mapping, or an underflow out of slab 1, faults instead of
      * reaching slab descriptors. Without them the superslab is not used. */
-    if (os_guard(base, HAK_PAGE) != 0 ||
-        os_guard(base + ((size_t)1 << shift) - HAK_PAGE, HAK_PAGE) != 0) {
-        os_unmap(base, HAK_SS_SIZE);
+    if (hak_os_guard(base, HAK_PAGE) != 0 ||
+        hak_os_guard(base + ((size_t)1 << shift) - HAK_PAGE, HAK_PAGE) != 0) {
+        hak_os_unmap(base, HAK_SS_SIZE);
         return NULL;
     }
     hak_superslab_t *ss = (hak_superslab_t *)(base + HAK_PAGE);
@@ -116,13 +116,13 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
     ss->used_slabs = 0;
     ss->slot_req = hak_slots_kept() ? hak_chk_slot_map() : NULL;
     if (hak_slots_kept() && !ss->slot_req) {
-        os_unmap(base, HAK_SS_SIZE);
+        hak_os_unmap(base, HAK_SS_SIZE);
         return NULL;
     }
     slab_desc_init(ss, 0); /* on the header's page */
     ss->ninit = 1;
     hak_count(&h->nss_new, 1);
-    registry_add(ss, tier);
+    hak_registry_add(ss, tier);
     return ss;
 }
 
@@ -130,11 +130,11 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
 {
     if (h->hot.hot_base == ss_base(ss)) /* the free fast path trusts it */
         h->hot.hot_base = UINTPTR_MAX;
-    registry_remove(ss);
+    hak_registry_remove(ss);
     if (ss->slot_req)
         hak_chk_slot_unmap(ss->slot_req);
     hak_count(&h->nss_free, 1);
-    os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
+    hak_os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
 }
 
 /* The superslab has no slab in use. */
@@ -147,12 +147,12 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
     }
     /* Keep the mapping and registration, give the pages back (slabs from
      * ninit on never had any). */
-    os_decommit((uint8_t *)ss_base(ss) + slab_bytes(ss),
+    hak_os_decommit((uint8_t *)ss_base(ss) + slab_bytes(ss),
                 (size_t)(ss->ninit - 1) << ss->slab_shift);
     h->spare[ss->tier] = ss;
 }
 
-hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls)
+hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
 {
     unsigned tier = hak_class_tier(cls);
     hak_superslab_t *ss = h->ss[tier];
@@ -177,12 +177,12 @@ hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls)
         list_push_tail(h, ss);
     }
     hak_slab_t *s = &ss->slabs[i];
-    slab_init(ss, s, cls);
+    hak_slab_init(ss, s, cls);
     hak_count(&h->nslab_new, 1);
     return s;
 }
 
-void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
+void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
 {
     slab_gen_begin(s);
     HAK_SHARED_STORE(s->cls, (uint16_t)HAK_CLASS_NONE);
@@ -204,14 +204,14 @@ void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s)
     list_push_head(h, ss);
 }
 
-size_t superslab_trim(hak_heap_t *h)
+size_t hak_superslab_trim(hak_heap_t *h)
 {
     size_t bytes = 0;
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++) {
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next) {
             for (unsigned i = 1; i < ss->ninit; i++) {
                 if (ss->free_mask & (1u << i)) {
-                    os_decommit(ss->slabs[i].start, slab_bytes(ss));
+                    hak_os_decommit(ss->slabs[i].start, slab_bytes(ss));
                     bytes += slab_bytes(ss);
                 }
             }

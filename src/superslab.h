@@ -11,18 +11,18 @@
 
 #include "slab.h"
 
-/* Sets s up for class cls (superslab_take_slab): every slot free, cursor
+/* Sets s up for class cls (hak_superslab_take_slab): every slot free, cursor
  * at word 0. The slab holds no live block. */
-HAK_INTERNAL void slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
+HAK_INTERNAL void hak_slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls);
 /* An unused slab of the tier of `cls`, initialised for `cls`; NULL when
  * the OS has no memory. Owner-only. */
-HAK_INTERNAL hak_slab_t *superslab_take_slab(hak_heap_t *h, unsigned cls);
+HAK_INTERNAL hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls);
 /* The slab holds no block any more: back to its superslab. Owner-only. */
-HAK_INTERNAL void superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss,
+HAK_INTERNAL void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss,
                                          hak_slab_t *s);
 /* Give back the pages of every unused slab and unmap the spares. Returns
  * the bytes given back. Owner-only. */
-HAK_INTERNAL size_t superslab_trim(hak_heap_t *h);
+HAK_INTERNAL size_t hak_superslab_trim(hak_heap_t *h);
 
 HAK_INLINE size_t slab_bytes(const hak_superslab_t *ss)
 {

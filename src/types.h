@@ -15,7 +15,7 @@
  *              a thread that exits abandons its heap to a pool, and a new
  *              thread adopts a whole heap from there, so a queue record
  *              outlives its thread. Heaps live in guarded metadata
- *              mappings (os_map_meta), never next to a user block.
+ *              mappings (hak_os_map_meta), never next to a user block.
  *   registry   which 2 MiB chunks are our superslabs: one byte per chunk,
  *              read lock-free; written under a mutex.
  *   large      blocks above the mid limit: their own mmap with a guard page
@@ -37,10 +37,10 @@
  *            computations, no object)
  *   checks   hardening/debug.c behind hardening/hooks.h: the per-block
  *            checks (canary, poison, slot state) the layers above call
- *   tiers    superslab (mapping, slab_init), large, zero, remote (the
+ *   tiers    superslab (mapping, hak_slab_init), large, zero, remote (the
  *            queue itself)
  *   slabs    slab.c (slab_list.h): a heap's per-class slab lists and state
- *            moves, the owner's slow free, heap_drain, the delay FIFO
+ *            moves, the owner's slow free, hak_heap_drain, the delay FIFO
  *   heap     heap.c: heaps made, adopted, abandoned; fork child
  *   alloc    alloc.c (malloc, free); stats.c; hardening/heap_check.c
  *   api      api.c, sized.c
@@ -177,7 +177,7 @@ typedef struct hak_superslab hak_superslab_t;
  * class allocates from, and a malloc touches only the current slab.
  *
  * Owner-only fields are touched by the owner heap's thread alone. The
- * "immutable while in use" fields are written by slab_init when the slab
+ * "immutable while in use" fields are written by hak_slab_init when the slab
  * holds no live block, so a thread freeing a live block may read them; a
  * thread validating a pointer that may be no live block (a bad free)
  * reads them through slab_geom_shared instead (slab.h, and gen below).
@@ -198,7 +198,7 @@ typedef struct hak_superslab hak_superslab_t;
  *   take != NULL  implies  take is slot take_slot and its bit is set;
  *   take == NULL  implies  bits[cursor] == 0
  *   words above `top` have never been the cursor: their slots were never
- *   handed out since slab_init.
+ *   handed out since hak_slab_init.
  * The first line holds what the fast paths read or write. */
 enum hak_slab_state {
     HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
@@ -243,7 +243,7 @@ typedef struct hak_slab {
     /* remote queue link: written by the freer that queues the slab,
      * before its release CAS; read by the owner after its acquire */
     struct hak_slab *rnext;
-    /* Odd while the owner rewrites the class and geometry (slab_init,
+    /* Odd while the owner rewrites the class and geometry (hak_slab_init,
      * release); another thread validating a pointer into the slab reads
      * them between two equal even values of gen (slab.h, "A slab seen
      * from another thread"). start, div_magic, capacity, cls and top are

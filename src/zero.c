@@ -30,8 +30,8 @@ static size_t nregions, cap_regions;
 static size_t cur;           /* the region the last block came from */
 static uint64_t n_allocs, n_frees;
 
-void zero_lock(void) { pthread_mutex_lock(&zero_mutex); }
-void zero_unlock(void) { pthread_mutex_unlock(&zero_mutex); }
+void hak_zero_lock(void) { pthread_mutex_lock(&zero_mutex); }
+void hak_zero_unlock(void) { pthread_mutex_unlock(&zero_mutex); }
 
 static int bit(const uint64_t *w, size_t s)
 {
@@ -105,23 +105,23 @@ static zregion_t *region_new(size_t align)
 {
     if (nregions == cap_regions) {
         size_t cap = cap_regions ? 2 * cap_regions : HAK_PAGE / sizeof(zregion_t);
-        zregion_t *t = os_map_meta(cap * sizeof *t);
+        zregion_t *t = hak_os_map_meta(cap * sizeof *t);
         if (!t)
             return NULL;
         if (regions) {
             memcpy(t, regions, nregions * sizeof *t);
-            os_unmap_meta(regions, cap_regions * sizeof *t);
+            hak_os_unmap_meta(regions, cap_regions * sizeof *t);
         }
         regions = t;
         cap_regions = cap;
     }
-    uint64_t *bits = os_map_meta(2 * ZERO_WORDS * sizeof(uint64_t));
+    uint64_t *bits = hak_os_map_meta(2 * ZERO_WORDS * sizeof(uint64_t));
     if (!bits)
         return NULL;
-    void *base = os_reserve(ZERO_REGION,
+    void *base = hak_os_reserve(ZERO_REGION,
                             align > ZERO_REGION ? align : ZERO_REGION);
     if (!base) {
-        os_unmap_meta(bits, 2 * ZERO_WORDS * sizeof(uint64_t));
+        hak_os_unmap_meta(bits, 2 * ZERO_WORDS * sizeof(uint64_t));
         return NULL;
     }
     size_t i = 0, hi = nregions; /* its place in address order */
@@ -137,11 +137,11 @@ static zregion_t *region_new(size_t align)
     nregions++;
     cur = i;
     /* Published last: free() of an address in it finds its descriptor. */
-    registry_mark_zero((uintptr_t)base);
+    hak_registry_mark_zero((uintptr_t)base);
     return &regions[i];
 }
 
-void *zero_alloc(size_t align)
+void *hak_zero_alloc(size_t align)
 {
     if (align < ZERO_SLOT)
         align = ZERO_SLOT;
@@ -202,7 +202,7 @@ static size_t validate(const void *p, const char *check, int freeing,
     return s;
 }
 
-void zero_free(void *p)
+void hak_zero_free(void *p)
 {
     zregion_t *r;
     hak_mutex_lock(&zero_mutex);
@@ -214,7 +214,7 @@ void zero_free(void *p)
     HAK_VG_FREE(p, 0);
 }
 
-size_t zero_usable(const void *p, const char *check)
+size_t hak_zero_usable(const void *p, const char *check)
 {
     zregion_t *r;
     hak_mutex_lock(&zero_mutex);
@@ -223,7 +223,7 @@ size_t zero_usable(const void *p, const char *check)
     return 0;
 }
 
-void zero_stats(uint64_t *allocs, uint64_t *frees)
+void hak_zero_stats(uint64_t *allocs, uint64_t *frees)
 {
     hak_mutex_lock(&zero_mutex);
     *allocs = n_allocs;

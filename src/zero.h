@@ -30,15 +30,15 @@
 
 /* A zero-size block at a multiple of align (a power of two); NULL with
  * errno = ENOMEM. */
-HAK_INTERNAL void *zero_alloc(size_t align);
+HAK_INTERNAL void *hak_zero_alloc(size_t align);
 /* p is in a zero region (registry_tier: HAK_TIER_ZERO): frees it, or
  * reports a double free or an invalid free. */
-HAK_INTERNAL void zero_free(void *p);
+HAK_INTERNAL void hak_zero_free(void *p);
 /* 0 for a live zero-size block p in a zero region; reports naming check
  * otherwise. */
-HAK_INTERNAL size_t zero_usable(const void *p, const char *check);
-HAK_INTERNAL void zero_lock(void);
-HAK_INTERNAL void zero_unlock(void);
-HAK_INTERNAL void zero_stats(uint64_t *allocs, uint64_t *frees);
+HAK_INTERNAL size_t hak_zero_usable(const void *p, const char *check);
+HAK_INTERNAL void hak_zero_lock(void);
+HAK_INTERNAL void hak_zero_unlock(void);
+HAK_INTERNAL void hak_zero_stats(uint64_t *allocs, uint64_t *frees);
 
 #endif

@@ -97,7 +97,7 @@ static void mapping_of(uintptr_t a, uintptr_t *lo, uintptr_t *hi)
 }
 
 /* The heap record (and the remote queue in it) sits in a metadata mapping
- * with an inaccessible page on each side (os_map_meta): a linear overflow
+ * with an inaccessible page on each side (hak_os_map_meta): a linear overflow
  * out of whatever user mapping lies below or above it faults there. */
 START_TEST(route1_heap_record_between_guard_pages)
 {

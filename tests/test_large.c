@@ -40,7 +40,7 @@
 #include "types.h"
 #include "vg.h"
 
-/* ---- Geometry (large_alloc): a request of n bytes needs
+/* ---- Geometry (hak_large_alloc): a request of n bytes needs
  * page_round(n + slack) accessible bytes, slack being the debug canary's
  * byte; its mapping has a guard page on each side. */
 
@@ -69,7 +69,7 @@ static size_t total_of(size_t map)
 }
 
 /* malloc_usable_size of a large block: the requested size in debug, its
- * accessible bytes in release (large_usable): the request's pages, or
+ * accessible bytes in release (hak_large_usable): the request's pages, or
  * more where realloc grew or kept them. A mapping handed out whole for a
  * smaller request keeps its rest inaccessible, so the usable size does
  * not tell a whole mapping from a split one: where the rest of a mapping

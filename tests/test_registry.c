@@ -225,7 +225,7 @@ static listed_t list_superslabs(void)
     listed_t l = { 0, 0, NULL, 4096 };
     l.bases = calloc(l.cap, sizeof *l.bases);
     ck_assert_ptr_nonnull(l.bases);
-    registry_each(collect_ss, &l);
+    hak_registry_each(collect_ss, &l);
     ck_assert_uint_le(l.n, l.cap);
     return l;
 }
@@ -244,7 +244,7 @@ static void check_map_matches_list(void)
     listed_t l = list_superslabs();
     ck_assert_msg(l.bad == 0, "%zu listed superslabs disagree with the map",
                   l.bad);
-    ck_assert_uint_eq(l.n, registry_count());
+    ck_assert_uint_eq(l.n, hak_registry_count());
     size_t chunks = (size_t)1 << (HAK_VA_BITS - HAK_SS_SHIFT), marked = 0;
     for (size_t i = 0; i < chunks; i++) {
         unsigned t = atomic_load_explicit(&hak_registry_map[i],
@@ -282,7 +282,7 @@ START_TEST(count_grows_and_returns)
 {
     init_allocator();
     hak_malloc_trim(0);
-    uint64_t count0 = registry_count();
+    uint64_t count0 = hak_registry_count();
     listed_t before = list_superslabs();
     hak_stats_t s0, s1, s2;
     hak_stats_get(&s0);
@@ -314,7 +314,7 @@ START_TEST(count_grows_and_returns)
             bases[nb++] = base;
         }
     }
-    uint64_t count1 = registry_count();
+    uint64_t count1 = hak_registry_count();
     hak_stats_get(&s1);
     ck_assert_msg(nb >= need, "%zu blocks in %zu superslabs, want >= %zu", n,
                   nb, need);
@@ -331,7 +331,7 @@ START_TEST(count_grows_and_returns)
                   n - in_old, fresh, per_ss);
     ck_assert_uint_gt(count1, count0);
     ck_assert_msg(count1 == count0 + fresh,
-                  "registry_count %ju -> %ju, but %zu new superslabs hold "
+                  "hak_registry_count %ju -> %ju, but %zu new superslabs hold "
                   "the blocks", (uintmax_t)count0, (uintmax_t)count1, fresh);
     ck_assert_uint_eq(s1.superslabs_mapped - s0.superslabs_mapped, fresh);
     ck_assert_uint_ge(s1.mapped_bytes, s0.mapped_bytes + fresh * HAK_SS_SIZE);
@@ -342,10 +342,10 @@ START_TEST(count_grows_and_returns)
     for (size_t i = 0; i < n; i++)
         hak_free(blk[i]);
     hak_malloc_trim(0);
-    uint64_t count2 = registry_count();
+    uint64_t count2 = hak_registry_count();
     hak_stats_get(&s2);
     ck_assert_msg(count2 <= count0,
-                  "registry_count %ju at the start, %ju after freeing all "
+                  "hak_registry_count %ju at the start, %ju after freeing all "
                   "and trimming (peak %ju)", (uintmax_t)count0,
                   (uintmax_t)count2, (uintmax_t)count1);
     ck_assert_uint_ge(s2.superslabs_returned - s0.superslabs_returned,
@@ -543,16 +543,16 @@ START_TEST(list_beyond_65536_superslabs)
     ck_assert_msg(raw != MAP_FAILED, "no %zu GiB of address space", len >> 30);
     uintptr_t lo = ((uintptr_t)raw + HAK_SS_MASK) & ~(uintptr_t)HAK_SS_MASK;
     many_t m = { lo, lo + ((uintptr_t)MANY_SS << HAK_SS_SHIFT), 0 };
-    uint64_t count0 = registry_count();
+    uint64_t count0 = hak_registry_count();
     for (size_t i = 0; i < MANY_SS; i++) {
         uintptr_t base = lo + (i << HAK_SS_SHIFT);
         hak_superslab_t *ss = ss_of(base);
         ss->magic = HAK_SS_MAGIC ^ base;
         ss->tier = HAK_TIER_TINY;
-        registry_add(ss, HAK_TIER_TINY);
+        hak_registry_add(ss, HAK_TIER_TINY);
     }
-    REQ_UINT_EQ(registry_count(), count0 + MANY_SS);
-    registry_each(count_many, &m);
+    REQ_UINT_EQ(hak_registry_count(), count0 + MANY_SS);
+    hak_registry_each(count_many, &m);
     REQ_UINT_EQ(m.seen, MANY_SS);
     REQ_UINT_EQ(registry_tier(lo), HAK_TIER_TINY);
     REQ_UINT_EQ(registry_tier(m.hi - 1), HAK_TIER_TINY);
@@ -560,10 +560,10 @@ START_TEST(list_beyond_65536_superslabs)
     for (unsigned pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < MANY_SS; i++)
             if ((i % 3 == 1) == (pass == 0))
-                registry_remove(ss_of(lo + (i << HAK_SS_SHIFT)));
-    REQ_UINT_EQ(registry_count(), count0);
+                hak_registry_remove(ss_of(lo + (i << HAK_SS_SHIFT)));
+    REQ_UINT_EQ(hak_registry_count(), count0);
     m.seen = 0;
-    registry_each(count_many, &m);
+    hak_registry_each(count_many, &m);
     REQ_UINT_EQ(m.seen, 0);
     for (size_t i = 0; i < MANY_SS; i++)
         REQ_UINT_EQ(registry_tier(lo + (i << HAK_SS_SHIFT)), 0);

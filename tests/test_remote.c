@@ -38,10 +38,10 @@ static hak_slab_t *nodes_new(size_t n)
 START_TEST(empty_queue)
 {
     static hak_remote_queue_t q;
-    remote_init(&q);
+    hak_remote_init(&q);
     ck_assert_int_eq(remote_pending(&q), 0);
-    ck_assert_ptr_null(remote_take(&q));
-    ck_assert_ptr_null(remote_take(&q));
+    ck_assert_ptr_null(hak_remote_take(&q));
+    ck_assert_ptr_null(hak_remote_take(&q));
     ck_assert_int_eq(remote_pending(&q), 0);
 }
 END_TEST
@@ -51,15 +51,15 @@ START_TEST(single_producer_lifo)
     const size_t n = 1000;
     hak_slab_t *v = nodes_new(n);
     static hak_remote_queue_t q;
-    remote_init(&q);
+    hak_remote_init(&q);
     for (size_t i = 0; i < n; i++) {
         remote_push(&q, &v[i]);
         CHECK(remote_pending(&q), "not pending after push %zu", i);
     }
-    hak_slab_t *chain = remote_take(&q);
+    hak_slab_t *chain = hak_remote_take(&q);
     ck_assert_ptr_eq(chain, &v[n - 1]);
     ck_assert_int_eq(remote_pending(&q), 0);
-    ck_assert_ptr_null(remote_take(&q));
+    ck_assert_ptr_null(hak_remote_take(&q));
     /* Newest first: n-1, n-2, ..., 0, then the end. */
     size_t seen = 0;
     for (hak_slab_t *s = chain; s; s = s->rnext) {
@@ -77,22 +77,22 @@ START_TEST(queue_reusable_after_take)
 {
     hak_slab_t *v = nodes_new(8);
     static hak_remote_queue_t q;
-    remote_init(&q);
+    hak_remote_init(&q);
     remote_push(&q, &v[0]);
     remote_push(&q, &v[1]);
     remote_push(&q, &v[2]);
-    hak_slab_t *c1 = remote_take(&q);
+    hak_slab_t *c1 = hak_remote_take(&q);
     ck_assert_ptr_eq(c1, &v[2]);
     ck_assert_int_eq(remote_pending(&q), 0);
     /* Push again, including a node that was in the first chain. */
     remote_push(&q, &v[5]);
     remote_push(&q, &v[1]);
     ck_assert_int_eq(remote_pending(&q), 1);
-    hak_slab_t *c2 = remote_take(&q);
+    hak_slab_t *c2 = hak_remote_take(&q);
     ck_assert_ptr_eq(c2, &v[1]);
     ck_assert_ptr_eq(c2->rnext, &v[5]);
     ck_assert_ptr_null(v[5].rnext);
-    ck_assert_ptr_null(remote_take(&q));
+    ck_assert_ptr_null(hak_remote_take(&q));
     free(v);
 }
 END_TEST
@@ -257,7 +257,7 @@ static void *consumer(void *arg)
          * done observation, nothing more can arrive. */
         int done = atomic_load_explicit(&mp->producers_done,
                                         memory_order_acquire);
-        hak_slab_t *chain = remote_take(&mp->q);
+        hak_slab_t *chain = hak_remote_take(&mp->q);
         if (chain) {
             mp->takes++;
             consume_chain(mp, chain, seen, total);
@@ -278,7 +278,7 @@ START_TEST(multi_producer)
     mp.nodes = nodes_new(total);
     mp.payload = calloc(total, sizeof *mp.payload);
     ck_assert_ptr_nonnull(mp.payload);
-    remote_init(&mp.q);
+    hak_remote_init(&mp.q);
     ck_assert_int_eq(pthread_barrier_init(&mp.start, NULL, PRODUCERS + 1), 0);
 
     pthread_t cons, prod[PRODUCERS];
@@ -306,7 +306,7 @@ START_TEST(multi_producer)
                   "%zu nodes taken before their payload was visible",
                   mp.bad_payloads);
     ck_assert_int_eq(remote_pending(&mp.q), 0);
-    ck_assert_ptr_null(remote_take(&mp.q));
+    ck_assert_ptr_null(hak_remote_take(&mp.q));
     free(mp.nodes);
     free(mp.payload);
 }

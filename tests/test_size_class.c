@@ -154,7 +154,7 @@ START_TEST(div_magic_exact)
 }
 END_TEST
 
-/* A slab descriptor as slab_init makes it, at an address never touched
+/* A slab descriptor as hak_slab_init makes it, at an address never touched
  * (slab_index only does arithmetic on it). */
 static hak_slab_t fake_slab(unsigned c)
 {

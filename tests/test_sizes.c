@@ -339,7 +339,7 @@ START_TEST(test_pvalloc_sizes)
 }
 END_TEST
 
-/* The known wrap (large_alloc's bound with an alignment of 2^47 or more):
+/* The known wrap (hak_large_alloc's bound with an alignment of 2^47 or more):
  * these returned a block at 2^47 or 2^63 in release and crashed debug. */
 START_TEST(test_large_alignment_no_wrap)
 {

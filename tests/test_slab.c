@@ -850,7 +850,7 @@ START_TEST(seeded_churn_over_classes)
     settle();
     /* Nothing in use in any heap: every live block is the test's. */
     const int exact = hak_check_heap() == 0;
-    const uint64_t ss0 = registry_count();
+    const uint64_t ss0 = hak_registry_count();
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
     size_t nalloc = 0, nfree = 0, next_id = 1;
@@ -905,7 +905,7 @@ START_TEST(seeded_churn_over_classes)
                       st1.slabs_mapped - st0.slabs_mapped);
     ck_assert_uint_eq(st1.superslabs_returned - st0.superslabs_returned,
                       st1.superslabs_mapped - st0.superslabs_mapped);
-    ck_assert_uint_eq(registry_count(), ss0);
+    ck_assert_uint_eq(hak_registry_count(), ss0);
     if (exact)
         ck_assert_uint_eq(hak_check_heap(), 0);
 }

@@ -18,7 +18,7 @@
  *   - a free from another thread of the address one stride past a slab's
  *     last block (inside the slab, inside its bitmap's range) is an
  *     invalid free: the slot index is bounded by the capacity (zoo/30).
- * White-box: reads the large tier's counters (large_stats) and finds a
+ * White-box: reads the large tier's counters (hak_large_stats) and finds a
  * slab's last slot (slab.h). */
 #include <pthread.h>
 #include <stddef.h>
@@ -48,7 +48,7 @@ static size_t map_of(size_t n)
 static uint64_t cached_bytes(void)
 {
     uint64_t allocs, frees, live, cached;
-    large_stats(&allocs, &frees, &live, &cached);
+    hak_large_stats(&allocs, &frees, &live, &cached);
     return cached;
 }
 

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dlopen_core: the API is not exported\n");
         return 1;
     }
-    static const char *const internal[] = { "os_map", "heap_drain", "large_alloc", "hak_init",
+    static const char *const internal[] = { "hak_os_map", "hak_heap_drain", "hak_large_alloc", "hak_init",
                                             "hak_g", "hak_tls_heap" };
     for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
         if (dlsym(h, internal[i])) {

@@ -12,16 +12,16 @@
 #include "hakmem.h"
 
 /* Deliberately the names (not the signatures) of hakmem internals. */
-int os_map(int x);
-int heap_drain(int x);
-int large_alloc(int x);
-int os_map(int x) { return x + 1; }
-int heap_drain(int x) { return x * 2; }
-int large_alloc(int x) { return x - 3; }
+int hak_os_map(int x);
+int hak_heap_drain(int x);
+int hak_large_alloc(int x);
+int hak_os_map(int x) { return x + 1; }
+int hak_heap_drain(int x) { return x * 2; }
+int hak_large_alloc(int x) { return x - 3; }
 
 int main(void)
 {
-    if (os_map(1) != 2 || heap_drain(21) != 42 || large_alloc(3) != 0) {
+    if (hak_os_map(1) != 2 || hak_heap_drain(21) != 42 || hak_large_alloc(3) != 0) {
         fprintf(stderr, "own_names: the program's own functions were replaced\n");
         return 1;
     }

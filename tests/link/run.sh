@@ -7,7 +7,7 @@
 #              libhakmem{,_core}.so.MAJOR; .so -> .so.MAJOR -> the file
 #   needed     a program linked with -lhakmem needs libhakmem.so.MAJOR,
 #              runs against it, and its malloc is hakmem's, of FLAVOUR
-#   own names  a program defining os_map, heap_drain and large_alloc links
+#   own names  a program defining hak_os_map, hak_heap_drain and hak_large_alloc links
 #              against libhakmem.a and against libhakmem_core.a and runs
 #   version    HAKMEM_VERSION_STRING is MAJOR.MINOR.PATCH and the version
 #              the Makefile named the libraries with ($VERSION)
@@ -71,7 +71,7 @@ for a in libhakmem libhakmem_core; do
     elif [ "$("$work/own_$a" 2>&1)" != "own names ok" ]; then
         bad "own names $a.a" "$("$work/own_$a" 2>&1 | head -2)"
     else
-        ok "own names $a.a (os_map, heap_drain, large_alloc)"
+        ok "own names $a.a (hak_os_map, hak_heap_drain, hak_large_alloc)"
     fi
 done
 
