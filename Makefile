@@ -269,6 +269,19 @@ link-test: $(LIBS)
 
 # The tests of a distribution build: no network, no root, no other
 # allocator, nothing installed.
+# Each check knob of src/types.h set alone on a release build, which then
+# passes the Check suites (their expectations follow the knobs they are
+# compiled with): a release build with canaries is one -D.
+KNOB_SET ?= CANARY POISON BOUNDS SLOTSTATE
+.PHONY: knobs
+knobs:
+	@for k in $(KNOB_SET); do echo "== release with HAK_$$k=1 alone"; \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/knob-$$k FLAVOURS=release \
+	    KNOBS_release="-DHAK_DEBUG=0 -DHAK_$$k=1" $(BUILD)/knob-$$k/release/hak_tests \
+	    || exit 1; \
+	  CK_DEFAULT_TIMEOUT=120 ci/logged.sh $(BUILD)/knob-$$k/unit.log \
+	    $(BUILD)/knob-$$k/release/hak_tests || exit 1; done
+
 check: unit misuse-hakmem replay
 
 real: all

@@ -1261,13 +1261,13 @@ static void op_overflow(input_t *in, blk_t *s)
         end = mode & 1 ? start + k : p + sl->stride + k;
         canary_end = sl->stride;
     } else {
-        /* Inside its own mapping: what usable size grants in release; the
-         * pages of the request and one slack byte in debug. */
+        /* Inside its own mapping: what usable size grants in release; in
+         * debug the pages of the request (read-write in every build; the
+         * canary fills their slack). */
         size_t usable = HAK(hak_malloc_usable_size(s->p));
-        limit = debug_flavour ? p + page_up(s->size + 1) : p + usable;
+        limit = debug_flavour ? p + page_up(s->size) : p + usable;
         end = mode & 1 ? start + k : p + usable + k;
-        size_t slack = page_up(s->size + 1) - s->size;
-        canary_end = s->size + (slack < 4096 ? slack : 4096);
+        canary_end = page_up(s->size);
     }
     if (end > limit)
         end = limit;

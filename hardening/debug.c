@@ -1,5 +1,6 @@
-/* debug.c — the per-block checks: always on in the debug flavour, chosen
- * with HAKMEM_SECURITY in release (hooks.h).
+/* debug.c — the per-block checks: built in by the knobs of types.h (all
+ * of them in the debug flavour), or chosen with HAKMEM_SECURITY in
+ * release (hooks.h).
  *
  * State they keep per block, beside the always-on slot bitmap:
  *   slot_req  out-of-line per-slot word: HAK_SLOT_FRESH until the slot is
@@ -8,8 +9,10 @@
  *             HAK_SLOT_FREE once freed. Only the owner writes it; a remote
  *             freer reads it.
  *   canary    bytes [requested, stride) of a live block hold HAK_CANARY_BYTE;
- *             the class is chosen with at least one slack byte, so a
- *             one-byte overflow is caught at free.
+ *             the stride keeps a canary room after the class size
+ *             (hak_canary_room), so even a request of the class's whole
+ *             size has canary bytes after it and a one-byte overflow is
+ *             caught at free. Large blocks: see hooks.h.
  *   poison    every byte of a freed block holds HAK_POISON_BYTE; verified
  *             when it is handed out again (fresh slots are not poisoned:
  *             their pages stay untouched until the program writes them).
@@ -72,16 +75,8 @@ static const uint8_t pattern_canary[PATTERN_RUN] = {
 };
 static const uint8_t pattern_zero[PATTERN_RUN];
 
-/* Which checks run: all in debug; in release, HAKMEM_SECURITY's. */
-static int canary_on(void)
-{
-    return HAK_DEBUG || (hak_g.sec & HAK_SEC_CANARY);
-}
-
-static int poison_on(void)
-{
-    return HAK_DEBUG || (hak_g.sec & HAK_SEC_ZERO);
-}
+#define canary_on hak_canary_on
+#define poison_on hak_poison_on
 
 /* Not worth the fuzzers' coverage instrumentation, which made the old
  * byte loop most of a fuzz run's time. */
@@ -154,9 +149,11 @@ void hak_chk_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
 {
     /* The one stride: a block handed out ends within its slab. */
     uint8_t *end = s->start + ((size_t)1 << ss->slab_shift);
-    if (b < s->start || b + hak_footprint(s->cls) > end)
+    if (hak_bounds_on() && (b < s->start || b + hak_footprint(s->cls) > end))
         fail(HAK_CHECK_CARVE, b, s, " index=",
              (uint64_t)(b - s->start) / s->stride, " capacity=", s->capacity);
+    if (!hak_slots_kept())
+        return;
     uint32_t *slot = slot_of(ss, s, b);
     if (*slot >= HAK_SLOT_LIVE)
         fail(HAK_CHECK_HEAP, b, s, " (handed out while live) requested=",
@@ -233,4 +230,32 @@ void hak_chk_resize(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
     check_canary(s, b, *slot - HAK_SLOT_LIVE);
     *slot = (uint32_t)req + HAK_SLOT_LIVE;
     set_canary(s, b, req);
+}
+
+/* ---- Large blocks ---------------------------------------------------------- */
+
+static size_t large_canary_len(size_t req, size_t rw)
+{
+    return rw - req < HAK_LARGE_CANARY ? rw - req : HAK_LARGE_CANARY;
+}
+
+void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw)
+{
+    memset(b + req, HAK_CANARY_BYTE, large_canary_len(req, rw));
+}
+
+void hak_chk_large_check(const uint8_t *b, size_t req, size_t rw, size_t map)
+{
+    size_t end = req + large_canary_len(req, rw);
+    size_t bad = first_not(b, req, end, HAK_CANARY_BYTE);
+    if (bad == end)
+        return;
+    char d[80];
+    hak_fmt_t f = { d, 0, sizeof d };
+    hak_fmt_str(&f, " requested=");
+    hak_fmt_dec(&f, req);
+    hak_fmt_str(&f, " offset=");
+    hak_fmt_dec(&f, bad);
+    hak_report(HAK_CHECK_CANARY, b, (hak_where_t){ HAK_WHERE_LARGE, map, NULL },
+               d);
 }

@@ -71,7 +71,7 @@ static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
         if (slab_slot_free(s, i)) {
             if (v >= HAK_SLOT_LIVE)
                 fail(b, s, " (free slot with a live state)");
-            if (v == HAK_SLOT_FREE && (HAK_DEBUG || (hak_g.sec & HAK_SEC_ZERO)) &&
+            if (v == HAK_SLOT_FREE && hak_poison_on() &&
                 hak_chk_first_not(b, 0, s->stride, HAK_FREE_BYTE) != s->stride)
                 hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
             continue;
@@ -79,7 +79,7 @@ static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
         if (v < HAK_SLOT_LIVE)
             fail(b, s, " (live slot without a live state)");
         live++;
-        if ((HAK_DEBUG || (hak_g.sec & HAK_SEC_CANARY)) &&
+        if (hak_canary_on() &&
             hak_chk_first_not(b, v - HAK_SLOT_LIVE, s->stride,
                               HAK_CANARY_BYTE) != s->stride)
             hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);

@@ -50,49 +50,65 @@ HAK_INTERNAL void hak_chk_resize(hak_superslab_t *ss, hak_slab_t *s,
 HAK_INTERNAL uint32_t *hak_chk_slot_map(void);
 HAK_INTERNAL void hak_chk_slot_unmap(uint32_t *map);
 
-/* Release mitigations chosen with HAKMEM_SECURITY (types.h); 0 in debug,
- * which runs every check anyway. Read on slow paths only. */
-HAK_INLINE unsigned hak_sec(void) { return HAK_DEBUG ? 0u : hak_g.sec; }
-/* The per-slot state is kept: in debug, or with any mitigation. */
-HAK_INLINE int hak_slots_kept(void) { return HAK_DEBUG || hak_g.sec; }
-/* Bytes a small block keeps after the request: one for the canary. */
-HAK_INLINE size_t hak_slack(void)
-{
-    return HAK_SLACK_MIN | ((hak_sec() & HAK_SEC_CANARY) ? 1u : 0u);
-}
-/* What a freed block is filled with: a pattern in debug, zeros in release
- * (HAK_SEC_ZERO: what was in it cannot be read after the free). */
-#define HAK_FREE_BYTE (HAK_DEBUG ? HAK_POISON_BYTE : 0u)
+/* What a freed block is filled with: a pattern when HAK_POISON is built
+ * in, zeros for HAKMEM_SECURITY's zero (what was in it cannot be read
+ * after the free). */
+#define HAK_FREE_BYTE (HAK_POISON ? HAK_POISON_BYTE : 0u)
 
-/* The debug flavour's hooks: the checks, or nothing in release. */
+/* The hooks the fast paths call: the checks the knobs (types.h) build
+ * in, or nothing. A release build without knobs compiles them away; its
+ * HAKMEM_SECURITY mitigations call the checks from the slow paths. */
 HAK_INLINE void hak_dbg_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
 {
-    if (HAK_DEBUG)
+    if (HAK_SLOTSTATE)
         hak_chk_on_slab_init(ss, s);
 }
 HAK_INLINE void hak_dbg_on_alloc(hak_superslab_t *ss, hak_slab_t *s,
                                  uint8_t *b)
 {
-    if (HAK_DEBUG)
+    if (HAK_SLOTSTATE || HAK_BOUNDS)
         hak_chk_on_alloc(ss, s, b);
 }
 HAK_INLINE void hak_dbg_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b,
                             size_t req)
 {
-    if (HAK_DEBUG)
+    if (HAK_SLOTSTATE)
         hak_chk_arm(ss, s, b, req);
 }
 HAK_INLINE void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s,
                                 uint8_t *b, int local)
 {
-    if (HAK_DEBUG)
+    if (HAK_SLOTSTATE)
         hak_chk_on_free(ss, s, b, local);
 }
-HAK_INLINE size_t hak_dbg_first_not(const uint8_t *b, size_t from, size_t to,
-                                    uint8_t byte)
+
+/* Large blocks (src/large.c): the canary after the request, in the
+ * block's read-write slack (its first HAK_LARGE_CANARY bytes: an overflow
+ * starts at the end of the request). With no slack (a request of whole
+ * pages), the PROT_NONE page after the block is what an overflow meets. */
+#define HAK_LARGE_CANARY ((size_t)4096)
+HAK_INTERNAL void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw);
+HAK_INTERNAL void hak_chk_large_check(const uint8_t *b, size_t req,
+                                      size_t rw, size_t map);
+HAK_INLINE void hak_dbg_large_arm(uint8_t *b, size_t req, size_t rw)
 {
-    return HAK_DEBUG ? hak_chk_first_not(b, from, to, byte) : to;
+    if (hak_canary_on())
+        hak_chk_large_arm(b, req, rw);
 }
+HAK_INLINE void hak_dbg_large_check(const uint8_t *b, size_t req, size_t rw,
+                                    size_t map)
+{
+    if (hak_canary_on())
+        hak_chk_large_check(b, req, rw, map);
+}
+/* Bytes of a large block the program may use: the request where sizes
+ * are exact (the slot state is kept, as for small blocks; canaries need
+ * it), else every read-write byte. */
+HAK_INLINE size_t hak_large_usable_of(size_t req, size_t rw)
+{
+    return hak_slots_kept() ? req : rw;
+}
+
 /* Requested size of a live small block: exact where the slot state is
  * kept, else the stride (release's malloc_usable_size). */
 HAK_INLINE size_t hak_requested(hak_superslab_t *ss, hak_slab_t *s,

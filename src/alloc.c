@@ -158,15 +158,9 @@ HAK_NOINLINE static void *alloc_slow(size_t n)
     hak_init();
     if (n == 0) /* HAK_CLASS_ZERO has no slab (types.h) */
         return hak_zero_alloc(HAK_ALIGN);
-    size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
-    if (n > HAK_SMALL_LIMIT - extra)
+    if (n > HAK_SMALL_LIMIT)
         return hak_large_alloc(n, HAK_ALIGN, NULL);
-    hak_heap_t *h = hak_tls_heap;
-    if (!h && !(h = hak_heap_get_slow())) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return heap_alloc(h, hak_class_of(n + extra), n);
+    return hak_alloc_class(hak_class_of(n), n);
 }
 
 void *hak_alloc_class(unsigned c, size_t req)
@@ -199,20 +193,16 @@ HAK_INLINE void *alloc_fast(size_t c, size_t n)
 HAK_NOINLINE static void *malloc_above_tiny(size_t n)
 {
     if (n <= HAK_SMALL_LIMIT)
-        return alloc_fast(hak_class_of_256[(n + HAK_SLACK_MIN + 255) >> 8],
-                          n);
+        return alloc_fast(hak_class_of_256[(n + 255) >> 8], n);
     return alloc_slow(n);
 }
 
 void *hak_malloc(size_t n)
 {
-    /* Release: n == 0 is index 0 of the table, HAK_CLASS_ZERO, whose
-     * empty slab sends it to alloc_slow at no cost here. Debug: the slack
-     * puts 0 at index 1 with 1..15, so it asks. */
-    if (HAK_SLACK_MIN && HAK_UNLIKELY(n == 0))
-        return alloc_slow(0);
-    if (HAK_LIKELY(n <= HAK_TINY_MAX - HAK_SLACK_MIN))
-        return alloc_fast(hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4], n);
+    /* n == 0 is index 0 of the table, HAK_CLASS_ZERO, whose empty slab
+     * sends it to alloc_slow at no cost here. */
+    if (HAK_LIKELY(n <= HAK_TINY_MAX))
+        return alloc_fast(hak_class_of_16[(n + 15) >> 4], n);
     return malloc_above_tiny(n);
 }
 
@@ -241,20 +231,28 @@ static void free_not_small(void *p, unsigned tier)
         hak_large_free(p);
 }
 
+/* p's superslab when the registry says p is in the tiny or mid tier;
+ * else p is freed as what it is (free_not_small) and the answer is NULL. */
+HAK_INLINE hak_superslab_t *small_or_free(void *p)
+{
+    unsigned tier = registry_tier((uintptr_t)p);
+    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
+        free_not_small(p, tier);
+        return NULL;
+    }
+    return ss_of((uintptr_t)p);
+}
+
 /* Every free while HAKMEM_SECURITY is set (the fast path never matches:
  * the thread's hot part is the static one): validate, run the checks of
  * hardening/debug.c (canary, double free by the slot state, zeroing),
  * delay the owner's frees, then free as usual. */
 HAK_NOINLINE static void free_secure(uint8_t *b)
 {
-    uintptr_t a = (uintptr_t)b;
-    unsigned tier = registry_tier(a);
-    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
-        free_not_small(b, tier);
+    hak_superslab_t *ss = small_or_free(b);
+    if (!ss)
         return;
-    }
-    hak_superslab_t *ss = ss_of(a);
-    hak_slab_t *s = slab_of(ss, a);
+    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     uint32_t i = hak_slot_in_use(b, s, HAK_CHECK_INVALID_FREE, 1);
     hak_heap_t *h = hak_tls_heap;
     if (ss->owner != h) {
@@ -284,13 +282,9 @@ HAK_TAIL static void free_cold(void *p)
         free_secure(p);
         return;
     }
-    uintptr_t a = (uintptr_t)p;
-    unsigned tier = registry_tier(a);
-    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
-        free_not_small(p, tier);
+    hak_superslab_t *ss = small_or_free(p);
+    if (!ss)
         return;
-    }
-    hak_superslab_t *ss = ss_of(a);
     hak_heap_t *h = hak_tls_heap;
     if (ss->owner != h) {
         free_remote(p);

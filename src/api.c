@@ -29,7 +29,7 @@ void *hak_calloc(size_t count, size_t size)
     /* A fresh large mapping reads as zero already: touching every page
      * of it would cost its whole size in memory at once. */
     hak_init();
-    if (total > HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
+    if (total > HAK_SMALL_LIMIT) {
         int fresh = 0;
         void *p = hak_large_alloc(total, HAK_ALIGN, &fresh);
         if (p && !fresh)
@@ -72,10 +72,7 @@ void *hak_realloc(void *p, size_t size)
     } else if (tier) {
         hak_small_ref_t r = hak_small_validate(p, HAK_CHECK_INVALID_REALLOC);
         old = hak_requested(r.ss, r.slab, p);
-        /* In place while the class stays right: never shrink a block to
-         * less than half its class, never grow past its class. */
-        uint32_t stride = r.slab->stride;
-        if (size + hak_slack() <= stride && size + hak_slack() > stride / 2 &&
+        if (hak_realloc_keeps(size, r.slab->cls) &&
             r.ss->owner == hak_tls_heap) {
             if (hak_slots_kept())
                 hak_chk_resize(r.ss, r.slab, (uint8_t *)p, size);
@@ -118,13 +115,10 @@ static void *alloc_aligned(size_t align, size_t size)
     if (size == 0)
         return hak_zero_alloc(align);
     size_t n = size > align ? size : align;
-    if (n <= HAK_SMALL_LIMIT - (hak_slack() - HAK_SLACK_MIN)) {
-        n += hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
-        /* Blocks of a class whose stride is a multiple of align sit at
-         * multiples of align: slabs are aligned to their size. */
-        for (unsigned c = hak_class_of(n); c < HAK_NUM_CLASSES; c++)
-            if (hak_stride(c) % align == 0)
-                return hak_alloc_class(c, size);
+    if (n <= HAK_SMALL_LIMIT) {
+        unsigned c = hak_class_aligned(n, align);
+        if (c < HAK_NUM_CLASSES)
+            return hak_alloc_class(c, size);
     }
     return hak_large_alloc(size, align, NULL);
 }

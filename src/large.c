@@ -15,11 +15,11 @@
  *   base-GUARD   base              base+rw            base+map     +GUARD
  *   |  guard  |  read-write: block |  PROT_NONE  ...  |   guard   |
  *
- * Live: [base, base+rw) holds the request and its slack (the debug
- * canary); everything else is PROT_NONE. rw < map when a cached mapping
- * was taken whole for a smaller request (or a shrink could not give the
- * tail back): the rest is address space the block may grow into. Cached:
- * all of it is PROT_NONE (rw = 0). Each mapping owns both of its guard
+ * Live: [base, base+rw) holds the request and its slack (with the
+ * canary, when canaries are on); everything else is PROT_NONE. rw < map
+ * when a cached mapping was taken whole for a smaller request (or a
+ * shrink could not give the tail back): the rest is address space the
+ * block may grow into. Cached: all of it is PROT_NONE (rw = 0). Each mapping owns both of its guard
  * pages, so it can be unmapped or moved alone. */
 typedef struct span {
     uintptr_t base;   /* what malloc returned; 0 empty, 1 deleted */
@@ -241,29 +241,13 @@ static int retire(const span_t *sp)
     return 0;
 }
 
-/* ---- Debug: the canary ------------------------------------------------- */
+/* ---- The block's slack -------------------------------------------------- */
 
-/* Bytes after the requested size up to the end of the accessible pages. */
+/* Bytes after the requested size up to the end of the accessible pages:
+ * where the canary is (hardening/hooks.h), and no-access to memcheck. */
 static size_t span_slack(const span_t *sp)
 {
     return sp->rw - sp->req;
-}
-
-/* Debug: the canary covers the slack's first LARGE_CANARY bytes (an
- * overflow starts at the end of the request). The slack of a block is
- * less than a page unless realloc grew it in place by whole neighbours. */
-#define LARGE_CANARY ((size_t)4096)
-
-static size_t canary_len(const span_t *sp)
-{
-    size_t slack = span_slack(sp);
-    return slack < LARGE_CANARY ? slack : LARGE_CANARY;
-}
-
-static void canary_set(span_t *sp)
-{
-    if (HAK_CANARY)
-        memset((uint8_t *)sp->base + sp->req, HAK_CANARY_BYTE, canary_len(sp));
 }
 
 /* The block becomes the program's: memcheck sees a heap block of the
@@ -271,28 +255,14 @@ static void canary_set(span_t *sp)
 static void announce(span_t *sp)
 {
     HAK_VG_UNDEFINED((void *)sp->base, sp->rw);
-    canary_set(sp);
+    hak_dbg_large_arm((uint8_t *)sp->base, sp->req, sp->rw);
     HAK_VG_ALLOC((void *)sp->base, sp->req);
     HAK_VG_NOACCESS((uint8_t *)sp->base + sp->req, span_slack(sp));
 }
 
 static void canary_check(const span_t *sp)
 {
-    if (!HAK_CANARY)
-        return;
-    const uint8_t *p = (const uint8_t *)sp->base;
-    size_t end = sp->req + canary_len(sp);
-    size_t bad = hak_dbg_first_not(p, sp->req, end, HAK_CANARY_BYTE);
-    if (bad != end) {
-        char d[80];
-        hak_fmt_t f = { d, 0, sizeof d };
-        hak_fmt_str(&f, " requested=");
-        hak_fmt_dec(&f, sp->req);
-        hak_fmt_str(&f, " offset=");
-        hak_fmt_dec(&f, bad);
-        hak_report(HAK_CHECK_CANARY, p,
-                   (hak_where_t){ HAK_WHERE_LARGE, sp->map, NULL }, d);
-    }
+    hak_dbg_large_check((const uint8_t *)sp->base, sp->req, sp->rw, sp->map);
 }
 
 /* Moves the first e->rw bytes of e's mapping (its pages, read-write or
@@ -321,16 +291,15 @@ static int span_move(span_t *e, size_t need)
 
 void *hak_large_alloc(size_t size, size_t align, int *fresh)
 {
-    size_t slack = HAK_CANARY ? 1 : 0;
     if (align < HAK_PAGE)
         align = HAK_PAGE;
     /* align < 2^47 first: then the bound below cannot wrap. */
     if (align >= ((size_t)1 << HAK_VA_BITS) ||
-        size > ((size_t)1 << HAK_VA_BITS) - align - slack - 3 * GUARD) {
+        size > ((size_t)1 << HAK_VA_BITS) - align - 3 * GUARD) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = page_round(size + slack);
+    size_t need = page_round(size);
     if (need > hak_os_commit_bound()) {
         errno = ENOMEM;
         return NULL;
@@ -459,7 +428,7 @@ size_t hak_large_usable(const void *p, const char *check)
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, check, 0);
-    size_t n = HAK_DEBUG ? e->req : e->rw;
+    size_t n = hak_large_usable_of(e->req, e->rw);
     hak_mutex_unlock(&large_mutex);
     return n;
 }
@@ -521,8 +490,7 @@ static void span_shrink(span_t *e, size_t need)
 
 void *hak_large_realloc(void *p, size_t size)
 {
-    size_t slack = HAK_CANARY ? 1 : 0;
-    size_t least = page_round(size + slack), need = least;
+    size_t least = page_round(size), need = least;
     hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
@@ -538,13 +506,12 @@ void *hak_large_realloc(void *p, size_t size)
     size_t old_req = e->req, rw = e->rw;
     /* Growing: by half again at least, so a block grown in small steps
      * moves its pages O(log n) times, not once per page. Address space
-     * only: pages appear as they are touched. (Not in debug, which keeps
-     * every block at its exact page-rounded size.) */
-    if (!HAK_CANARY && need > rw && need < rw + rw / 2)
+     * only: pages appear as they are touched. */
+    if (need > rw && need < rw + rw / 2)
         need = page_round(rw + rw / 2);
     /* Shrinking: in place down to half the block; only below that are
      * pages given back (and never by each small step of a growing block). */
-    if (!HAK_CANARY && need < rw && need >= rw / 2)
+    if (need < rw && need >= rw / 2)
         need = rw;
     if (need > rw && least <= e->map) {
         /* Into the mapping's own reserved pages: one mprotect. */
@@ -588,7 +555,7 @@ void *hak_large_realloc(void *p, size_t size)
     }
     e->req = size;
     HAK_VG_UNDEFINED((uint8_t *)e->base + size, span_slack(e));
-    canary_set(e);
+    hak_dbg_large_arm((uint8_t *)e->base, size, e->rw);
     HAK_VG_NOACCESS((uint8_t *)e->base + size, span_slack(e));
     void *q = (void *)e->base;
     hak_mutex_unlock(&large_mutex);

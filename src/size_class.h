@@ -15,23 +15,23 @@
 
 extern const uint32_t hak_class_size[HAK_NUM_CLASSES];
 /* class of n for n <= HAK_TINY_MAX, indexed by (n + 15) >> 4; n == 0
- * (index 0 without the debug slack) is HAK_CLASS_ZERO */
+ * (index 0) is HAK_CLASS_ZERO */
 extern const uint8_t hak_class_of_16[HAK_TINY_MAX / 16 + 1];
 /* class of n for HAK_TINY_MAX < n <= HAK_MID_MAX, indexed by (n + 255) >> 8 */
 extern const uint8_t hak_class_of_256[HAK_MID_MAX / 256 + 1];
 
-/* Class serving a request of n bytes (the debug slack included), for
- * 0 < n <= HAK_MID_MAX - HAK_SLACK_MIN. */
+/* Class serving a request of n bytes, 0 < n <= HAK_SMALL_LIMIT: the
+ * same in every build (the canaries live in the stride, not in a larger
+ * class). */
 HAK_INLINE unsigned hak_class_of(size_t n)
 {
-    n += HAK_SLACK_MIN;
     if (HAK_LIKELY(n <= HAK_TINY_MAX))
         return hak_class_of_16[(n + 15) >> 4];
     return hak_class_of_256[(n + 255) >> 8];
 }
 
 /* Largest request the tiny/mid tiers serve. */
-#define HAK_SMALL_LIMIT ((size_t)HAK_MID_MAX - HAK_SLACK_MIN)
+#define HAK_SMALL_LIMIT ((size_t)HAK_MID_MAX)
 
 HAK_INLINE unsigned hak_class_tier(unsigned c)
 {
@@ -49,18 +49,55 @@ HAK_INLINE size_t hak_slab_usable(unsigned c)
     return (size_t)1 << hak_tier_shift(hak_class_tier(c));
 }
 
-/* Bytes a block of class c really occupies: its class size (blocks carry
- * no header). The debug carve check compares against this, not the stride,
- * so that a stride that forgets part of a block is caught. */
+/* Bytes a block of class c keeps after its class size for the canary
+ * while canaries are on (hak_canary_on: the HAK_CANARY knob, or
+ * HAKMEM_SECURITY's canary), else 0: the class size's lowest set bit,
+ * 16 bytes at least. So a request of the class's whole size still has a
+ * canary after it, and the stride stays a multiple of every power of two
+ * that divides the class size: an aligned request is served by the same
+ * class, at an aligned address, with canaries or without. The price is
+ * memory: a power-of-two class takes twice its size. Fixed before the
+ * first slab is set up (hak_init). */
+HAK_INLINE uint32_t hak_canary_room(unsigned c)
+{
+    uint32_t z = hak_class_size[c];
+    return hak_canary_on() ? z & -z : 0;
+}
+
+/* Bytes a block of class c really occupies: its class size and canary
+ * room (blocks carry no header). The debug carve check compares against
+ * this, not the stride, so that a stride that forgets part of a block is
+ * caught. */
 HAK_INLINE uint32_t hak_footprint(unsigned c)
 {
-    return hak_class_size[c];
+    return hak_class_size[c] + hak_canary_room(c);
 }
 
 /* The one stride. */
 HAK_INLINE uint32_t hak_stride(unsigned c)
 {
     return hak_footprint(c);
+}
+
+/* The class serving n bytes (0 < n <= HAK_SMALL_LIMIT) at a multiple of
+ * align (a power of two), or HAK_NUM_CLASSES when none does: the first
+ * from hak_class_of(n) whose size align divides. Its stride is a multiple
+ * of align too (hak_canary_room), and slabs are aligned to their size, so
+ * every block of it sits at a multiple of align. */
+HAK_INLINE unsigned hak_class_aligned(size_t n, size_t align)
+{
+    unsigned c = hak_class_of(n);
+    while (c < HAK_NUM_CLASSES && hak_class_size[c] % align != 0)
+        c++;
+    return c;
+}
+
+/* realloc keeps a block of class c in place for n bytes while the class
+ * stays right: never shrunk to half its class or less, never grown past
+ * it (hak_realloc, and the realloc answer of hak_free_sized's check). */
+HAK_INLINE int hak_realloc_keeps(size_t n, unsigned c)
+{
+    return n <= hak_class_size[c] && n > hak_class_size[c] / 2;
 }
 
 /* Blocks of class c in one slab: capacity * stride <= usable. */

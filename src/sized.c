@@ -12,12 +12,11 @@
  *   small, debug   n is the requested size (the per-slot state keeps it);
  *                  aligned: the class is the one for (n, align), as below.
  *   small, release the block's class is the one the allocation path picks
- *                  for (n, align) — api.c's alloc_aligned, hak_malloc's
- *                  for align <= 16 — or, for hak_free_sized only, one that
- *                  hak_realloc keeps a block of n bytes in, in place (more
- *                  than half the stride, at most the stride: C23 allows
- *                  free_sized on realloc's results). Sizes of one class are
- *                  not told apart.
+ *                  for (n, align) — hak_class_aligned, hak_class_of for
+ *                  align <= 16 — or, for hak_free_sized only, one that
+ *                  hak_realloc keeps a block of n bytes in, in place
+ *                  (hak_realloc_keeps: C23 allows free_sized on realloc's
+ *                  results). Sizes of one class are not told apart.
  * A pointer that is no live block is reported as by usable-size ("invalid
  * free", "misaligned free"; a freed one "(block is free)" / "(large block
  * already freed)"). Then the block is freed by hak_free, with every check
@@ -34,26 +33,15 @@
 #include "zero.h"
 
 /* The class the allocation path picks for n bytes aligned to align (a
- * power of two), or HAK_CLASS_NONE for the large tier. Mirrors api.c's
- * alloc_aligned and, for align <= HAK_ALIGN, hak_malloc. */
+ * power of two), or HAK_CLASS_NONE for the large tier (api.c's
+ * alloc_aligned; hak_malloc for align <= HAK_ALIGN). */
 static unsigned class_for(size_t n, size_t align)
 {
-    size_t extra = hak_slack() - HAK_SLACK_MIN; /* HAK_SEC_CANARY's byte */
-    if (align <= HAK_ALIGN)
-        return n <= HAK_SMALL_LIMIT - extra ? hak_class_of(n + extra)
-                                            : HAK_CLASS_NONE;
     size_t m = n > align ? n : align;
-    if (m <= HAK_SMALL_LIMIT - extra)
-        for (unsigned c = hak_class_of(m + extra); c < HAK_NUM_CLASSES; c++)
-            if (hak_stride(c) % align == 0)
-                return c;
-    return HAK_CLASS_NONE;
-}
-
-/* hak_realloc keeps a block of this stride for n bytes in place. */
-static int realloc_keeps(size_t n, uint32_t stride)
-{
-    return n + hak_slack() <= stride && n + hak_slack() > stride / 2;
+    if (m > HAK_SMALL_LIMIT)
+        return HAK_CLASS_NONE;
+    unsigned c = hak_class_aligned(m, align);
+    return c < HAK_NUM_CLASSES ? c : HAK_CLASS_NONE;
 }
 
 static int bad_alignment(int aligned, size_t align)
@@ -140,7 +128,7 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
         unsigned c = slab_cls_shared(slab_of(ss_of(a), a));
         return c == want ||
                (!aligned && c < HAK_NUM_CLASSES &&
-                realloc_keeps(n, hak_stride(c)));
+                hak_realloc_keeps(n, c));
     }
     /* A large block of (n, align) comes from the aligned path only if no
      * class serves them, and sits on a multiple of align. */

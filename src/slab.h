@@ -237,12 +237,13 @@ HAK_INLINE unsigned slab_cls_shared(const hak_slab_t *s)
     return HAK_SHARED_LOAD(s->cls);
 }
 
-/* Where s is, for a report from any thread (best effort: the class and
- * the stride of one moment). */
+/* Where s is, for a report from any thread (best effort: the class of
+ * one moment). A report's size is the class size, whatever canary room
+ * the stride has. */
 HAK_INLINE hak_where_t slab_where_shared(const hak_slab_t *s)
 {
     unsigned c = slab_cls_shared(s);
-    return (hak_where_t){ c, c < HAK_NUM_CLASSES ? hak_stride(c) : 0,
+    return (hak_where_t){ c, c < HAK_NUM_CLASSES ? hak_class_size[c] : 0,
                           HAK_SHARED_LOAD(s->start) };
 }
 
@@ -251,7 +252,8 @@ HAK_INLINE hak_where_t slab_where(const hak_slab_t *s)
 {
     /* An unused slab (capacity 0) may be a never-written descriptor
      * (superslab ninit), whose cls reads 0: it has no class. */
-    return (hak_where_t){ s->capacity ? s->cls : HAK_WHERE_NONE, s->stride,
+    unsigned c = s->capacity ? s->cls : HAK_WHERE_NONE;
+    return (hak_where_t){ c, c < HAK_NUM_CLASSES ? hak_class_size[c] : 0,
                           s->start };
 }
 

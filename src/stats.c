@@ -177,35 +177,30 @@ void hak_stats_print(int fd)
     hak_large_stats(&la, &lf, &live, &cached);
     t = (class_sum_t){ la, 0, 0 };
     row(&o, "large      ", &t);
-    put(&o, "frees: tiny and mid ");
-    num(&o, s.frees, 1);
-    put(&o, " by their owner, ");
-    num(&o, remote, 1);
-    put(&o, " remote; large ");
-    num(&o, lf, 1);
-    put(&o, "\n");
-    put(&o, "heaps ");
-    num(&o, s.heaps, 1);
-    put(&o, " (live ");
-    num(&o, s.live_heaps, 1);
-    put(&o, ")  remote drains ");
-    num(&o, s.drains, 1);
-    put(&o, "\nslabs mapped ");
-    num(&o, s.slab_new, 1);
-    put(&o, " returned ");
-    num(&o, s.slab_free, 1);
-    put(&o, "  superslabs mapped ");
-    num(&o, s.ss_new, 1);
-    put(&o, " returned ");
-    num(&o, s.ss_free, 1);
-    put(&o, "\nlarge live bytes ");
-    num(&o, live, 1);
-    put(&o, " cached ");
-    num(&o, cached, 1);
-    put(&o, "\nmapped bytes now ");
-    num(&o, hak_os_mapped_bytes(), 1);
-    put(&o, " peak ");
-    num(&o, hak_os_peak_mapped_bytes(), 1);
+    /* The totals: each label, then its value. */
+    const struct {
+        const char *label;
+        uint64_t v;
+    } totals[] = {
+        { "frees: tiny and mid ", s.frees },
+        { " by their owner, ", remote },
+        { " remote; large ", lf },
+        { "\nheaps ", s.heaps },
+        { " (live ", s.live_heaps },
+        { ")  remote drains ", s.drains },
+        { "\nslabs mapped ", s.slab_new },
+        { " returned ", s.slab_free },
+        { "  superslabs mapped ", s.ss_new },
+        { " returned ", s.ss_free },
+        { "\nlarge live bytes ", live },
+        { " cached ", cached },
+        { "\nmapped bytes now ", hak_os_mapped_bytes() },
+        { " peak ", hak_os_peak_mapped_bytes() },
+    };
+    for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
+        put(&o, totals[i].label);
+        num(&o, totals[i].v, 1);
+    }
     put(&o, "\n");
     flush(&o);
 }

@@ -17,7 +17,7 @@ void hak_slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     slab_gen_begin(s);
     HAK_SHARED_STORE(s->start, (uint8_t *)ss_base(ss) +
                                    ((size_t)s->index << ss->slab_shift));
-    s->stride = (uint16_t)hak_stride(cls);
+    s->stride = hak_stride(cls);
     HAK_SHARED_STORE(s->div_magic, hak_div_magic(s->stride));
     HAK_SHARED_STORE(s->capacity, (uint16_t)hak_capacity(cls));
     HAK_SHARED_STORE(s->cls, (uint16_t)cls);

@@ -82,9 +82,23 @@
  * HAK_VALGRIND    client requests for memcheck (src/vg.h); defaults
  *                 to HAK_DEBUG.
  * HAK_ASAN        manual poisoning for ASan builds (set by -fsanitize).
- * Derived, debug only: canaries in the slack after the requested size,
- * poison on free checked at reuse, bound checks of every handed-out
- * block, per-slot state (fresh, free, live with its requested size).
+ *
+ * The per-block checks (hardening/debug.c, called through
+ * hardening/hooks.h). Each defaults from the flavour and can be set alone:
+ * `-DHAK_CANARY=1` makes a release build with canaries and nothing else.
+ * HAK_CANARY      canary bytes after the requested size, checked at free
+ *                 and realloc: small blocks in their class's canary room
+ *                 (hak_canary_room, size_class.h), large ones in the slack
+ *                 before their page end
+ * HAK_POISON      freed small blocks filled with HAK_POISON_BYTE, verified
+ *                 when handed out again
+ * HAK_BOUNDS      every handed-out small block ends within its slab
+ * HAK_SLOTSTATE   per-slot state (fresh, free, live with its requested
+ *                 size): the exact usable size, a double free told by the
+ *                 state, and what the canary and poison checks need, so
+ *                 it is on whenever one of them is.
+ * None of them moves a class boundary or changes a policy: a size is
+ * served by the same class, tier and realloc step in every build.
  */
 #ifndef HAK_DEBUG
 #define HAK_DEBUG 0
@@ -107,11 +121,21 @@
 #define HAK_ASAN 0
 #endif
 
-#define HAK_CANARY    HAK_DEBUG   /* canary bytes after the requested size */
-#define HAK_POISON    HAK_DEBUG   /* fill freed blocks, verify at reuse */
-#define HAK_SLOTSTATE HAK_DEBUG   /* per-slot requested size: exact state */
-/* Debug reserves at least one slack byte so every overflow hits a canary. */
-#define HAK_SLACK_MIN (HAK_CANARY ? 1u : 0u)
+#ifndef HAK_CANARY
+#define HAK_CANARY HAK_DEBUG
+#endif
+#ifndef HAK_POISON
+#define HAK_POISON HAK_DEBUG
+#endif
+#ifndef HAK_BOUNDS
+#define HAK_BOUNDS HAK_DEBUG
+#endif
+#ifndef HAK_SLOTSTATE
+#define HAK_SLOTSTATE (HAK_DEBUG || HAK_CANARY || HAK_POISON)
+#endif
+#if (HAK_CANARY || HAK_POISON) && !HAK_SLOTSTATE
+#error "HAK_CANARY and HAK_POISON need HAK_SLOTSTATE"
+#endif
 
 /* HAKMEM_SECURITY (release): mitigations chosen at run time. Any of them
  * keeps a per-slot state (hardening/debug.c, as the debug flavour does)
@@ -139,8 +163,7 @@
 #define HAK_MID_CLASSES   20
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
-/* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone when there
- * is no debug slack): a class with no slab and no size, whose current slab
+/* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone): a class with no slab and no size, whose current slab
  * is always hak_slab_none, so the malloc fast path sends n == 0 to its
  * slow path without a test of its own. Only hak_heap_hot.cur has it. */
 #define HAK_CLASS_ZERO    HAK_NUM_CLASSES
@@ -229,7 +252,7 @@ typedef struct hak_slab {
     uint16_t take_slot;     /* owner-only: take's slot number */
     uint16_t used_base;     /* see above */
     /* immutable while in use */
-    uint16_t stride;        /* hak_stride(cls) */
+    uint32_t stride;        /* hak_stride(cls) */
     uint16_t capacity;      /* blocks that fit: capacity*stride <= usable */
     uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
     uint8_t  index;         /* position in the superslab */
@@ -259,9 +282,8 @@ typedef struct hak_slab {
 _Static_assert(offsetof(hak_slab_t, bits) == 64,
                "the fast paths' fields fill the descriptor's first line");
 _Static_assert(sizeof(hak_slab_t) == 1024, "a descriptor is 1 KiB");
-_Static_assert(HAK_MID_MAX <= UINT16_MAX &&
-                   (1u << HAK_TINY_SHIFT) / 16 <= UINT16_MAX,
-               "strides and block counts fit the descriptor's 16 bits");
+_Static_assert((1u << HAK_TINY_SHIFT) / 16 <= UINT16_MAX,
+               "block counts fit the descriptor's 16 bits");
 _Static_assert((1u << HAK_TINY_SHIFT) / HAK_ALIGN <= 64 * HAK_SLAB_WORDS &&
                    (1u << HAK_MID_SHIFT) / HAK_TINY_MAX <= 64 * HAK_SLAB_WORDS,
                "a slab's bitmap covers its smallest class");
@@ -420,6 +442,29 @@ HAK_INLINE uint64_t hak_counter(const hak_counter_t *c)
 
 /* Hidden: the fast paths read it PC-relative, not through the GOT. */
 HAK_INTERNAL extern hak_global_t hak_g;
+
+/* ---- Which checks run: the knobs above, or HAKMEM_SECURITY's choice ----
+ * Read on slow paths only (slab set-up, frees and mallocs that a
+ * mitigation sends there), never on a fast path. */
+
+/* Release mitigations chosen with HAKMEM_SECURITY; 0 in debug, which
+ * runs every check anyway. */
+HAK_INLINE unsigned hak_sec(void) { return HAK_DEBUG ? 0u : hak_g.sec; }
+/* Canaries after the requested size (small and large blocks). */
+HAK_INLINE int hak_canary_on(void)
+{
+    return HAK_CANARY || (hak_sec() & HAK_SEC_CANARY);
+}
+/* Freed small blocks filled and verified at reuse (HAK_SEC_ZERO: with
+ * zeros, so what was in a block cannot be read after its free). */
+HAK_INLINE int hak_poison_on(void)
+{
+    return HAK_POISON || (hak_sec() & HAK_SEC_ZERO);
+}
+/* Every handed-out block ends within its slab. */
+HAK_INLINE int hak_bounds_on(void) { return HAK_BOUNDS || hak_sec(); }
+/* The per-slot state is kept: by the knob, or for any mitigation. */
+HAK_INLINE int hak_slots_kept(void) { return HAK_SLOTSTATE || hak_sec(); }
 
 /* The calling thread's heap (src/global.c; bound by src/heap.c). NULL
  * until the thread's first allocation, and again after its destructor

@@ -85,6 +85,25 @@ void deny_mprotect(void)
         _exit(3);
 }
 
+size_t rw_extent(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perm[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perm) == 3 &&
+            lo == (uintptr_t)p && perm[0] == 'r' && perm[1] == 'w') {
+            n = hi - lo;
+            break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
 int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap)
 {
     int status = run_child(fn, arg, buf, cap);

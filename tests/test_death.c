@@ -676,9 +676,10 @@ static void overflow_one(void *arg)
     uint8_t *p = hak_malloc(a->n);
     if (!p)
         _exit(7);
-    /* Release has room for the byte (usable > n); debug reports exactly n
-     * and keeps the byte after it as canary. */
-    if (!hak_is_debug() && hak_malloc_usable_size(p) <= a->n)
+    /* Without canaries there is room for the byte (usable > n, or exact
+     * sizes: every size of canary_cases is below its block's end); with
+     * them the byte after the request is a canary. */
+    if (!HAK_SLOTSTATE && hak_malloc_usable_size(p) <= a->n)
         _exit(8);
     if (a->sh)
         a->sh->ptr = (uintptr_t)p;
@@ -690,7 +691,7 @@ static void overflow_case(size_t n, int line_kind)
 {
     shared_t *sh = shared_page();
     overflow_t a = { n, sh };
-    if (hak_is_debug()) {
+    if (HAK_CANARY) {
         expect_abort(overflow_one, &a, CANARY);
         if (line_kind >= 0)
             expect_report(overflow_one, &a, "canary overwritten", sh,
@@ -717,6 +718,20 @@ START_TEST(test_canary)
 }
 END_TEST
 
+/* Canaries on: a request of a class's whole size still has a canary
+ * after it, in the stride's canary room, and is served by that class as
+ * in a build without canaries. (A large request of whole pages meets the
+ * PROT_NONE page after it instead: tests/test_large.c.) */
+static const size_t whole_class_sizes[] = { 16, 48, 64, 1024, 1280, 4096,
+                                            32768 };
+
+START_TEST(test_canary_whole_class)
+{
+    overflow_t a = { whole_class_sizes[_i], NULL };
+    expect_abort(overflow_one, &a, CANARY);
+}
+END_TEST
+
 /* The canary is also checked when realloc moves or resizes the block. */
 static void overflow_then_realloc(void *arg)
 {
@@ -729,7 +744,7 @@ static void overflow_then_realloc(void *arg)
 
 START_TEST(test_canary_realloc)
 {
-    if (!hak_is_debug()) {
+    if (!HAK_CANARY) {
         size_t n = 24;
         expect_no_abort(overflow_then_realloc, &n);
         return;
@@ -763,7 +778,7 @@ static void write_after_free(void *arg)
 START_TEST(test_write_after_free)
 {
     shared_t *sh = shared_page();
-    if (hak_is_debug()) {
+    if (HAK_POISON) {
         expect_abort(write_after_free, NULL, POISON);
         expect_report(write_after_free, sh, "write after free", sh, W_SMALL,
                       1);
@@ -781,7 +796,7 @@ static void overflow_then_check(void *arg)
 {
     shared_t *sh = arg;
     uint8_t *p = hak_malloc(24);
-    if (!hak_is_debug() && hak_malloc_usable_size(p) <= 24)
+    if (!HAK_SLOTSTATE && hak_malloc_usable_size(p) <= 24)
         _exit(8);
     sh->ptr = (uintptr_t)p;
     p[24] = (uint8_t)(p[24] + 1);
@@ -803,16 +818,19 @@ static void uaf_then_check(void *arg)
 START_TEST(test_check_heap_finds_damage)
 {
     shared_t *sh = shared_page();
-    if (hak_is_debug()) {
+    /* Without canaries or poison there is nothing to find. */
+    if (HAK_CANARY) {
         expect_abort(overflow_then_check, sh, CANARY);
         expect_report(overflow_then_check, sh, "canary overwritten", sh,
                       W_SMALL, 1);
+    } else {
+        expect_no_abort(overflow_then_check, sh);
+    }
+    if (HAK_POISON) {
         expect_abort(uaf_then_check, sh, POISON);
         expect_report(uaf_then_check, sh, "write after free", sh, W_SMALL,
                       1);
     } else {
-        /* Release keeps neither canaries nor poison: nothing to find. */
-        expect_no_abort(overflow_then_check, sh);
         expect_no_abort(uaf_then_check, sh);
     }
     munmap(sh, 4096);
@@ -895,6 +913,9 @@ Suite *death_suite(void)
     tcase_add_test(tc, test_remote_misaligned_free);
     tcase_add_loop_test(tc, test_canary, 0, COUNT(canary_cases));
     tcase_add_test(tc, test_canary_realloc);
+    if (HAK_CANARY)
+        tcase_add_loop_test(tc, test_canary_whole_class, 0,
+                            COUNT(whole_class_sizes));
     tcase_add_test(tc, test_write_after_free);
     tcase_add_test(tc, test_check_heap_finds_damage);
     tcase_add_test(tc, test_metadata_guard_pages);

@@ -41,8 +41,10 @@
 #include "vg.h"
 
 /* ---- Geometry (hak_large_alloc): a request of n bytes needs
- * page_round(n + slack) accessible bytes, slack being the debug canary's
- * byte; its mapping has a guard page on each side. */
+ * page_round(n) accessible bytes in every build (a canary, when on, is in
+ * the slack of the last page; with none, the PROT_NONE page after the
+ * block is what an overflow meets); its mapping has a guard page on each
+ * side. */
 
 #define GUARD ((size_t)HAK_PAGE)
 
@@ -53,13 +55,13 @@ static size_t page_round(size_t n)
 
 static size_t map_of(size_t n)
 {
-    return page_round(n + HAK_SLACK_MIN);
+    return page_round(n);
 }
 
 /* The request whose mapping is exactly `map` bytes (a page multiple). */
 static size_t req_for_map(size_t map)
 {
-    return map - HAK_SLACK_MIN;
+    return map;
 }
 
 /* What mapped_bytes counts for a mapping of `map` bytes: its guards too. */
@@ -77,18 +79,21 @@ static size_t total_of(size_t map)
  * realloc growing in place. */
 static void check_usable(const void *p, size_t req, size_t rw)
 {
-    size_t want = hak_is_debug() ? req : rw;
+    size_t want = HAK_SLOTSTATE ? req : rw;
     size_t got = hak_malloc_usable_size(p);
     ck_assert_msg(got == want,
                   "usable size of %p (request %zu, accessible %zu): %zu, "
                   "want %zu", p, req, rw, got, want);
 }
 
-/* The accessible bytes of live block p of `req` bytes: in release its
- * usable size, in debug (exact sizes) the request's pages. */
+/* The accessible bytes of live block p of `req` bytes: what the kernel
+ * says (in release, also its usable size). */
 static size_t rw_of(const void *p, size_t req)
 {
-    return hak_is_debug() ? map_of(req) : hak_malloc_usable_size(p);
+    size_t rw = rw_extent(p);
+    ck_assert_msg(rw >= map_of(req), "%p: %zu read-write bytes for a request "
+                  "of %zu", p, rw, req);
+    return rw;
 }
 
 static uint64_t mapped_now(void)
@@ -383,6 +388,33 @@ START_TEST(realloc_grows_in_place_over_split_tail)
 END_TEST
 
 /* ---- Growing the largest cached mapping --------------------------------- */
+
+/* realloc's steps for a large block are one policy in every build: it
+ * grows by half again at least, keeps its pages down to half, and gives
+ * them back below that. The read-write extents are numbers, not computed
+ * from the flavour. */
+START_TEST(realloc_steps_same_in_every_build)
+{
+    hak_malloc_trim(0); /* no cached neighbour to grow over */
+    static const struct { size_t size, rw; } steps[] = {
+        { 100 * KiB, 100 * KiB },  /* a fresh block: the request's pages */
+        { 110000, 152 * KiB },     /* grown: by half again, in pages */
+        { 150 * KiB, 152 * KiB },  /* within its pages */
+        { 80 * KiB, 152 * KiB },   /* shrunk to more than half: kept */
+        { 60000, 60 * KiB },       /* below half: the pages go back */
+    };
+    uint8_t *p = hak_malloc(steps[0].size);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (i)
+            p = hak_realloc(p, steps[i].size);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(rw_extent(p) == steps[i].rw,
+                      "step %zu (%zu bytes): %zu read-write bytes, want %zu",
+                      i, steps[i].size, rw_extent(p), steps[i].rw);
+    }
+    hak_free(p);
+}
+END_TEST
 
 START_TEST(largest_cached_mapping_grown_when_none_fits)
 {
@@ -711,7 +743,7 @@ static void check_guarded(uint8_t *p, size_t req, const char *what)
     ck_assert_uint_eq(rw % HAK_PAGE, 0);
     p[0] ^= 1;
     p[req - 1] ^= 1;
-    if (!hak_is_debug()) /* debug: the slack holds the canary */
+    if (!HAK_CANARY) /* else the slack holds the canary */
         p[rw - 1] ^= 1;
     expect_segv(p, (ptrdiff_t)rw, 1, what);
     expect_segv(p, (ptrdiff_t)rw, 0, what);
@@ -1010,6 +1042,7 @@ Suite *large_suite(void)
     tcase_add_test(tc, split_only_above_16x);
     tcase_add_test(tc, no_split_when_not_far_too_big);
     tcase_add_test(tc, realloc_grows_in_place_over_split_tail);
+    tcase_add_test(tc, realloc_steps_same_in_every_build);
     tcase_add_test(tc, largest_cached_mapping_grown_when_none_fits);
     tcase_add_test(tc, quarantined_mapping_not_grown);
     tcase_add_test(tc, trim_empties_cache);

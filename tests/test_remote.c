@@ -387,7 +387,7 @@ static void cross_thread_frees(int alloc_first)
         e.blk[i] = hak_malloc(len);
         CHECK(e.blk[i] != NULL, "allocation %zu (%zu bytes) failed", i, len);
         memset(e.blk[i], fill_byte(i), len);
-        if (len + HAK_SLACK_MIN <= HAK_TINY_MAX)
+        if (len <= HAK_TINY_MAX)
             tiny++;
         else
             mid++;

@@ -23,11 +23,12 @@
             ck_abort_msg(__VA_ARGS__);                                        \
     } while (0)
 
-/* The smallest class whose size holds n bytes plus the debug slack. */
+/* The smallest class whose size holds n bytes: the same in every build
+ * (no check reserves room by moving a size to a larger class). */
 static unsigned expected_class(size_t n)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        if (hak_class_size[c] >= n + HAK_SLACK_MIN)
+        if (hak_class_size[c] >= n)
             return c;
     return HAK_NUM_CLASSES;
 }
@@ -39,11 +40,10 @@ static int is_pow2(uint32_t x)
 
 START_TEST(class_of_exhaustive)
 {
-    /* n == 0 has no class: without the debug slack, index 0 of the fast
-     * path's table is malloc(0)'s alone and names HAK_CLASS_ZERO, whose
-     * current slab is always the empty one (the slow path serves it). */
-    if (!HAK_SLACK_MIN)
-        ck_assert_uint_eq(hak_class_of_16[0], HAK_CLASS_ZERO);
+    /* n == 0 has no class: index 0 of the fast path's table is
+     * malloc(0)'s alone and names HAK_CLASS_ZERO, whose current slab is
+     * always the empty one (the slow path serves it). */
+    ck_assert_uint_eq(hak_class_of_16[0], HAK_CLASS_ZERO);
     for (size_t n = 1; n <= HAK_SMALL_LIMIT; n++) {
         unsigned want = expected_class(n);
         CHECK(want < HAK_NUM_CLASSES, "no class holds %zu bytes", n);
@@ -51,16 +51,15 @@ START_TEST(class_of_exhaustive)
         CHECK(got == want, "hak_class_of(%zu) = %u, want %u (size %u)", n,
               got, want, hak_class_size[want]);
         /* The malloc fast path indexes the tiny table itself. */
-        if (n <= HAK_TINY_MAX - HAK_SLACK_MIN) {
-            unsigned fast = hak_class_of_16[(n + HAK_SLACK_MIN + 15) >> 4];
+        if (n <= HAK_TINY_MAX) {
+            unsigned fast = hak_class_of_16[(n + 15) >> 4];
             CHECK(fast == want, "fast-path class of %zu = %u, want %u", n,
                   fast, want);
         }
     }
     /* Every size the tiny/mid tiers accept has a class, and the limit is
-     * exactly the largest class minus the slack. */
-    ck_assert_uint_eq(HAK_SMALL_LIMIT + HAK_SLACK_MIN,
-                      hak_class_size[HAK_NUM_CLASSES - 1]);
+     * exactly the largest class. */
+    ck_assert_uint_eq(HAK_SMALL_LIMIT, hak_class_size[HAK_NUM_CLASSES - 1]);
     ck_assert_uint_eq(hak_class_of(HAK_SMALL_LIMIT), HAK_NUM_CLASSES - 1);
 }
 END_TEST
@@ -72,7 +71,12 @@ START_TEST(class_sizes_ordered)
         uint32_t sz = hak_class_size[c];
         ck_assert_msg(sz % 16 == 0, "class %u size %u not a multiple of 16",
                       c, sz);
-        ck_assert_uint_eq(hak_stride(c), sz);
+        /* The stride: the size, and the canary room while canaries are
+         * on (the size's lowest set bit: a multiple of every power of
+         * two the size is, so alignment is the same in every build). */
+        uint32_t room = hak_canary_on() ? sz & -sz : 0;
+        ck_assert_uint_eq(hak_stride(c), sz + room);
+        ck_assert_uint_eq(hak_stride(c) % (sz & -sz), 0);
         if (c > 0)
             ck_assert_msg(sz > hak_class_size[c - 1],
                           "class %u size %u <= class %u size %u", c, sz,
@@ -88,6 +92,65 @@ START_TEST(class_sizes_ordered)
     }
     ck_assert_uint_eq(hak_class_size[HAK_TINY_CLASSES - 1], HAK_TINY_MAX);
     ck_assert_uint_eq(hak_class_size[HAK_NUM_CLASSES - 1], HAK_MID_MAX);
+}
+END_TEST
+
+/* Which class serves a size, aligned or not, is one table for every
+ * build: the expectations are numbers, not computed from the stride. */
+static const struct { size_t n, align, size; } aligned_cases[] = {
+    { 1, 16, 16 },        { 16, 16, 16 },      { 17, 16, 32 },
+    { 40, 64, 64 },       { 48, 32, 64 },      { 96, 32, 96 },
+    { 100, 128, 128 },    { 1000, 1024, 1024 }, { 1024, 16, 1024 },
+    { 1025, 16, 1280 },   { 1280, 256, 1280 }, { 1280, 512, 1536 },
+    { 3000, 4096, 4096 }, { 32768, 16, 32768 }, { 20000, 8192, 24576 },
+};
+
+START_TEST(aligned_class_same_in_every_build)
+{
+    for (size_t i = 0; i < sizeof aligned_cases / sizeof aligned_cases[0];
+         i++) {
+        size_t n = aligned_cases[i].n, align = aligned_cases[i].align;
+        unsigned c = hak_class_aligned(n > align ? n : align, align);
+        ck_assert_msg(c < HAK_NUM_CLASSES && hak_class_size[c] ==
+                                                 aligned_cases[i].size,
+                      "(%zu, align %zu): class size %u, want %zu", n, align,
+                      c < HAK_NUM_CLASSES ? hak_class_size[c] : 0,
+                      aligned_cases[i].size);
+        /* and the block the API hands out is that class's, aligned */
+        void *p = NULL;
+        ck_assert_int_eq(hak_posix_memalign(&p, align, n), 0);
+        hak_slab_t *s = slab_of(ss_of((uintptr_t)p), (uintptr_t)p);
+        ck_assert_uint_eq(hak_class_size[s->cls], aligned_cases[i].size);
+        ck_assert_uint_eq((uintptr_t)p % align, 0);
+        hak_free(p);
+    }
+}
+END_TEST
+
+/* realloc of a small block stays in place exactly while the new size is
+ * more than half its class and at most the class: one policy in every
+ * build, whatever canary room the stride has. */
+START_TEST(small_realloc_steps_same_in_every_build)
+{
+    static const struct { size_t size; int moves; } steps[] = {
+        { 40, 0 },  /* class 48 */
+        { 48, 0 },  /* its whole class: in place */
+        { 49, 1 },  /* past it: class 64 */
+        { 33, 0 },  /* more than half of 64 */
+        { 32, 1 },  /* half: class 32 */
+        { 1000, 1 }, { 1024, 0 }, { 1025, 1 }, /* class 1280 */
+        { 32768, 1 }, { 16385, 0 }, { 16384, 1 },
+    };
+    uint8_t *p = hak_malloc(steps[0].size);
+    for (size_t i = 1; i < sizeof steps / sizeof steps[0]; i++) {
+        uint8_t *q = hak_realloc(p, steps[i].size);
+        ck_assert_ptr_nonnull(q);
+        ck_assert_msg((q != p) == steps[i].moves, "step %zu: realloc to %zu "
+                      "%s", i, steps[i].size,
+                      steps[i].moves ? "stayed in place" : "moved");
+        p = q;
+    }
+    hak_free(p);
 }
 END_TEST
 
@@ -116,9 +179,14 @@ START_TEST(pow2_strides_divide_slab)
     unsigned seen = 0;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         uint32_t stride = hak_stride(c);
+        /* a power-of-two class has a power-of-two stride */
+        if (is_pow2(hak_class_size[c])) {
+            seen++;
+            ck_assert_msg(is_pow2(stride), "class %u: size %u, stride %u", c,
+                          hak_class_size[c], stride);
+        }
         if (!is_pow2(stride))
             continue;
-        seen++;
         size_t slab = hak_slab_usable(c);
         ck_assert_msg(slab % stride == 0,
                       "class %u: power-of-two stride %u does not divide the "
@@ -277,7 +345,7 @@ static void carve_class(unsigned c)
      * no block was carved. */
     hak_malloc_trim(0);
     uint32_t stride = hak_stride(c), cap = hak_capacity(c);
-    size_t req = hak_class_size[c] - HAK_SLACK_MIN;
+    size_t req = hak_class_size[c];
     ck_assert_uint_eq(hak_class_of(req), c);
     size_t n = (size_t)cap * 2;
     uint8_t **blk = calloc(n, sizeof *blk);
@@ -387,6 +455,8 @@ Suite *size_class_suite(void)
     tcase_add_test(tc, class_of_exhaustive);
     tcase_add_test(tc, class_sizes_ordered);
     tcase_add_test(tc, capacity_maximal);
+    tcase_add_test(tc, aligned_class_same_in_every_build);
+    tcase_add_test(tc, small_realloc_steps_same_in_every_build);
     tcase_add_test(tc, pow2_strides_divide_slab);
     tcase_add_test(tc, div_magic_exact);
     tcase_add_test(tc, slab_index_every_offset);

@@ -254,7 +254,7 @@ START_TEST(lifo_reuse_in_current_slab)
         hak_free(q);
         /* Any size of the same class reuses it too. */
         unsigned c = hak_class_of(n);
-        size_t top = hak_class_size[c] - HAK_SLACK_MIN;
+        size_t top = hak_class_size[c];
         q = hak_malloc(top);
         ck_assert_msg(q == p, "malloc(%zu), class of %zu, after free(%p) gave "
                       "%p", top, n, p, q);
@@ -373,7 +373,7 @@ static size_t cursor_free(const hak_slab_t *s)
 
 START_TEST(partial_slab_is_used_before_fresh_carving)
 {
-    const size_t n = 500;
+    const size_t n = 300; /* a slab of more than one bitmap word */
     two_slabs_t t = fill_past_one_slab(n);
     void **v = t.v;
     size_t k = t.k, cap = t.cap;
@@ -866,8 +866,7 @@ START_TEST(seeded_churn_over_classes)
             uint8_t *p = hak_malloc(n);
             REQ_NONNULL(p);
             REQ_MSG(registry_tier((uintptr_t)p) ==
-                        (n + HAK_SLACK_MIN <= HAK_TINY_MAX ? HAK_TIER_TINY
-                                                           : HAK_TIER_MID),
+                        (n <= HAK_TINY_MAX ? HAK_TIER_TINY : HAK_TIER_MID),
                     "malloc(%zu) = %p in tier %u", n, (void *)p,
                     registry_tier((uintptr_t)p));
             REQ_UINT_GE(hak_malloc_usable_size(p), n);

@@ -39,6 +39,10 @@ int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap);
 /* In a (forked) child: from now on every mprotect fails with ENOMEM, as
  * near vm.max_map_count (a seccomp filter); _exit(3) if it cannot be set. */
 void deny_mprotect(void);
+/* Read-write bytes from p (a page boundary) to the end of the read-write
+ * mapping it starts, as /proc/self/maps tells it: a large block's
+ * accessible pages, which end at a PROT_NONE page. 0 if p starts none. */
+size_t rw_extent(const void *p);
 
 /* Check's ck_assert* records the location of every passing assertion
  * through a pipe (a system call each), which makes loops over many blocks
