@@ -1259,7 +1259,7 @@ static void op_overflow(input_t *in, blk_t *s)
         uintptr_t slab = (uintptr_t)1 << hak_tier_shift(s->tier);
         limit = (p | (slab - 1)) + 1;
         end = mode & 1 ? start + k : p + sl->stride + k;
-        canary_end = sl->stride;
+        canary_end = hak_checked_span(sl->cls);
     } else {
         /* Inside its own mapping: what usable size grants in release; in
          * debug the pages of the request (read-write in every build; the

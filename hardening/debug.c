@@ -8,12 +8,13 @@
  *             block is live (or freed by another thread and not merged),
  *             HAK_SLOT_FREE once freed. Only the owner writes it; a remote
  *             freer reads it.
- *   canary    bytes [requested, stride) of a live block hold HAK_CANARY_BYTE;
- *             the stride keeps a canary room after the class size
+ *   canary    bytes [requested, span) of a live block hold HAK_CANARY_BYTE,
+ *             span being hak_checked_span: the class size and the first
+ *             bytes of the canary room the stride keeps after it
  *             (hak_canary_room), so even a request of the class's whole
  *             size has canary bytes after it and a one-byte overflow is
  *             caught at free. Large blocks: see hooks.h.
- *   poison    every byte of a freed block holds HAK_POISON_BYTE; verified
+ *   poison    every byte of a freed block's span holds HAK_POISON_BYTE; verified
  *             when it is handed out again (fresh slots are not poisoned:
  *             their pages stay untouched until the program writes them).
  */
@@ -123,13 +124,24 @@ static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
 static void poison(hak_slab_t *s, uint8_t *b)
 {
     if (poison_on())
-        paint(b, 0, s->stride, HAK_FREE_BYTE);
+        paint(b, 0, hak_checked_span(s->cls), HAK_FREE_BYTE);
 }
 
 static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
     if (canary_on())
-        paint(b, req, s->stride, HAK_CANARY_BYTE);
+        paint(b, req, hak_checked_span(s->cls), HAK_CANARY_BYTE);
+}
+
+/* A freed block's fill is intact (when poison is on). */
+static void check_poison(hak_slab_t *s, const uint8_t *b)
+{
+    if (!poison_on())
+        return;
+    size_t end = hak_checked_span(s->cls);
+    size_t bad = first_not(b, 0, end, HAK_FREE_BYTE);
+    if (bad != end)
+        fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
 }
 
 void hak_chk_on_slab_init(hak_superslab_t *ss, hak_slab_t *s)
@@ -158,20 +170,14 @@ void hak_chk_on_alloc(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
     if (*slot >= HAK_SLOT_LIVE)
         fail(HAK_CHECK_HEAP, b, s, " (handed out while live) requested=",
              *slot - HAK_SLOT_LIVE, NULL, 0);
-    if (*slot == HAK_SLOT_FREE && poison_on()) {
-        size_t bad = first_not(b, 0, s->stride, HAK_FREE_BYTE);
-        if (bad != s->stride)
-            fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
-    }
+    if (*slot == HAK_SLOT_FREE)
+        check_poison(s, b);
 }
 
 void hak_chk_still_free(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b)
 {
-    if (*slot_of(ss, s, b) != HAK_SLOT_FREE || !poison_on())
-        return;
-    size_t bad = first_not(b, 0, s->stride, HAK_FREE_BYTE);
-    if (bad != s->stride)
-        fail(HAK_CHECK_POISON, b, s, " offset=", bad, NULL, 0);
+    if (*slot_of(ss, s, b) == HAK_SLOT_FREE)
+        check_poison(s, b);
 }
 
 void hak_chk_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
@@ -184,8 +190,9 @@ static void check_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
     if (!canary_on())
         return;
-    size_t bad = first_not(b, req, s->stride, HAK_CANARY_BYTE);
-    if (bad != s->stride)
+    size_t end = hak_checked_span(s->cls);
+    size_t bad = first_not(b, req, end, HAK_CANARY_BYTE);
+    if (bad != end)
         fail(HAK_CHECK_CANARY, b, s, " requested=", req, " offset=", bad);
 }
 

@@ -64,7 +64,7 @@ static uint32_t check_bits(hak_slab_t *s)
  * poison and live ones their canary. Returns how many are live. */
 static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
 {
-    uint32_t live = 0;
+    uint32_t live = 0, span = hak_checked_span(s->cls);
     for (uint32_t i = 0; i < s->capacity; i++) {
         const uint8_t *b = slab_slot(s, i);
         uint32_t v = hak_chk_slot_value(ss, s, b);
@@ -72,7 +72,7 @@ static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
             if (v >= HAK_SLOT_LIVE)
                 fail(b, s, " (free slot with a live state)");
             if (v == HAK_SLOT_FREE && hak_poison_on() &&
-                hak_chk_first_not(b, 0, s->stride, HAK_FREE_BYTE) != s->stride)
+                hak_chk_first_not(b, 0, span, HAK_FREE_BYTE) != span)
                 hak_report(HAK_CHECK_POISON, b, slab_where(s), NULL);
             continue;
         }
@@ -80,8 +80,8 @@ static uint32_t check_slots(hak_superslab_t *ss, hak_slab_t *s)
             fail(b, s, " (live slot without a live state)");
         live++;
         if (hak_canary_on() &&
-            hak_chk_first_not(b, v - HAK_SLOT_LIVE, s->stride,
-                              HAK_CANARY_BYTE) != s->stride)
+            hak_chk_first_not(b, v - HAK_SLOT_LIVE, span, HAK_CANARY_BYTE) !=
+                span)
             hak_report(HAK_CHECK_CANARY, b, slab_where(s), NULL);
     }
     return live;

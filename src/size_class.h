@@ -64,6 +64,18 @@ HAK_INLINE uint32_t hak_canary_room(unsigned c)
     return hak_canary_on() ? z & -z : 0;
 }
 
+/* Bytes of a block of class c that the checks fill and verify (canary,
+ * poison): its class size and the first HAK_CANARY_SPAN bytes of its
+ * canary room. An overflow crosses them first; the rest of the room is
+ * never written by anyone, so its pages are never touched (a 32 KiB
+ * class's room is 32 KiB) and no check pays for scanning it. */
+#define HAK_CANARY_SPAN 16u
+HAK_INLINE uint32_t hak_checked_span(unsigned c)
+{
+    uint32_t room = hak_canary_room(c);
+    return hak_class_size[c] + (room < HAK_CANARY_SPAN ? room : HAK_CANARY_SPAN);
+}
+
 /* Bytes a block of class c really occupies: its class size and canary
  * room (blocks carry no header). The debug carve check compares against
  * this, not the stride, so that a stride that forgets part of a block is
