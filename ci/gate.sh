@@ -46,6 +46,7 @@ count_unit() { # Check: "100%: Checks: 98, Failures: 0, Errors: 0"
     echo "$(grep -c 'Checks:' "$1") ${checks}_tests $fails"
 }
 count_misuse() { count_real "$1"; }
+count_knobs() { count_unit "$1"; }
 count_real() {
     local p f
     p=$(grep -oE '[0-9]+ passed' "$1" | grep -oE '[0-9]+' | sum)
@@ -89,6 +90,7 @@ count_valgrind() {
 
 stage unit      make -s unit
 stage misuse    make -s misuse-hakmem
+stage knobs     make -s knobs KNOB_SET=CANARY
 stage real      make -s real
 stage replay    make -s replay
 stage asan      make -s asan-check
