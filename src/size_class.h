@@ -56,8 +56,10 @@ HAK_INLINE size_t hak_slab_usable(unsigned c)
  * canary after it, and the stride stays a multiple of every power of two
  * that divides the class size: an aligned request is served by the same
  * class, at an aligned address, with canaries or without. The price is
- * memory: a power-of-two class takes twice its size. Fixed before the
- * first slab is set up (hak_init). */
+ * address space: a power-of-two class's stride is twice its size (in
+ * memory too below a page; a room of whole pages beyond the checked span
+ * below is never touched). Fixed before the first slab is set up
+ * (hak_init). */
 HAK_INLINE uint32_t hak_canary_room(unsigned c)
 {
     uint32_t z = hak_class_size[c];
@@ -73,7 +75,8 @@ HAK_INLINE uint32_t hak_canary_room(unsigned c)
 HAK_INLINE uint32_t hak_checked_span(unsigned c)
 {
     uint32_t room = hak_canary_room(c);
-    return hak_class_size[c] + (room < HAK_CANARY_SPAN ? room : HAK_CANARY_SPAN);
+    return hak_class_size[c] +
+           (room < HAK_CANARY_SPAN ? room : HAK_CANARY_SPAN);
 }
 
 /* Bytes a block of class c really occupies: its class size and canary
