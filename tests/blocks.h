@@ -1,11 +1,13 @@
 /* blocks.h — what the multi-threaded suites (test_threads.c, test_fork.c)
- * share: errors recorded off the test thread, and blocks whose payload
- * is a pattern derived from an id and the size, so any damage (a lost
- * realloc prefix, a block handed out twice) shows as a wrong byte. */
+ * share: errors recorded off the test thread, blocks whose payload is a
+ * pattern derived from an id and the size, so any damage (a lost realloc
+ * prefix, a block handed out twice) shows as a wrong byte, random sizes
+ * of every tier, and the check that all is handed back at a test's end. */
 #ifndef HAK_TEST_BLOCKS_H
 #define HAK_TEST_BLOCKS_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -173,6 +175,91 @@ static void blk_realloc(blk_t *b, size_t n, const char *where)
     b->n = n;
     b->id ^= 0x5a5aull << 40;
     pat_fill(q, n, b->id);
+}
+
+/* ---- Sizes -------------------------------------------------------------- */
+
+static size_t size_tiny(unsigned long long *r)
+{
+    return 1 + (size_t)(test_rand(r) % 1024);
+}
+
+static size_t size_mid(unsigned long long *r, size_t max)
+{
+    return 1025 + (size_t)(test_rand(r) % (max - 1024));
+}
+
+static size_t size_large(unsigned long long *r)
+{
+    return 32769 + (size_t)(test_rand(r) % (224u << 10));
+}
+
+/* Per mille of mid and large blocks; the rest tiny. */
+static size_t size_mix(unsigned long long *r, unsigned mid_pm, size_t mid_max,
+                       unsigned large_pm)
+{
+    unsigned k = (unsigned)(test_rand(r) % 1000);
+    if (k < large_pm)
+        return size_large(r);
+    if (k < large_pm + mid_pm)
+        return size_mid(r, mid_max);
+    return size_tiny(r);
+}
+
+/* ---- Threads and the allocator's counters ------------------------------- */
+
+static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    ck_assert_msg(rc == 0, "pthread_create: %s", strerror(rc));
+}
+
+static void join(pthread_t t)
+{
+    int rc = pthread_join(t, NULL);
+    ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
+}
+
+static hak_stats_t stats_now(void)
+{
+    hak_stats_t s;
+    hak_stats_get(&s);
+    return s;
+}
+
+/* Live blocks by the counters: allocations minus (drained) frees. */
+static int64_t live_blocks(void)
+{
+    hak_stats_t s = stats_now();
+    return (int64_t)(s.allocs - s.frees);
+}
+
+/* How far mapped_bytes may stay above where a test started once all is
+ * freed and trimmed (spare superslabs, the large table, heap records). */
+#define SETTLE_SLACK (4 * MiB)
+
+/* Everything freed: hand back what can be handed back and require the
+ * mapping to be back within SETTLE_SLACK of `start` and the counters to
+ * show `live` blocks (usually 0). */
+static void assert_settled(uint64_t start, int64_t live0, const char *what)
+{
+    hak_check_heap();
+    hak_malloc_trim(0);
+    hak_check_heap();
+    hak_stats_t s = stats_now();
+    ck_assert_msg((int64_t)(s.allocs - s.frees) == live0,
+                  "%s: allocs - frees = %lld after everything was freed and "
+                  "trimmed, expected %lld (allocs %llu, frees %llu): frees "
+                  "were lost or not drained",
+                  what, (long long)(s.allocs - s.frees), (long long)live0,
+                  (unsigned long long)s.allocs, (unsigned long long)s.frees);
+    ck_assert_msg(s.mapped_bytes <= start + SETTLE_SLACK,
+                  "%s: mapped_bytes %llu after free + hak_malloc_trim(0), "
+                  "started at %llu (+%llu KiB, allowed %llu KiB)",
+                  what, (unsigned long long)s.mapped_bytes,
+                  (unsigned long long)start,
+                  (unsigned long long)((s.mapped_bytes - start) >> 10),
+                  (unsigned long long)(SETTLE_SLACK >> 10));
 }
 
 #endif

@@ -85,23 +85,33 @@ void deny_mprotect(void)
         _exit(3);
 }
 
-size_t rw_extent(const void *p)
+void proc_mapping(uintptr_t a, uintptr_t *lo, uintptr_t *hi, char prot[5])
 {
+    *lo = *hi = 0;
+    prot[0] = '\0';
     FILE *f = fopen("/proc/self/maps", "r");
     ck_assert_ptr_nonnull(f);
     char line[512];
-    size_t n = 0;
     while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char perm[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perm) == 3 &&
-            lo == (uintptr_t)p && perm[0] == 'r' && perm[1] == 'w') {
-            n = hi - lo;
+        unsigned long l, h;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &l, &h, p) == 3 && a >= l && a < h) {
+            *lo = l;
+            *hi = h;
+            memcpy(prot, p, 5);
             break;
         }
     }
     fclose(f);
-    return n;
+}
+
+size_t rw_extent(const void *p)
+{
+    uintptr_t lo, hi;
+    char prot[5];
+    proc_mapping((uintptr_t)p, &lo, &hi, prot);
+    return lo == (uintptr_t)p && prot[0] == 'r' && prot[1] == 'w' ? hi - lo
+                                                                    : 0;
 }
 
 int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap)
@@ -110,14 +120,30 @@ int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap)
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
 }
 
+void suite_add_rows(Suite *s, const test_row_t *rows, size_t n)
+{
+    TCase *tc = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!tc || strcmp(rows[i].tcase, rows[i - 1].tcase) != 0) {
+            tc = tcase_create(rows[i].tcase);
+            if (rows[i].timeout)
+                tcase_set_timeout(tc, rows[i].timeout);
+            suite_add_tcase(s, tc);
+        }
+        if (rows[i].loops)
+            tcase_add_loop_test(tc, rows[i].test, 0, rows[i].loops);
+        else
+            tcase_add_test(tc, rows[i].test);
+    }
+}
+
 int main(void)
 {
     Suite *(*suites[])(void) = {
-        size_class_suite, remote_suite, registry_suite, api_suite,
-        align_suite,      death_suite,  threads_suite,  fork_suite,
-        slab_suite,       large_suite,  attack_suite,   zero_suite,
-        sizes_suite,      footprint_suite,  exit_suite,
-        options_suite,    zoo_gaps_suite,
+        size_class_suite, api_suite,   align_suite,     death_suite,
+        threads_suite,    fork_suite,  slab_suite,      large_suite,
+        attack_suite,     zero_suite,  sizes_suite,     footprint_suite,
+        exit_suite,       options_suite,
     };
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)

@@ -301,15 +301,15 @@ END_TEST
 
 Suite *align_suite(void)
 {
+    const test_row_t rows[] = {
+        { "alignment", test_every_small_size_aligned_disjoint, 300, 0 },
+        { "alignment", test_random_sizes_aligned, 0, 0 },
+        { "alignment", test_memalign_family_every_alignment, 0, 0 },
+        { "alignment", test_zero_size_aligned_disjoint, 0, 0 },
+        { "alignment", test_aligned_usable_size, 0, 0 },
+        { "alignment", test_page_aligned_disjoint, 0, 0 },
+    };
     Suite *s = suite_create("align");
-    TCase *tc = tcase_create("alignment");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_every_small_size_aligned_disjoint);
-    tcase_add_test(tc, test_random_sizes_aligned);
-    tcase_add_test(tc, test_memalign_family_every_alignment);
-    tcase_add_test(tc, test_zero_size_aligned_disjoint);
-    tcase_add_test(tc, test_aligned_usable_size);
-    tcase_add_test(tc, test_page_aligned_disjoint);
-    suite_add_tcase(s, tc);
+    SUITE_ROWS(s, rows);
     return s;
 }

@@ -19,35 +19,24 @@
 
 /* ---- Helpers ------------------------------------------------------------ */
 
-/* A position-dependent pattern, so shifted or partial copies are caught. */
-static uint8_t pat(size_t i, unsigned seed)
-{
-    return (uint8_t)(seed * 29u + i * 131u + (i >> 8) * 7u + 1u);
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = pat(i, seed);
-}
-
-/* Index of the first byte that differs from the pattern, or n. */
-static size_t first_bad(const void *p, size_t n, unsigned seed)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != pat(i, seed))
-            return i;
-    return n;
-}
-
-#define REQ_PATTERN(p, n, seed)                                        \
-    do {                                                                     \
-        size_t bad_ = first_bad((p), (n), (seed));                           \
-        REQ_MSG(bad_ == (size_t)(n),                                   \
-                      "pattern broken at byte %zu of %zu", bad_, (size_t)(n)); \
+/* The n bytes at p hold the pattern of `seed` (util.h). */
+#define REQ_PATTERN(p, n, seed)                                               \
+    do {                                                                      \
+        size_t bad_ = pattern_bad((p), (n), (seed));                          \
+        REQ_MSG(bad_ == (size_t)(n), "pattern broken at byte %zu of %zu",     \
+                bad_, (size_t)(n));                                           \
     } while (0)
+
+/* Two blocks of nothing (zero bytes asked): both there, distinct, and
+ * freeable. */
+static void free_two_distinct(void *a, void *b)
+{
+    REQ_NONNULL(a);
+    REQ_NONNULL(b);
+    REQ_PTR_NE(a, b);
+    hak_free(a);
+    hak_free(b);
+}
 
 static int is_aligned(const void *p, size_t a)
 {
@@ -187,7 +176,7 @@ START_TEST(test_usable_bytes_private)
         REQ_NONNULL(v[i]);
         u[i] = hak_malloc_usable_size(v[i]);
         REQ_UINT_GE(u[i], n);
-        fill(v[i], u[i], (unsigned)i);
+        pattern_fill(v[i], u[i], (unsigned)i);
     }
     for (int i = 0; i < N; i++)
         REQ_PATTERN(v[i], u[i], (unsigned)i);
@@ -273,12 +262,7 @@ START_TEST(test_calloc_overflow)
     REQ_NULL(hak_calloc((size_t)1 << 30, (size_t)1 << 28));
     REQ_INT_EQ(errno, ENOMEM);
     /* calloc(0, n) and calloc(n, 0) return a freeable block. */
-    void *a = hak_calloc(0, 100), *b = hak_calloc(100, 0);
-    REQ_NONNULL(a);
-    REQ_NONNULL(b);
-    REQ_PTR_NE(a, b);
-    hak_free(a);
-    hak_free(b);
+    free_two_distinct(hak_calloc(0, 100), hak_calloc(100, 0));
 }
 END_TEST
 
@@ -293,17 +277,12 @@ START_TEST(test_realloc_null_is_malloc)
         REQ_NONNULL(p);
         REQ(is_aligned(p, 16));
         REQ_UINT_GE(hak_malloc_usable_size(p), sizes[i]);
-        fill(p, sizes[i], 3);
+        pattern_fill(p, sizes[i], 3);
         REQ_PATTERN(p, sizes[i], 3);
         hak_free(p);
     }
     /* realloc(NULL, 0): unique minimal blocks. */
-    void *a = hak_realloc(NULL, 0), *b = hak_realloc(NULL, 0);
-    REQ_NONNULL(a);
-    REQ_NONNULL(b);
-    REQ_PTR_NE(a, b);
-    hak_free(a);
-    hak_free(b);
+    free_two_distinct(hak_realloc(NULL, 0), hak_realloc(NULL, 0));
 }
 END_TEST
 
@@ -348,7 +327,7 @@ START_TEST(test_realloc_across_tiers)
             unsigned seed = (unsigned)(i * ns + j);
             uint8_t *p = hak_malloc(a);
             REQ_NONNULL(p);
-            fill(p, a, seed);
+            pattern_fill(p, a, seed);
             uint8_t *q = hak_realloc(p, b);
             REQ_MSG(q != NULL, "realloc %zu -> %zu failed", a, b);
             REQ(is_aligned(q, 16));
@@ -356,12 +335,12 @@ START_TEST(test_realloc_across_tiers)
             REQ_MSG(HAK_SLOTSTATE ? u == b : u >= b,
                     "realloc %zu -> %zu: usable %zu", a, b, u);
             size_t keep = a < b ? a : b;
-            size_t bad = first_bad(q, keep, seed);
+            size_t bad = pattern_bad(q, keep, seed);
             REQ_MSG(bad == keep,
                           "realloc %zu -> %zu: byte %zu of %zu lost", a, b,
                           bad, keep);
             /* The whole new size is usable. */
-            fill(q, b, seed + 1);
+            pattern_fill(q, b, seed + 1);
             REQ_PATTERN(q, b, seed + 1);
             hak_free(q);
         }
@@ -379,7 +358,7 @@ START_TEST(test_realloc_chain)
         REQ_NONNULL(p);
         REQ_PATTERN(p, n, 11);
         for (size_t i = n; i < m; i++)
-            p[i] = pat(i, 11);
+            p[i] = pattern_byte(11, i);
         n = m;
     }
     for (; n > 0; n = n > 2100 ? n - 1013 : n - 1) {
@@ -413,7 +392,7 @@ START_TEST(test_realloc_other_thread)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         xrealloc_t x = { hak_malloc(sizes[i][0]), sizes[i][0], sizes[i][1] };
         REQ_NONNULL(x.p);
-        fill(x.p, x.from, (unsigned)i);
+        pattern_fill(x.p, x.from, (unsigned)i);
         pthread_t t;
         REQ_INT_EQ(pthread_create(&t, NULL, realloc_in_thread, &x), 0);
         REQ_INT_EQ(pthread_join(t, NULL), 0);
@@ -435,7 +414,7 @@ START_TEST(test_realloc_same_size)
         size_t n = sizes[i];
         uint8_t *p = hak_malloc(n);
         REQ_NONNULL(p);
-        fill(p, n, 5);
+        pattern_fill(p, n, 5);
         for (int k = 0; k < 3; k++) {
             uint8_t *q = hak_realloc(p, n);
             REQ_NONNULL(q);
@@ -454,7 +433,7 @@ START_TEST(test_realloc_huge_keeps_block)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint8_t *p = hak_malloc(sizes[i]);
         REQ_NONNULL(p);
-        fill(p, sizes[i], 9);
+        pattern_fill(p, sizes[i], 9);
         errno = 0;
         REQ_NULL(hak_realloc(p, SIZE_MAX - 100));
         REQ_INT_EQ(errno, ENOMEM);
@@ -472,7 +451,7 @@ START_TEST(test_reallocarray)
         size_t n = sizes[i];
         uint8_t *p = hak_malloc(n);
         REQ_NONNULL(p);
-        fill(p, n, 21);
+        pattern_fill(p, n, 21);
         errno = 0;
         REQ_NULL(hak_reallocarray(p, SIZE_MAX / 2, 3));
         REQ_INT_EQ(errno, ENOMEM);
@@ -609,23 +588,35 @@ START_TEST(test_memalign_rounds_up)
 }
 END_TEST
 
-START_TEST(test_valloc)
+/* Four blocks at a time of each size from fn: page aligned, with room for
+ * the size (whole pages of it for pvalloc), all of it writable. */
+static void page_blocks(const char *name, void *(*fn)(size_t),
+                        const size_t *sizes, size_t nsizes, int whole)
 {
-    static const size_t sizes[] = { 0, 1, 100, 4095, 4096, 4097, 10000,
-                                    32768, 100000, MiB };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    for (size_t i = 0; i < nsizes; i++) {
+        size_t need = whole ? (sizes[i] + PAGE - 1) & ~(PAGE - 1) : sizes[i];
         void *v[4];
         for (int j = 0; j < 4; j++) {
-            v[j] = hak_valloc(sizes[i]);
+            v[j] = fn(sizes[i]);
             REQ_NONNULL(v[j]);
-            REQ_MSG(is_aligned(v[j], PAGE), "valloc(%zu) = %p",
-                          sizes[i], v[j]);
-            REQ_UINT_GE(hak_malloc_usable_size(v[j]), sizes[i]);
-            memset(v[j], 0x42, sizes[i]);
+            REQ_MSG(is_aligned(v[j], PAGE), "%s(%zu) = %p", name, sizes[i],
+                    v[j]);
+            size_t u = hak_malloc_usable_size(v[j]);
+            REQ_MSG(u >= need, "%s(%zu): usable %zu < %zu", name, sizes[i],
+                    u, need);
+            memset(v[j], 0x42 + j, need);
         }
         for (int j = 0; j < 4; j++)
             hak_free(v[j]);
     }
+}
+
+START_TEST(test_valloc)
+{
+    static const size_t sizes[] = { 0, 1, 100, 4095, 4096, 4097, 10000,
+                                    32768, 100000, MiB };
+    page_blocks("valloc", hak_valloc, sizes, sizeof sizes / sizeof sizes[0],
+                0);
 }
 END_TEST
 
@@ -633,22 +624,8 @@ START_TEST(test_pvalloc)
 {
     static const size_t sizes[] = { 1, 100, 4095, 4096, 4097, 10000, 32768,
                                     40000, 100000, MiB + 1 };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        size_t rounded = (sizes[i] + PAGE - 1) & ~(PAGE - 1);
-        void *v[4];
-        for (int j = 0; j < 4; j++) {
-            v[j] = hak_pvalloc(sizes[i]);
-            REQ_NONNULL(v[j]);
-            REQ_MSG(is_aligned(v[j], PAGE), "pvalloc(%zu) = %p",
-                          sizes[i], v[j]);
-            size_t u = hak_malloc_usable_size(v[j]);
-            REQ_MSG(u >= rounded, "pvalloc(%zu): usable %zu < %zu",
-                          sizes[i], u, rounded);
-            memset(v[j], 0x24, rounded);
-        }
-        for (int j = 0; j < 4; j++)
-            hak_free(v[j]);
-    }
+    page_blocks("pvalloc", hak_pvalloc, sizes,
+                sizeof sizes / sizeof sizes[0], 1);
     errno = 0;
     REQ_NULL(hak_pvalloc(SIZE_MAX - 10));
     REQ_INT_EQ(errno, ENOMEM);
@@ -678,7 +655,7 @@ START_TEST(test_malloc_trim)
         size_t n = (size_t)(i % 50) * 97 + 1 + (i % 7 == 0 ? 40000 : 0);
         v[i] = hak_malloc(n);
         REQ_NONNULL(v[i]);
-        fill(v[i], n, (unsigned)i);
+        pattern_fill(v[i], n, (unsigned)i);
     }
     r = hak_malloc_trim(0);
     REQ(r == 0 || r == 1);
@@ -897,38 +874,36 @@ END_TEST
 
 Suite *api_suite(void)
 {
+    const test_row_t rows[] = {
+        { "semantics", test_malloc_zero_unique, 0, 0 },
+        { "semantics", test_free_null, 0, 0 },
+        { "semantics", test_free_preserves_errno, 0, 0 },
+        { "semantics", test_malloc_huge_enomem, 0, 0 },
+        { "semantics", test_usable_size, 0, 0 },
+        { "semantics", test_usable_bytes_private, 0, 0 },
+        { "semantics", test_calloc_zeroes, 0, 0 },
+        { "semantics", test_calloc_dirty_reuse, 0, 0 },
+        { "semantics", test_calloc_overflow, 0, 0 },
+        { "semantics", test_realloc_null_is_malloc, 0, 0 },
+        { "semantics", test_realloc_zero_frees, 0, 0 },
+        { "semantics", test_realloc_across_tiers, 0, 0 },
+        { "semantics", test_realloc_chain, 0, 0 },
+        { "semantics", test_realloc_other_thread, 0, 0 },
+        { "semantics", test_realloc_same_size, 0, 0 },
+        { "semantics", test_realloc_huge_keeps_block, 0, 0 },
+        { "semantics", test_reallocarray, 0, 0 },
+        { "semantics", test_posix_memalign_bad_alignment, 0, 0 },
+        { "semantics", test_posix_memalign_good, 0, 0 },
+        { "semantics", test_aligned_alloc_bad_alignment, 0, 0 },
+        { "semantics", test_memalign_rounds_up, 0, 0 },
+        { "semantics", test_valloc, 0, 0 },
+        { "semantics", test_pvalloc, 0, 0 },
+        { "semantics", test_malloc_trim, 0, 0 },
+        { "semantics", test_stats_counters, 0, 0 },
+        { "semantics", test_check_heap_healthy, 0, 0 },
+        { "random", test_random_ops, 300, 0 },
+    };
     Suite *s = suite_create("api");
-    TCase *tc = tcase_create("semantics");
-    tcase_add_test(tc, test_malloc_zero_unique);
-    tcase_add_test(tc, test_free_null);
-    tcase_add_test(tc, test_free_preserves_errno);
-    tcase_add_test(tc, test_malloc_huge_enomem);
-    tcase_add_test(tc, test_usable_size);
-    tcase_add_test(tc, test_usable_bytes_private);
-    tcase_add_test(tc, test_calloc_zeroes);
-    tcase_add_test(tc, test_calloc_dirty_reuse);
-    tcase_add_test(tc, test_calloc_overflow);
-    tcase_add_test(tc, test_realloc_null_is_malloc);
-    tcase_add_test(tc, test_realloc_zero_frees);
-    tcase_add_test(tc, test_realloc_across_tiers);
-    tcase_add_test(tc, test_realloc_chain);
-    tcase_add_test(tc, test_realloc_other_thread);
-    tcase_add_test(tc, test_realloc_same_size);
-    tcase_add_test(tc, test_realloc_huge_keeps_block);
-    tcase_add_test(tc, test_reallocarray);
-    tcase_add_test(tc, test_posix_memalign_bad_alignment);
-    tcase_add_test(tc, test_posix_memalign_good);
-    tcase_add_test(tc, test_aligned_alloc_bad_alignment);
-    tcase_add_test(tc, test_memalign_rounds_up);
-    tcase_add_test(tc, test_valloc);
-    tcase_add_test(tc, test_pvalloc);
-    tcase_add_test(tc, test_malloc_trim);
-    tcase_add_test(tc, test_stats_counters);
-    tcase_add_test(tc, test_check_heap_healthy);
-    suite_add_tcase(s, tc);
-    TCase *rnd = tcase_create("random");
-    tcase_set_timeout(rnd, 300);
-    tcase_add_test(rnd, test_random_ops);
-    suite_add_tcase(s, rnd);
+    SUITE_ROWS(s, rows);
     return s;
 }

@@ -254,11 +254,12 @@ END_TEST
 
 Suite *exit_suite(void)
 {
+    const test_row_t rows[] = {
+        { "thread_exit",
+          thread_exit_allocating_in_last_destructor_round, 120, 0 },
+        { "thread_exit", thread_exit_among_many_live_heaps, 0, 0 },
+    };
     Suite *s = suite_create("exit");
-    TCase *tc = tcase_create("thread_exit");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, thread_exit_allocating_in_last_destructor_round);
-    tcase_add_test(tc, thread_exit_among_many_live_heaps);
-    suite_add_tcase(s, tc);
+    SUITE_ROWS(s, rows);
     return s;
 }

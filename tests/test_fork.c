@@ -34,9 +34,7 @@
 
 #include "blocks.h"
 #include "util.h"
-#include "types.h" /* hak_g.ready: was hakmem initialised yet */
 
-#define SETTLE_SLACK (4 * MiB)
 
 /* Self-describing blocks for exchanges between threads: id and size in
  * the first 16 bytes, the pattern after. */
@@ -68,62 +66,6 @@ static void hdr_free(void *v, const char *where)
         t_fail("%s: exchanged block %p (id %llu) damaged", where, v,
                (unsigned long long)id);
     hak_free(p);
-}
-
-/* ---- Sizes -------------------------------------------------------------- */
-
-static size_t size_mix(unsigned long long *r, unsigned mid_pm, unsigned large_pm)
-{
-    unsigned k = (unsigned)(test_rand(r) % 1000);
-    if (k < large_pm)
-        return 32769 + (size_t)(test_rand(r) % (200u << 10));
-    if (k < large_pm + mid_pm)
-        return 1025 + (size_t)(test_rand(r) % (32768 - 1024));
-    return 1 + (size_t)(test_rand(r) % 1024);
-}
-
-/* ---- Allocator state ---------------------------------------------------- */
-
-static hak_stats_t stats_now(void)
-{
-    hak_stats_t s;
-    hak_stats_get(&s);
-    return s;
-}
-
-static int64_t live_blocks(void)
-{
-    hak_stats_t s = stats_now();
-    return (int64_t)(s.allocs - s.frees);
-}
-
-static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    int rc = pthread_create(t, NULL, fn, arg);
-    ck_assert_msg(rc == 0, "pthread_create: %s", strerror(rc));
-}
-
-static void join(pthread_t t)
-{
-    int rc = pthread_join(t, NULL);
-    ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
-}
-
-static void assert_settled(uint64_t start, int64_t live0, const char *what)
-{
-    hak_check_heap();
-    hak_malloc_trim(0);
-    hak_check_heap();
-    hak_stats_t s = stats_now();
-    ck_assert_msg((int64_t)(s.allocs - s.frees) == live0,
-                  "%s: allocs - frees = %lld after everything was freed and "
-                  "trimmed, expected %lld",
-                  what, (long long)(s.allocs - s.frees), (long long)live0);
-    ck_assert_msg(s.mapped_bytes <= start + SETTLE_SLACK,
-                  "%s: mapped_bytes %llu KiB after free + trim, %llu KiB at "
-                  "the start",
-                  what, (unsigned long long)(s.mapped_bytes >> 10),
-                  (unsigned long long)(start >> 10));
 }
 
 /* ---- Children ----------------------------------------------------------- */
@@ -257,13 +199,13 @@ static void child_workout(unsigned long long seed, unsigned nblocks)
     }
     unsigned long long r = seed;
     for (unsigned j = 0; j < nblocks; j++)
-        b[j] = blk_new(size_mix(&r, 100, 4), 0xc0000000ull + j, "child alloc");
+        b[j] = blk_new(size_mix(&r, 100, 32768, 4), 0xc0000000ull + j, "child alloc");
     for (unsigned j = 0; j < nblocks; j += 2)
-        blk_realloc(&b[j], size_mix(&r, 100, 4), "child realloc");
+        blk_realloc(&b[j], size_mix(&r, 100, 32768, 4), "child realloc");
     for (unsigned j = 1; j < nblocks; j += 2)
         blk_free(&b[j], "child free");
     for (unsigned j = 1; j < nblocks; j += 2)
-        b[j] = blk_new(size_mix(&r, 100, 4), 0xc1000000ull + j, "child alloc 2");
+        b[j] = blk_new(size_mix(&r, 100, 32768, 4), 0xc1000000ull + j, "child alloc 2");
     hak_check_heap();
     for (unsigned j = 0; j < nblocks; j++)
         blk_free(&b[j], "child free all");
@@ -292,16 +234,16 @@ static void *f1_hammer(void *arg)
         blk_t *x = &w[test_rand(&r) % F1_WINDOW];
         unsigned k = (unsigned)(test_rand(&r) % 16);
         if (k == 0 && x->p) {
-            blk_realloc(x, size_mix(&r, 200, 10), "hammer realloc");
+            blk_realloc(x, size_mix(&r, 200, 32768, 10), "hammer realloc");
         } else if (k == 1) {
             /* Blocks travel between the hammers: remote frees. */
-            void *mine = hdr_new(size_mix(&r, 100, 0), id++);
+            void *mine = hdr_new(size_mix(&r, 100, 32768, 0), id++);
             void *got = atomic_exchange(&f1_xchg[test_rand(&r) % F1_XCHG],
                                         mine);
             hdr_free(got, "hammer exchange");
         } else {
             blk_free(x, "hammer free");
-            *x = blk_new(size_mix(&r, 200, 5), id++, "hammer alloc");
+            *x = blk_new(size_mix(&r, 200, 32768, 5), id++, "hammer alloc");
         }
         ops++;
     }
@@ -336,7 +278,7 @@ START_TEST(test_fork_while_threads_hammer)
     blk_t mine[16];
     unsigned long long r = 0xabcull;
     for (unsigned j = 0; j < 16; j++)
-        mine[j] = blk_new(size_mix(&r, 300, 100), j, "main");
+        mine[j] = blk_new(size_mix(&r, 300, 32768, 100), j, "main");
 
     pthread_t t[F1_HAMMERS];
     for (unsigned i = 0; i < F1_HAMMERS; i++)
@@ -538,7 +480,7 @@ static void *f3_child_thread(void *arg)
     unsigned long long r = 0xf3f3ull + i;
     blk_t w[200];
     for (unsigned k = 0; k < 200; k++)
-        w[k] = blk_new(size_mix(&r, 200, 10), ((uint64_t)i << 32) + k,
+        w[k] = blk_new(size_mix(&r, 200, 32768, 10), ((uint64_t)i << 32) + k,
                        "child thread");
     for (unsigned k = 0; k < 200; k++)
         blk_free(&w[k], "child thread");
@@ -617,7 +559,7 @@ START_TEST(test_fork_free_blocks_of_dead_threads)
     /* Now fork from a worker thread while main holds blocks too. */
     unsigned long long r = 0x3333ull;
     for (unsigned k = 0; k < 200; k++)
-        f3_main_blocks[k] = blk_new(size_mix(&r, 200, 10), 5000 + k, "main");
+        f3_main_blocks[k] = blk_new(size_mix(&r, 200, 32768, 10), 5000 + k, "main");
     pthread_t w;
     spawn(&w, f3_forking_worker, NULL);
     join(w);
@@ -706,8 +648,9 @@ END_TEST
  * after it, the parent and child handlers before its own. They are
  * registered from a constructor of priority 101, which runs before
  * hakmem's (default priority) constructor in this statically linked
- * binary: hk_registered_first records that hakmem was not initialised
- * yet, hence had not registered. Handlers registered "after" are added by
+ * binary (that hakmem was not initialised yet then, hence had not
+ * registered, is the slab suite's init_after_priority_constructors).
+ * Handlers registered "after" are added by
  * the test itself (in its own forked test process). All of them do
  * nothing until a test arms them. */
 
@@ -821,10 +764,8 @@ static void hk_child_after(void) { hk_child(HK_AFTER); }
 
 __attribute__((constructor(101))) static void hk_register_first(void)
 {
-    hk_registered_first =
-        !atomic_load_explicit(&hak_g.ready, memory_order_acquire) &&
-        pthread_atfork(hk_prepare_before, hk_parent_before,
-                       hk_child_before) == 0;
+    hk_registered_first = pthread_atfork(hk_prepare_before, hk_parent_before,
+                                         hk_child_before) == 0;
 }
 
 static holder_t hk_other;
@@ -910,24 +851,22 @@ END_TEST
 
 Suite *fork_suite(void)
 {
-    Suite *s = suite_create("fork");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
-        { "fork_while_hammering", test_fork_while_threads_hammer },
-        { "blocks_from_before_fork", test_fork_blocks_from_before },
-        { "free_blocks_of_dead_threads", test_fork_free_blocks_of_dead_threads },
-        { "child_trim_returns_memory", test_fork_child_trim_returns_dead_heaps },
-        { "prepare_handler_allocates", test_fork_prepare_handler_allocates },
-        { "parent_handler_allocates", test_fork_parent_handler_allocates },
-        { "child_handler_allocates", test_fork_child_handler_allocates },
+    /* A case each: a hung test names itself. */
+    const test_row_t rows[] = {
+        { "fork_while_hammering", test_fork_while_threads_hammer, 60, 0 },
+        { "blocks_from_before_fork", test_fork_blocks_from_before, 60, 0 },
+        { "free_blocks_of_dead_threads",
+          test_fork_free_blocks_of_dead_threads, 60, 0 },
+        { "child_trim_returns_memory",
+          test_fork_child_trim_returns_dead_heaps, 60, 0 },
+        { "prepare_handler_allocates",
+          test_fork_prepare_handler_allocates, 60, 0 },
+        { "parent_handler_allocates", test_fork_parent_handler_allocates, 60,
+          0 },
+        { "child_handler_allocates", test_fork_child_handler_allocates, 60,
+          0 },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    Suite *s = suite_create("fork");
+    SUITE_ROWS(s, rows);
     return s;
 }

@@ -36,6 +36,7 @@
 #include "util.h"
 
 #include "large.h"
+#include "options.h"
 #include "size_class.h"
 #include "types.h"
 #include "vg.h"
@@ -111,6 +112,25 @@ static void start_empty(void)
     hak_malloc_trim(0);
 }
 
+/* A block of n bytes mapped and freed again: its mapping is cached. */
+static uint8_t *cached_mapping(size_t n)
+{
+    uint8_t *p = hak_malloc(n);
+    ck_assert_ptr_nonnull(p);
+    hak_free(p);
+    return p;
+}
+
+/* A block of n bytes that must be at `want` with rw accessible bytes (a
+ * cached mapping, or the piece of one, reused). */
+static uint8_t *take_at(size_t n, const uint8_t *want, size_t rw)
+{
+    uint8_t *p = hak_malloc(n);
+    ck_assert_ptr_eq(p, want);
+    check_usable(p, n, rw);
+    return p;
+}
+
 /* Patterns by the word: blocks here are megabytes. Word i of block `id`
  * differs between blocks and along a block, so a block handed out twice,
  * shifted or truncated shows. */
@@ -151,9 +171,7 @@ START_TEST(freed_mapping_reused_for_same_size)
     fill(p, n, 1);
     hak_free(p);
     /* The one cached mapping that fits: reused, though freed last. */
-    uint8_t *q = hak_malloc(n);
-    ck_assert_ptr_eq(q, p);
-    check_usable(q, n, map_of(n));
+    uint8_t *q = take_at(n, p, map_of(n));
     fill(q, n, 2);
     verify(q, n, 2);
 
@@ -180,9 +198,7 @@ START_TEST(just_freed_mapping_not_next)
     hak_free(big);
     hak_free(small); /* the better fit, freed last */
     const size_t n = 600 * KiB;
-    uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, big);
-    check_usable(a, n, map_of(n));
+    uint8_t *a = take_at(n, big, map_of(n));
     /* Nothing else fits now: the one freed last after all. */
     uint8_t *b = hak_malloc(n);
     ck_assert_ptr_eq(b, small);
@@ -228,13 +244,9 @@ START_TEST(smallest_fitting_mapping_taken)
     hak_free(small);
     free_fillers(fillers);
     const size_t n = 600 * KiB;
-    uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, small);
-    check_usable(a, n, map_of(n));
+    uint8_t *a = take_at(n, small, map_of(n));
     /* The 2 MiB one is all that is left; 600 KiB still take it whole... */
-    uint8_t *b = hak_malloc(n);
-    ck_assert_ptr_eq(b, big);
-    check_usable(b, n, map_of(n));
+    uint8_t *b = take_at(n, big, map_of(n));
     fill(a, n, 1);
     fill(b, n, 2);
     /* ...and grow into it in place, with no new mapping. */
@@ -259,18 +271,12 @@ START_TEST(far_too_big_mapping_split_tail_cached)
     start_empty();
     const size_t bign = 8 * MiB, n = 128 * KiB;
     const size_t bigmap = map_of(bign), need = map_of(n);
-    uint8_t *big = hak_malloc(bign);
-    ck_assert_ptr_nonnull(big);
-    hak_free(big);
+    uint8_t *big = cached_mapping(bign);
     /* 8 MiB is far more than 16x 128 KiB: the head is cut off... */
-    uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, big);
-    check_usable(a, n, need);
+    uint8_t *a = take_at(n, big, need);
     /* ...and the tail stays cached, after a guard page for each: the
      * next piece starts two pages after the first ends. */
-    uint8_t *b = hak_malloc(n);
-    ck_assert_ptr_eq(b, big + need + 2 * GUARD);
-    check_usable(b, n, need);
+    uint8_t *b = take_at(n, big + need + 2 * GUARD, need);
     /* 1 MiB is less than 16x in what is left: the whole rest, of which
      * the request's pages are accessible, the rest to grow into. */
     uint8_t *c = hak_malloc(MiB);
@@ -298,12 +304,8 @@ START_TEST(split_only_above_16x)
     start_empty();
     const size_t n = 64 * KiB, need = map_of(n);
     /* Exactly 16x: excess 15x, not more; handed out whole. */
-    uint8_t *m16 = hak_malloc(req_for_map(16 * need));
-    ck_assert_ptr_nonnull(m16);
-    hak_free(m16);
-    uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, m16);
-    check_usable(a, n, need);
+    uint8_t *m16 = cached_mapping(req_for_map(16 * need));
+    uint8_t *a = take_at(n, m16, need);
     uint8_t *b = hak_malloc(n); /* no tail was cached */
     ck_assert_msg(b < m16 || b >= m16 + 16 * need,
                   "%p is inside the 16x mapping %p handed out whole",
@@ -313,12 +315,8 @@ START_TEST(split_only_above_16x)
     hak_malloc_trim(0);
 
     /* One page more: split. */
-    uint8_t *m17 = hak_malloc(req_for_map(16 * need + HAK_PAGE));
-    ck_assert_ptr_nonnull(m17);
-    hak_free(m17);
-    a = hak_malloc(n);
-    ck_assert_ptr_eq(a, m17);
-    check_usable(a, n, need);
+    uint8_t *m17 = cached_mapping(req_for_map(16 * need + HAK_PAGE));
+    a = take_at(n, m17, need);
     b = hak_malloc(n);
     ck_assert_ptr_eq(b, m17 + need + 2 * GUARD);
     hak_free(a);
@@ -329,13 +327,9 @@ END_TEST
 START_TEST(no_split_when_not_far_too_big)
 {
     start_empty();
-    uint8_t *p = hak_malloc(MiB);
-    ck_assert_ptr_nonnull(p);
-    hak_free(p);
+    uint8_t *p = cached_mapping(MiB);
     const size_t n = 512 * KiB;
-    uint8_t *q = hak_malloc(n);
-    ck_assert_ptr_eq(q, p);
-    check_usable(q, n, map_of(n));
+    uint8_t *q = take_at(n, p, map_of(n));
     /* Nothing of the 1 MiB mapping stayed cached. */
     uint8_t *r = hak_malloc(n);
     ck_assert_ptr_nonnull(r);
@@ -355,13 +349,9 @@ END_TEST
 START_TEST(realloc_grows_in_place_over_split_tail)
 {
     start_empty();
-    uint8_t *big = hak_malloc(8 * MiB);
-    ck_assert_ptr_nonnull(big);
-    hak_free(big);
+    uint8_t *big = cached_mapping(8 * MiB);
     const size_t n = 64 * KiB, grown = 256 * KiB;
-    uint8_t *a = hak_malloc(n);
-    ck_assert_ptr_eq(a, big);
-    check_usable(a, n, map_of(n));
+    uint8_t *a = take_at(n, big, map_of(n));
     fill(a, n, 1);
     uint64_t m0 = mapped_now();
     uint8_t *r = hak_realloc(a, grown);
@@ -450,9 +440,7 @@ START_TEST(quarantined_mapping_not_grown)
 {
     start_empty();
     uint64_t m0 = mapped_now();
-    uint8_t *p = hak_malloc(MiB);
-    ck_assert_ptr_nonnull(p);
-    hak_free(p);
+    uint8_t *p = cached_mapping(MiB);
     uint8_t *q = hak_malloc(4 * MiB);
     ck_assert_ptr_nonnull(q);
     ck_assert_uint_eq(mapped_now(),
@@ -468,9 +456,7 @@ END_TEST
 START_TEST(trim_empties_cache)
 {
     start_empty();
-    uint8_t *p = hak_malloc(MiB);
-    ck_assert_ptr_nonnull(p);
-    hak_free(p);
+    cached_mapping(MiB);
     uint64_t m1 = mapped_now();
     ck_assert_int_eq(hak_malloc_trim(0), 1);
     ck_assert_uint_eq(mapped_now(), m1 - total_of(map_of(MiB)));
@@ -482,10 +468,21 @@ START_TEST(trim_empties_cache)
 }
 END_TEST
 
+/* The large cache's bound as a program sets it: HAKMEM_LARGE_CACHE_MB
+ * (read by the options' own parser), or its default of 64 MiB. */
+static size_t large_cache_limit(void)
+{
+    const char *v = getenv("HAKMEM_LARGE_CACHE_MB");
+    uint64_t bytes = 64 * MiB;
+    if (v && hak_opt_size(v, MiB, (uint64_t)1 << HAK_VA_BITS, &bytes))
+        bytes = 64 * MiB; /* rejected: the default is used */
+    return (size_t)bytes;
+}
+
 START_TEST(cache_bounded_oldest_evicted)
 {
     start_empty();
-    const size_t limit = hak_g.large_cache_bytes;
+    const size_t limit = large_cache_limit();
     ck_assert_msg(limit >= 8 * MiB, "needs HAKMEM_LARGE_CACHE_MB >= 8");
     /* Two fit in the cache, three do not. */
     const size_t map = (limit * 2 / 5) & ~(size_t)(HAK_PAGE - 1);
@@ -513,9 +510,7 @@ START_TEST(cache_bounded_oldest_evicted)
     uint8_t *h = hak_malloc(req_for_map(hugemap));
     ck_assert_ptr_nonnull(h);
     ck_assert_uint_eq(mapped_now(), m1 + total_of(hugemap));
-    uint8_t *x = hak_malloc(n);
-    ck_assert_ptr_nonnull(x);
-    hak_free(x);
+    uint8_t *x = cached_mapping(n);
     hak_free(h);
     ck_assert_uint_eq(mapped_now(), m1 + total_of(map));
     ck_assert_ptr_eq(hak_malloc(n), x);
@@ -528,9 +523,7 @@ END_TEST
 START_TEST(contents_survive_reuse_paths)
 {
     start_empty();
-    uint8_t *big = hak_malloc(8 * MiB);
-    ck_assert_ptr_nonnull(big);
-    hak_free(big);
+    uint8_t *big = cached_mapping(8 * MiB);
     const size_t n = 100 * KiB, need = map_of(n);
     uint8_t *a = hak_malloc(n), *b = hak_malloc(n), *c = hak_malloc(n);
     ck_assert_ptr_eq(a, big);
@@ -1033,33 +1026,29 @@ END_TEST
 
 Suite *large_suite(void)
 {
+    const test_row_t rows[] = {
+        { "cache", freed_mapping_reused_for_same_size, 0, 0 },
+        { "cache", just_freed_mapping_not_next, 0, 0 },
+        { "cache", smallest_fitting_mapping_taken, 0, 0 },
+        { "cache", far_too_big_mapping_split_tail_cached, 0, 0 },
+        { "cache", split_only_above_16x, 0, 0 },
+        { "cache", no_split_when_not_far_too_big, 0, 0 },
+        { "cache", realloc_grows_in_place_over_split_tail, 0, 0 },
+        { "cache", realloc_steps_same_in_every_build, 0, 0 },
+        { "cache", largest_cached_mapping_grown_when_none_fits, 0, 0 },
+        { "cache", quarantined_mapping_not_grown, 0, 0 },
+        { "cache", trim_empties_cache, 0, 0 },
+        { "cache", cache_bounded_oldest_evicted, 0, 0 },
+        { "guards", every_block_between_guards, 120, 0 },
+        { "guards", freed_block_faults_while_cached, 0, 0 },
+        { "guards", write_after_free_then_reuse_faults, 0, 0 },
+        { "guards", guard_refused_is_enomem, 0, 0 },
+        { "guards", realloc_table_full_is_enomem, 0, 0 },
+        { "use", contents_survive_reuse_paths, 0, 0 },
+        { "use", stats_count_each_operation_once, 0, 0 },
+        { "use", seeded_large_churn, 0, 3 },
+    };
     Suite *s = suite_create("large");
-    TCase *tc = tcase_create("cache");
-    tcase_add_test(tc, freed_mapping_reused_for_same_size);
-    tcase_add_test(tc, just_freed_mapping_not_next);
-    tcase_add_test(tc, smallest_fitting_mapping_taken);
-    tcase_add_test(tc, far_too_big_mapping_split_tail_cached);
-    tcase_add_test(tc, split_only_above_16x);
-    tcase_add_test(tc, no_split_when_not_far_too_big);
-    tcase_add_test(tc, realloc_grows_in_place_over_split_tail);
-    tcase_add_test(tc, realloc_steps_same_in_every_build);
-    tcase_add_test(tc, largest_cached_mapping_grown_when_none_fits);
-    tcase_add_test(tc, quarantined_mapping_not_grown);
-    tcase_add_test(tc, trim_empties_cache);
-    tcase_add_test(tc, cache_bounded_oldest_evicted);
-    suite_add_tcase(s, tc);
-    TCase *g = tcase_create("guards");
-    tcase_set_timeout(g, 120);
-    tcase_add_test(g, every_block_between_guards);
-    tcase_add_test(g, freed_block_faults_while_cached);
-    tcase_add_test(g, write_after_free_then_reuse_faults);
-    tcase_add_test(g, guard_refused_is_enomem);
-    tcase_add_test(g, realloc_table_full_is_enomem);
-    suite_add_tcase(s, g);
-    TCase *use = tcase_create("use");
-    tcase_add_test(use, contents_survive_reuse_paths);
-    tcase_add_test(use, stats_count_each_operation_once);
-    tcase_add_loop_test(use, seeded_large_churn, 0, 3);
-    suite_add_tcase(s, use);
+    SUITE_ROWS(s, rows);
     return s;
 }

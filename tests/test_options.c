@@ -499,19 +499,20 @@ END_TEST
 
 Suite *options_suite(void)
 {
+    const test_row_t rows[] = {
+        { "parse", test_bool_spellings, 0, 0 },
+        { "parse", test_size_spellings, 0, 0 },
+        { "parse", test_security_spellings, 0, 0 },
+        { "parse", test_defaults, 0, 0 },
+        { "parse", test_table_defaults_parse, 0, 0 },
+        { "parse", test_values_land, 0, 0 },
+        { "parse", test_warning_lines, 0, 0 },
+        { "parse", test_long_values, 0, 0 },
+        { "parse", test_readme_table, 0, 0 },
+        { "parse", test_launcher_help, 0, 0 },
+        { "parse", test_stats_destination, 0, 0 },
+    };
     Suite *s = suite_create("options");
-    TCase *tc = tcase_create("parse");
-    tcase_add_test(tc, test_bool_spellings);
-    tcase_add_test(tc, test_size_spellings);
-    tcase_add_test(tc, test_security_spellings);
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_table_defaults_parse);
-    tcase_add_test(tc, test_values_land);
-    tcase_add_test(tc, test_warning_lines);
-    tcase_add_test(tc, test_long_values);
-    tcase_add_test(tc, test_readme_table);
-    tcase_add_test(tc, test_launcher_help);
-    tcase_add_test(tc, test_stats_destination);
-    suite_add_tcase(s, tc);
+    SUITE_ROWS(s, rows);
     return s;
 }

@@ -1,4 +1,5 @@
-/* test_registry.c — which memory is ours: registry_tier for foreign and
+/* test_registry.c — part of the white-box suite (slab, see test_slab.c):
+ * which memory is ours: registry_tier for foreign and
  * own addresses, superslab headers found by address, superslabs mapped and
  * returned, the map agreeing with the list, lock-free lookups while
  * another thread maps and unmaps superslabs, and a list with no limit
@@ -16,12 +17,6 @@
 #include "slab.h"
 #include "superslab.h"
 
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            ck_abort_msg(__VA_ARGS__);                                        \
-    } while (0)
-
 static int a_global = 42;
 static char a_bss[4096];
 
@@ -36,28 +31,42 @@ static void check_header(const void *p, unsigned tier, hak_heap_t *owner)
 {
     uintptr_t a = (uintptr_t)p;
     hak_superslab_t *ss = ss_of(a);
-    CHECK(ss_base(ss) == (a & ~(uintptr_t)HAK_SS_MASK),
-          "%p: superslab base %#jx", p, (uintmax_t)ss_base(ss));
-    CHECK(ss_base(ss) % HAK_SS_SIZE == 0, "superslab base not aligned");
-    CHECK(ss->magic == (HAK_SS_MAGIC ^ ss_base(ss)),
-          "%p: superslab magic %#jx, want %#jx", p, (uintmax_t)ss->magic,
-          (uintmax_t)(HAK_SS_MAGIC ^ ss_base(ss)));
-    CHECK(ss->owner == owner, "%p: owner %p, want %p", p, (void *)ss->owner,
-          (void *)owner);
-    CHECK(ss->tier == tier, "%p: superslab tier %u, want %u", p, ss->tier,
-          tier);
-    CHECK(ss->slab_shift == hak_tier_shift(tier), "%p: slab shift %u", p,
-          ss->slab_shift);
-    CHECK(ss->nslabs == HAK_SS_SIZE >> ss->slab_shift, "%p: %u slabs", p,
-          ss->nslabs);
+    REQ_MSG(ss_base(ss) == (a & ~(uintptr_t)HAK_SS_MASK),
+            "%p: superslab base %#jx", p, (uintmax_t)ss_base(ss));
+    REQ_MSG(ss_base(ss) % HAK_SS_SIZE == 0, "superslab base not aligned");
+    REQ_MSG(ss->magic == (HAK_SS_MAGIC ^ ss_base(ss)),
+            "%p: superslab magic %#jx, want %#jx", p, (uintmax_t)ss->magic,
+            (uintmax_t)(HAK_SS_MAGIC ^ ss_base(ss)));
+    REQ_MSG(ss->owner == owner, "%p: owner %p, want %p", p, (void *)ss->owner,
+            (void *)owner);
+    REQ_MSG(ss->tier == tier, "%p: superslab tier %u, want %u", p, ss->tier,
+            tier);
+    REQ_MSG(ss->slab_shift == hak_tier_shift(tier), "%p: slab shift %u", p,
+            ss->slab_shift);
+    REQ_MSG(ss->nslabs == HAK_SS_SIZE >> ss->slab_shift, "%p: %u slabs", p,
+            ss->nslabs);
     hak_slab_t *s = slab_of(ss, a);
-    CHECK(s->cls != HAK_CLASS_NONE && hak_class_tier(s->cls) == tier,
-          "%p: slab class %u", p, s->cls);
-    CHECK(slab_index(s, a, s->capacity) != UINT32_MAX,
-          "%p: not a block start of its slab", p);
+    REQ_MSG(s->cls != HAK_CLASS_NONE && hak_class_tier(s->cls) == tier,
+            "%p: slab class %u", p, s->cls);
+    REQ_MSG(slab_index(s, a, s->capacity) != UINT32_MAX,
+            "%p: not a block start of its slab", p);
 }
 
 /* ---- Foreign addresses -------------------------------------------------- */
+
+/* A mapping of len bytes of our own: no byte of it is a superslab. */
+static void check_foreign_mapping(size_t len)
+{
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    for (size_t off = 0; off < len; off += HAK_PAGE)
+        REQ_MSG(registry_tier((uintptr_t)m + off) == 0,
+                "foreign mapping %p+%zu has tier %u", (void *)m, off,
+                registry_tier((uintptr_t)m + off));
+    REQ_UINT_EQ(registry_tier((uintptr_t)m + len - 1), 0);
+    munmap(m, len);
+}
 
 static void f(void) {}
 
@@ -79,17 +88,7 @@ START_TEST(tier_zero_for_foreign)
     ck_assert_uint_eq(registry_tier((uintptr_t)libc), 0);
     free(libc);
 
-    /* A mapping of our own: no byte of it is a superslab. */
-    size_t len = 3 * HAK_SS_SIZE;
-    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(m, MAP_FAILED);
-    for (size_t off = 0; off < len; off += HAK_PAGE)
-        CHECK(registry_tier((uintptr_t)m + off) == 0,
-              "foreign mapping %p+%zu has tier %u", (void *)m, off,
-              registry_tier((uintptr_t)m + off));
-    ck_assert_uint_eq(registry_tier((uintptr_t)m + len - 1), 0);
-    munmap(m, len);
+    check_foreign_mapping(3 * HAK_SS_SIZE);
 
     /* Beyond the 47-bit user address space, including addresses that
      * differ from a live superslab's only in the high bits. */
@@ -148,9 +147,9 @@ START_TEST(tier_of_small_and_large)
         size_t len = cases[i].size ? cases[i].size : 1;
         /* Every byte of the block answers the same. */
         for (size_t off = 0; off < len; off++)
-            CHECK(registry_tier((uintptr_t)p + off) == t,
-                  "byte %zu of hak_malloc(%zu) has tier %u, want %u", off,
-                  cases[i].size, registry_tier((uintptr_t)p + off), t);
+            REQ_MSG(registry_tier((uintptr_t)p + off) == t,
+                    "byte %zu of hak_malloc(%zu) has tier %u, want %u", off,
+                    cases[i].size, registry_tier((uintptr_t)p + off), t);
         if (t == HAK_TIER_TINY || t == HAK_TIER_MID)
             check_header(p, t, me);
     }
@@ -254,11 +253,11 @@ static void check_map_matches_list(void)
             continue;
         marked++;
         uintptr_t base = (uintptr_t)i << HAK_SS_SHIFT;
-        CHECK(t == HAK_TIER_TINY || t == HAK_TIER_MID,
-              "chunk %#jx has tier %u", (uintmax_t)base, t);
-        CHECK(listed_has(&l, base),
-              "chunk %#jx marked tier %u but not a listed superslab",
-              (uintmax_t)base, t);
+        REQ_MSG(t == HAK_TIER_TINY || t == HAK_TIER_MID,
+                "chunk %#jx has tier %u", (uintmax_t)base, t);
+        REQ_MSG(listed_has(&l, base),
+                "chunk %#jx marked tier %u but not a listed superslab",
+                (uintmax_t)base, t);
     }
     ck_assert_uint_eq(marked, l.n);
     free(l.bases);
@@ -294,18 +293,15 @@ START_TEST(count_grows_and_returns)
     size_t n = ((size_t)10 << 20) / req;
     size_t per_ss = (size_t)hak_capacity(c) * (HAK_MAX_SLABS - 1);
     size_t need = (n + per_ss - 1) / per_ss; /* at least this many */
-    void **blk = calloc(n, sizeof *blk);
-    uintptr_t *bases = calloc(n, sizeof *bases);
-    void **first = calloc(n, sizeof *first); /* a block in each */
-    ck_assert_ptr_nonnull(blk);
-    ck_assert_ptr_nonnull(bases);
-    ck_assert_ptr_nonnull(first);
+    void **blk = test_calloc(n, sizeof *blk);
+    uintptr_t *bases = test_calloc(n, sizeof *bases);
+    void **first = test_calloc(n, sizeof *first); /* a block in each */
     size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         blk[i] = hak_malloc(req);
-        CHECK(blk[i] != NULL, "allocation %zu failed", i);
-        CHECK(registry_tier((uintptr_t)blk[i]) == HAK_TIER_TINY,
-              "block %zu: tier %u", i, registry_tier((uintptr_t)blk[i]));
+        REQ_MSG(blk[i] != NULL, "allocation %zu failed", i);
+        REQ_MSG(registry_tier((uintptr_t)blk[i]) == HAK_TIER_TINY,
+                "block %zu: tier %u", i, registry_tier((uintptr_t)blk[i]));
         uintptr_t base = (uintptr_t)blk[i] & ~(uintptr_t)HAK_SS_MASK;
         size_t k = 0;
         while (k < nb && bases[k] != base)
@@ -368,15 +364,7 @@ START_TEST(count_grows_and_returns)
                           (uintmax_t)bases[k], registry_tier(bases[k]));
     check_map_matches_list();
     /* A fresh foreign mapping, likely where they were, is not ours. */
-    size_t len = (nb + 1) * HAK_SS_SIZE;
-    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(m, MAP_FAILED);
-    for (size_t off = 0; off < len; off += HAK_PAGE)
-        CHECK(registry_tier((uintptr_t)m + off) == 0,
-              "foreign mapping %p+%zu has tier %u", (void *)m, off,
-              registry_tier((uintptr_t)m + off));
-    munmap(m, len);
+    check_foreign_mapping((nb + 1) * HAK_SS_SIZE);
     hak_check_heap();
     free(before.bases);
     free(blk);
@@ -573,20 +561,16 @@ START_TEST(list_beyond_65536_superslabs)
 }
 END_TEST
 
-Suite *registry_suite(void)
+void registry_cases(Suite *s)
 {
-    Suite *s = suite_create("registry");
-    TCase *tc = tcase_create("lookup");
-    tcase_add_test(tc, tier_zero_for_foreign);
-    tcase_add_test(tc, tier_of_small_and_large);
-    tcase_add_test(tc, owner_is_allocating_heap);
-    tcase_add_test(tc, map_matches_list);
-    suite_add_tcase(s, tc);
-    TCase *life = tcase_create("lifecycle");
-    tcase_set_timeout(life, 120);
-    tcase_add_test(life, count_grows_and_returns);
-    tcase_add_test(life, concurrent_lookups);
-    tcase_add_test(life, list_beyond_65536_superslabs);
-    suite_add_tcase(s, life);
-    return s;
+    const test_row_t rows[] = {
+        { "lookup", tier_zero_for_foreign, 0, 0 },
+        { "lookup", tier_of_small_and_large, 0, 0 },
+        { "lookup", owner_is_allocating_heap, 0, 0 },
+        { "lookup", map_matches_list, 0, 0 },
+        { "lifecycle", count_grows_and_returns, 120, 0 },
+        { "lifecycle", concurrent_lookups, 0, 0 },
+        { "lifecycle", list_beyond_65536_superslabs, 0, 0 },
+    };
+    SUITE_ROWS(s, rows);
 }

@@ -1,4 +1,5 @@
-/* test_remote.c — the MPSC queue of slabs on its own (descriptors we own,
+/* test_remote.c — part of the white-box suite (slab, see test_slab.c):
+ * the MPSC queue of slabs on its own (descriptors we own,
  * not the allocator's), under contention; a remote free marks rbits and
  * writes nothing into the block; and end to end: blocks one thread
  * allocates and others free come back through the owner's drain. */
@@ -15,12 +16,6 @@
 #include "remote.h"
 #include "size_class.h"
 #include "slab.h"
-
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            ck_abort_msg(__VA_ARGS__);                                        \
-    } while (0)
 
 /* Queue nodes are slab descriptors; the queue reads only their rnext.
  * A payload per node, written by the producer before the push, shows
@@ -54,7 +49,7 @@ START_TEST(single_producer_lifo)
     hak_remote_init(&q);
     for (size_t i = 0; i < n; i++) {
         remote_push(&q, &v[i]);
-        CHECK(remote_pending(&q), "not pending after push %zu", i);
+        REQ_MSG(remote_pending(&q), "not pending after push %zu", i);
     }
     hak_slab_t *chain = hak_remote_take(&q);
     ck_assert_ptr_eq(chain, &v[n - 1]);
@@ -63,9 +58,9 @@ START_TEST(single_producer_lifo)
     /* Newest first: n-1, n-2, ..., 0, then the end. */
     size_t seen = 0;
     for (hak_slab_t *s = chain; s; s = s->rnext) {
-        CHECK(seen < n, "chain longer than %zu nodes", n);
-        CHECK(s == &v[n - 1 - seen], "node %zu of the chain is %p, want %p",
-              seen, (void *)s, (void *)&v[n - 1 - seen]);
+        REQ_MSG(seen < n, "chain longer than %zu nodes", n);
+        REQ_MSG(s == &v[n - 1 - seen], "node %zu of the chain is %p, want %p",
+                seen, (void *)s, (void *)&v[n - 1 - seen]);
         seen++;
     }
     ck_assert_uint_eq(seen, n);
@@ -129,13 +124,14 @@ START_TEST(remote_free_leaves_block_untouched)
     for (size_t i = 0; i < N; i++) {
         const unsigned char *p = v[i];
         for (size_t j = 0; j < 64; j++)
-            CHECK(p[j] == 0xa5, "block %zu byte %zu written by the remote "
-                  "free (%#x)", i, j, p[j]);
+            REQ_MSG(p[j] == 0xa5, "block %zu byte %zu written by the remote "
+                    "free (%#x)", i, j, p[j]);
         hak_superslab_t *ss = ss_of((uintptr_t)p);
         hak_slab_t *s = slab_of(ss, (uintptr_t)p);
         uint32_t slot = slab_index(s, (uintptr_t)p, s->capacity);
-        CHECK(slab_slot_queued(s, slot), "block %zu not marked in rbits", i);
-        CHECK(!slab_slot_free(s, slot), "block %zu free before the drain", i);
+        REQ_MSG(slab_slot_queued(s, slot), "block %zu not marked in rbits", i);
+        REQ_MSG(!slab_slot_free(s, slot), "block %zu free before the drain",
+                i);
     }
     VALGRIND_ENABLE_ERROR_REPORTING;
     /* Same slab for all 40 (64-byte class, fresh slots): one queue node. */
@@ -153,8 +149,8 @@ START_TEST(remote_free_leaves_block_untouched)
         if (s->cls == HAK_CLASS_NONE)
             continue; /* released: every block of it was free */
         uint32_t slot = slab_index(s, (uintptr_t)v[i], s->capacity);
-        CHECK(slab_slot_free(s, slot), "block %zu not free after the drain",
-              i);
+        REQ_MSG(slab_slot_free(s, slot), "block %zu not free after the drain",
+                i);
     }
 }
 END_TEST
@@ -385,7 +381,7 @@ static void cross_thread_frees(int alloc_first)
                              : HAK_TINY_MAX + 1 + (r >> 8) % 3072;
         e.len[i] = len;
         e.blk[i] = hak_malloc(len);
-        CHECK(e.blk[i] != NULL, "allocation %zu (%zu bytes) failed", i, len);
+        REQ_MSG(e.blk[i] != NULL, "allocation %zu (%zu bytes) failed", i, len);
         memset(e.blk[i], fill_byte(i), len);
         if (len <= HAK_TINY_MAX)
             tiny++;
@@ -426,8 +422,8 @@ static void cross_thread_frees(int alloc_first)
     for (size_t i = 0; i < e.n; i++) {
         size_t len = e.len[i];
         e.blk[i] = hak_malloc(len);
-        CHECK(e.blk[i] != NULL, "reallocation %zu (%zu bytes) failed", i,
-              len);
+        REQ_MSG(e.blk[i] != NULL, "reallocation %zu (%zu bytes) failed", i,
+                len);
         memset(e.blk[i], fill_byte(i), len);
     }
     ck_assert_int_eq(remote_pending(&me->remote), 0);
@@ -438,9 +434,9 @@ static void cross_thread_frees(int alloc_first)
                   (uintmax_t)(after.frees - before.frees), e.n);
     ck_assert_uint_ge(hak_check_heap(), e.n);
     for (size_t i = 0; i < e.n; i++) {
-        CHECK(e.blk[i][0] == fill_byte(i) &&
+        REQ_MSG(e.blk[i][0] == fill_byte(i) &&
                   e.blk[i][e.len[i] - 1] == fill_byte(i),
-              "block %zu changed while live", i);
+                "block %zu changed while live", i);
         hak_free(e.blk[i]);
     }
     hak_check_heap();
@@ -468,23 +464,16 @@ START_TEST(e2e_freeing_threads_without_heaps)
 }
 END_TEST
 
-Suite *remote_suite(void)
+void remote_cases(Suite *s)
 {
-    Suite *s = suite_create("remote");
-    TCase *q = tcase_create("queue");
-    tcase_add_test(q, empty_queue);
-    tcase_add_test(q, single_producer_lifo);
-    tcase_add_test(q, queue_reusable_after_take);
-    tcase_add_test(q, remote_free_leaves_block_untouched);
-    suite_add_tcase(s, q);
-    TCase *mp = tcase_create("mpsc");
-    tcase_set_timeout(mp, 120);
-    tcase_add_test(mp, multi_producer);
-    suite_add_tcase(s, mp);
-    TCase *e2e = tcase_create("e2e");
-    tcase_set_timeout(e2e, 120);
-    tcase_add_test(e2e, e2e_freeing_threads_with_heaps);
-    tcase_add_test(e2e, e2e_freeing_threads_without_heaps);
-    suite_add_tcase(s, e2e);
-    return s;
+    const test_row_t rows[] = {
+        { "queue", empty_queue, 0, 0 },
+        { "queue", single_producer_lifo, 0, 0 },
+        { "queue", queue_reusable_after_take, 0, 0 },
+        { "queue", remote_free_leaves_block_untouched, 0, 0 },
+        { "mpsc", multi_producer, 120, 0 },
+        { "e2e", e2e_freeing_threads_with_heaps, 120, 0 },
+        { "e2e", e2e_freeing_threads_without_heaps, 0, 0 },
+    };
+    SUITE_ROWS(s, rows);
 }

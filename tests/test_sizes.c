@@ -284,63 +284,75 @@ START_TEST(test_posix_memalign_sizes)
 }
 END_TEST
 
-START_TEST(test_aligned_alloc_sizes)
+/* fn(align, size) for every alignment and size; align_of(a) is the
+ * alignment the block gets, or 0 where a is refused (EINVAL). */
+static void aligned_sizes(const char *name, void *(*fn)(size_t, size_t),
+                          size_t (*align_of)(size_t))
 {
     make_sizes();
     for (size_t k = 0; k < NALIGNS; k++) {
         for (size_t i = 0; i < nsizes; i++) {
-            size_t a = aligns[k], s = sizes[i];
-            enum expect e = !pow2(a) ? E_INVAL : fits(a, s);
+            size_t a = aligns[k], s = sizes[i], r = align_of(a);
+            enum expect e = r ? fits(r, s) : E_INVAL;
             errno = 0;
-            void *p = hak_aligned_alloc(a, s);
-            verify("aligned_alloc", a, s, s, e, p, errno);
+            void *p = fn(a, s);
+            verify(name, r ? r : a, s, s, e, p, errno);
         }
     }
+}
+
+static size_t aligned_alloc_align(size_t a)
+{
+    return pow2(a) ? a : 0;
+}
+
+/* glibc: rounded up to a power of two; none above 2^63. */
+static size_t memalign_align(size_t a)
+{
+    size_t r = 1;
+    while (r < a && r < P2(63))
+        r <<= 1;
+    return a > P2(63) ? 0 : r;
+}
+
+START_TEST(test_aligned_alloc_sizes)
+{
+    aligned_sizes("aligned_alloc", hak_aligned_alloc, aligned_alloc_align);
 }
 END_TEST
 
 START_TEST(test_memalign_sizes)
 {
-    make_sizes();
-    for (size_t k = 0; k < NALIGNS; k++) {
-        for (size_t i = 0; i < nsizes; i++) {
-            size_t a = aligns[k], s = sizes[i];
-            /* glibc: rounded up to a power of two; none above 2^63. */
-            size_t r = 1;
-            while (r < a && r < P2(63))
-                r <<= 1;
-            enum expect e = a > P2(63) ? E_INVAL : fits(r, s);
-            errno = 0;
-            void *p = hak_memalign(a, s);
-            verify("memalign", r, s, s, e, p, errno);
-        }
-    }
+    aligned_sizes("memalign", hak_memalign, memalign_align);
 }
 END_TEST
 
-START_TEST(test_valloc_sizes)
-{
-    make_sizes();
-    for (size_t i = 0; i < nsizes; i++) {
-        errno = 0;
-        void *p = hak_valloc(sizes[i]);
-        verify("valloc", 4096, sizes[i], sizes[i], fits(4096, sizes[i]), p,
-               errno);
-    }
-}
-END_TEST
-
-START_TEST(test_pvalloc_sizes)
+/* fn(size) for every size: page aligned, and for pvalloc whole pages
+ * (rounded: a size within a page of SIZE_MAX is ENOMEM). */
+static void page_sizes(const char *name, void *(*fn)(size_t), int whole)
 {
     make_sizes();
     for (size_t i = 0; i < nsizes; i++) {
         size_t s = sizes[i];
         unsigned __int128 r = ((unsigned __int128)s + 4095) / 4096 * 4096;
+        if (!whole)
+            r = s;
         enum expect e = r >> 64 ? E_NOMEM : fits(4096, (size_t)r);
         errno = 0;
-        void *p = hak_pvalloc(s);
-        verify("pvalloc", 4096, s, (size_t)r, e, p, errno);
+        void *p = fn(s);
+        verify(name, 4096, s, (size_t)r, e, p, errno);
     }
+}
+
+START_TEST(test_valloc_sizes)
+{
+    page_sizes("valloc", hak_valloc, 0);
+}
+END_TEST
+
+START_TEST(test_pvalloc_sizes)
+{
+    page_sizes("pvalloc", hak_pvalloc, 1);
 }
 END_TEST
 
@@ -563,29 +575,26 @@ END_TEST
 
 Suite *sizes_suite(void)
 {
+    const test_row_t rows[] = {
+        { "edges", test_malloc_sizes, 300, 0 },
+        { "edges", test_calloc_sizes, 0, 0 },
+        { "edges", test_realloc_sizes, 0, 0 },
+        { "edges", test_reallocarray_sizes, 0, 0 },
+        { "edges", test_posix_memalign_sizes, 0, 0 },
+        { "edges", test_aligned_alloc_sizes, 0, 0 },
+        { "edges", test_memalign_sizes, 0, 0 },
+        { "edges", test_valloc_sizes, 0, 0 },
+        { "edges", test_pvalloc_sizes, 0, 0 },
+        { "edges", test_large_alignment_no_wrap, 0, 0 },
+        { "sized_free", test_free_sized_null, 300, 0 },
+        { "sized_free", test_free_sized_every_size, 0, 0 },
+        { "sized_free", test_free_sized_after_realloc, 0, 0 },
+        { "sized_free", test_free_aligned_sized_every_alignment, 0, 0 },
+        { "sized_free", test_free_sized_mismatch_aborts, 0, 0 },
+        { "sized_free", test_free_sized_same_class, 0, 0 },
+        { "sized_free", test_free_sized_twice, 0, 0 },
+    };
     Suite *s = suite_create("sizes");
-    TCase *tc = tcase_create("edges");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_malloc_sizes);
-    tcase_add_test(tc, test_calloc_sizes);
-    tcase_add_test(tc, test_realloc_sizes);
-    tcase_add_test(tc, test_reallocarray_sizes);
-    tcase_add_test(tc, test_posix_memalign_sizes);
-    tcase_add_test(tc, test_aligned_alloc_sizes);
-    tcase_add_test(tc, test_memalign_sizes);
-    tcase_add_test(tc, test_valloc_sizes);
-    tcase_add_test(tc, test_pvalloc_sizes);
-    tcase_add_test(tc, test_large_alignment_no_wrap);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("sized_free");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_free_sized_null);
-    tcase_add_test(tc, test_free_sized_every_size);
-    tcase_add_test(tc, test_free_sized_after_realloc);
-    tcase_add_test(tc, test_free_aligned_sized_every_alignment);
-    tcase_add_test(tc, test_free_sized_mismatch_aborts);
-    tcase_add_test(tc, test_free_sized_same_class);
-    tcase_add_test(tc, test_free_sized_twice);
-    suite_add_tcase(s, tc);
+    SUITE_ROWS(s, rows);
     return s;
 }

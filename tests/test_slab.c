@@ -1,4 +1,16 @@
-/* test_slab.c — the per-slab free lists and the credit counter
+/* test_slab.c — builds the one white-box suite, "slab": the only tests
+ * that read or write what the program cannot see (slab descriptors,
+ * superslab headers, heap records, the registry's map and list, remote
+ * queues, private counters) or drive internal functions directly. A
+ * change to those structures touches this suite alone; every other suite
+ * tests through the API and what a program can observe (addresses,
+ * usable sizes, faults, reports, /proc, hak_check_heap, hak_stats_get)
+ * and the design's constants and pure functions (types.h, size_class.h,
+ * options.h). Its cases: the slab's lists here, the layout of blocks and
+ * metadata (test_slab_layout.c), the registry (test_registry.c), the
+ * remote queue (test_remote.c), and the zoo's gaps (test_zoo_gaps.c).
+ *
+ * Here: the per-slab free lists and the credit counter
  * (src/types.h, "Slab descriptor"), seen from the owner heap's side:
  *   - slab_used() (used_base + credit) is the exact number of live blocks
  *     of a slab after every malloc and free, in every state;
@@ -62,27 +74,13 @@ static int on_partial_list(const hak_heap_t *h, unsigned c,
     return 0;
 }
 
-/* The pattern byte of block `id` at offset `i`: differs between blocks and
- * along a block, so a block handed out twice or shifted shows. */
-static uint8_t pat(size_t id, size_t i)
-{
-    return (uint8_t)(id * 131u + i * 7u + (i >> 8) + 1u);
-}
-
-static void fill(void *p, size_t n, size_t id)
-{
-    uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        b[i] = pat(id, i);
-}
-
+/* Block `id` of n bytes at p still holds its pattern (util.h). */
 static void verify(const void *p, size_t n, size_t id)
 {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        REQ_MSG(b[i] == pat(id, i),
-                "block %zu at %p: byte %zu of %zu is %#x, want %#x", id, p, i,
-                n, b[i], pat(id, i));
+    size_t i = pattern_bad(p, n, id);
+    REQ_MSG(i == n, "block %zu at %p: byte %zu of %zu is %#x, want %#x", id,
+            p, i, n, i < n ? ((const uint8_t *)p)[i] : 0,
+            pattern_byte(id, i));
 }
 
 /* Trim retires every current slab (releasing the empty ones) and unmaps
@@ -288,79 +286,74 @@ START_TEST(full_slab_goes_partial_then_released)
 {
     const size_t n = 1000;
     two_slabs_t t = fill_past_one_slab(n);
-    void **v = t.v;
-    size_t k = t.k, cap = t.cap;
-    unsigned c = t.c;
-    hak_heap_t *h = t.h;
-    hak_slab_t *s1 = t.s1, *s2 = t.s2;
-    uint32_t used2 = slab_used(s2);
-    ck_assert_uint_eq(k, cap + 1);
-    ck_assert_ptr_ne(s1, s2);
-    ck_assert_uint_eq(s1->capacity, cap);
+    uint32_t used2 = slab_used(t.s2);
+    ck_assert_uint_eq(t.k, t.cap + 1);
+    ck_assert_ptr_ne(t.s1, t.s2);
+    ck_assert_uint_eq(t.s1->capacity, t.cap);
     /* Every block of s1 is out and none came back: FULL, off every list,
      * and its count is exact in that state too. */
-    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
-    ck_assert_uint_eq(slab_used(s1), cap);
-    ck_assert_uint_eq(s1->used_base, cap);
-    ck_assert(!on_partial_list(h, c, s1));
-    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap);
+    ck_assert_uint_eq(t.s1->used_base, t.cap);
+    ck_assert(!on_partial_list(t.h, t.c, t.s1));
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
     hak_check_heap();
 
     /* Its first free puts it on the partial list. */
-    hak_free(v[cap / 2]);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
-    ck_assert_uint_eq(s1->used_base, 1);
-    ck_assert_uint_eq(slab_used(s1), cap - 1);
-    ck_assert(on_partial_list(h, c, s1));
+    hak_free(t.v[t.cap / 2]);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(t.s1->used_base, 1);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert(on_partial_list(t.h, t.c, t.s1));
     hak_check_heap();
 
     /* malloc takes from the current slab only: the block just freed into
      * s1 stays on s1's list. */
     void *q = hak_malloc(n);
-    ck_assert_ptr_eq(slab_at(q), s2);
-    ck_assert_uint_eq(slab_used(s1), cap - 1);
-    ck_assert_uint_eq(slab_used(s2), used2 + 1);
+    ck_assert_ptr_eq(slab_at(q), t.s2);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert_uint_eq(slab_used(t.s2), used2 + 1);
     hak_free(q);
 
     /* Free the rest of s1 but one: PARTIAL all the way, count exact. */
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
-    size_t live = cap - 1;
-    for (size_t i = 0; i + 1 < cap; i++) {
-        if (i == cap / 2)
+    size_t live = t.cap - 1;
+    for (size_t i = 0; i + 1 < t.cap; i++) {
+        if (i == t.cap / 2)
             continue;
-        hak_free(v[i]);
-        REQ_UINT_EQ(slab_used(s1), --live);
-        REQ(s1->state == HAK_SLAB_PARTIAL);
+        hak_free(t.v[i]);
+        REQ_UINT_EQ(slab_used(t.s1), --live);
+        REQ(t.s1->state == HAK_SLAB_PARTIAL);
     }
     ck_assert_uint_eq(live, 1);
     hak_check_heap();
-    ck_assert(on_partial_list(h, c, s1));
+    ck_assert(on_partial_list(t.h, t.c, t.s1));
 
     /* The last one: s1 goes back to its superslab. */
-    uintptr_t base = base_of(v[0]);
-    hak_free(v[cap - 1]);
+    uintptr_t base = base_of(t.v[0]);
+    hak_free(t.v[t.cap - 1]);
     hak_stats_get(&st1);
     ck_assert_uint_eq(st1.slabs_returned - st0.slabs_returned, 1);
-    ck_assert(!on_partial_list(h, c, s1));
-    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    ck_assert(!on_partial_list(t.h, t.c, t.s1));
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
     /* s1's superslab is usually still mapped (s2 is in use and mostly in
      * the same one); if not, its release is all there is to see. */
     if (registry_tier(base)) {
         hak_superslab_t *ss = ss_of(base);
-        ck_assert_uint_eq(s1->cls, HAK_CLASS_NONE);
-        ck_assert_uint_eq(s1->state, HAK_SLAB_UNUSED);
-        ck_assert_uint_eq(s1->capacity, 0);
-        ck_assert_msg(ss->free_mask & (1u << s1->index),
-                      "released slab %u not in the free mask %#x", s1->index,
+        ck_assert_uint_eq(t.s1->cls, HAK_CLASS_NONE);
+        ck_assert_uint_eq(t.s1->state, HAK_SLAB_UNUSED);
+        ck_assert_uint_eq(t.s1->capacity, 0);
+        ck_assert_msg(ss->free_mask & (1u << t.s1->index),
+                      "released slab %u not in the free mask %#x", t.s1->index,
                       ss->free_mask);
     }
     hak_check_heap();
-    hak_free(v[k - 1]);
-    ck_assert_uint_eq(slab_used(s2), used2 - 1);
+    hak_free(t.v[t.k - 1]);
+    ck_assert_uint_eq(slab_used(t.s2), used2 - 1);
     hak_check_heap();
     stash_free();
-    free(v);
+    free(t.v);
 }
 END_TEST
 
@@ -375,31 +368,26 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
 {
     const size_t n = 300; /* a slab of more than one bitmap word */
     two_slabs_t t = fill_past_one_slab(n);
-    void **v = t.v;
-    size_t k = t.k, cap = t.cap;
-    unsigned c = t.c;
-    hak_heap_t *h = t.h;
-    hak_slab_t *s1 = t.s1, *s2 = t.s2;
 
     /* Five blocks back into s1, in this order. */
-    const size_t back[] = { 3, 17, 0, cap - 1, 9 };
+    const size_t back[] = { 3, 17, 0, t.cap - 1, 9 };
     const size_t nback = sizeof back / sizeof back[0];
     for (size_t i = 0; i < nback; i++)
-        hak_free(v[back[i]]);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
-    ck_assert_uint_eq(slab_used(s1), cap - nback);
+        hak_free(t.v[back[i]]);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - nback);
     hak_check_heap();
 
     /* s2 first hands out the rest of its cursor word ... */
-    ck_assert_uint_lt(slab_used(s2), s2->capacity);
-    size_t listed = cursor_free(s2);
+    ck_assert_uint_lt(slab_used(t.s2), t.s2->capacity);
+    size_t listed = cursor_free(t.s2);
     for (size_t i = 0; i < listed; i++) {
-        v[k] = hak_malloc(n);
-        REQ_MSG(slab_at(v[k]) == s2, "block %zu of the %zu in s2's cursor "
-                "word came from elsewhere", i, listed);
-        k++;
+        t.v[t.k] = hak_malloc(n);
+        REQ_MSG(slab_at(t.v[t.k]) == t.s2, "block %zu of the %zu in s2's "
+                "cursor word came from elsewhere", i, listed);
+        t.k++;
     }
-    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
 
     /* ... then, before s2 hands out fresh words, the partial s1 becomes
      * current and hands back the freed ones (cursor word first, then by
@@ -408,32 +396,32 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     for (size_t i = 0; i < nback; i++) {
         void *p = hak_malloc(n); /* one of v[back[..]] again: already in v */
         size_t j = 0;
-        while (j < nback && p != v[back[j]])
+        while (j < nback && p != t.v[back[j]])
             j++;
         REQ_MSG(j < nback && !got[j], "malloc %zu after s2's cursor word "
                 "gave %p, not one of the freed blocks", i, p);
         got[j] = 1;
         if (i == 0) {
-            ck_assert_ptr_eq(h->hot.cur[c], s1);
-            ck_assert_uint_eq(s1->state, HAK_SLAB_CURRENT);
-            ck_assert_uint_eq(s2->state, HAK_SLAB_PARTIAL);
-            ck_assert(on_partial_list(h, c, s2));
-            ck_assert(!on_partial_list(h, c, s1));
+            ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s1);
+            ck_assert_uint_eq(t.s1->state, HAK_SLAB_CURRENT);
+            ck_assert_uint_eq(t.s2->state, HAK_SLAB_PARTIAL);
+            ck_assert(on_partial_list(t.h, t.c, t.s2));
+            ck_assert(!on_partial_list(t.h, t.c, t.s1));
         }
     }
-    ck_assert_uint_eq(slab_used(s1), cap);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap);
     hak_check_heap();
     /* s1 is full again: s2 comes back with its fresh words. */
-    v[k] = hak_malloc(n);
-    ck_assert_ptr_eq(slab_at(v[k++]), s2);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL);
-    ck_assert_uint_eq(s2->state, HAK_SLAB_CURRENT);
+    t.v[t.k] = hak_malloc(n);
+    ck_assert_ptr_eq(slab_at(t.v[t.k++]), t.s2);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL);
+    ck_assert_uint_eq(t.s2->state, HAK_SLAB_CURRENT);
     hak_check_heap();
-    for (size_t i = 0; i < k; i++)
-        hak_free(v[i]);
+    for (size_t i = 0; i < t.k; i++)
+        hak_free(t.v[i]);
     hak_check_heap();
     stash_free();
-    free(v);
+    free(t.v);
 }
 END_TEST
 
@@ -556,48 +544,43 @@ START_TEST(remote_frees_drive_full_slab_to_release)
 {
     const size_t n = 1000;
     two_slabs_t t = fill_past_one_slab(n);
-    void **v = t.v;
-    size_t k = t.k, cap = t.cap;
-    unsigned c = t.c;
-    hak_heap_t *h = t.h;
-    hak_slab_t *s1 = t.s1, *s2 = t.s2;
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
 
     /* One block first: after the drain, the FULL slab is PARTIAL. */
-    run_heapless(&v[5], 1);
-    ck_assert_uint_eq(s1->state, HAK_SLAB_FULL); /* not the owner's yet */
-    ck_assert_uint_eq(slab_used(s1), cap);
+    run_heapless(&t.v[5], 1);
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL); /* not the owner's yet */
+    ck_assert_uint_eq(slab_used(t.s1), t.cap);
     hak_check_heap();
-    ck_assert_uint_eq(s1->state, HAK_SLAB_PARTIAL);
-    ck_assert_uint_eq(slab_used(s1), cap - 1);
-    ck_assert(on_partial_list(h, c, s1));
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert(on_partial_list(t.h, t.c, t.s1));
 
     /* All the others at once: the drain empties and releases it. */
-    void **rest = calloc(cap, sizeof *rest);
+    void **rest = calloc(t.cap, sizeof *rest);
     ck_assert_ptr_nonnull(rest);
     size_t nr = 0;
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < t.cap; i++)
         if (i != 5)
-            rest[nr++] = v[i];
+            rest[nr++] = t.v[i];
     run_heapless(rest, nr);
-    ck_assert_uint_eq(slab_used(s1), cap - 1);
-    uintptr_t base = base_of(v[0]);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    uintptr_t base = base_of(t.v[0]);
     hak_check_heap();
     hak_stats_get(&st1);
-    ck_assert_uint_eq(st1.remote_frees - st0.remote_frees, cap);
+    ck_assert_uint_eq(st1.remote_frees - st0.remote_frees, t.cap);
     ck_assert_uint_eq(st1.slabs_returned - st0.slabs_returned, 1);
-    ck_assert(!on_partial_list(h, c, s1));
+    ck_assert(!on_partial_list(t.h, t.c, t.s1));
     if (registry_tier(base)) {
-        ck_assert_uint_eq(s1->cls, HAK_CLASS_NONE);
-        ck_assert(ss_of(base)->free_mask & (1u << s1->index));
+        ck_assert_uint_eq(t.s1->cls, HAK_CLASS_NONE);
+        ck_assert(ss_of(base)->free_mask & (1u << t.s1->index));
     }
-    ck_assert_ptr_eq(h->hot.cur[c], s2);
-    hak_free(v[k - 1]);
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
+    hak_free(t.v[t.k - 1]);
     hak_check_heap();
     stash_free();
     free(rest);
-    free(v);
+    free(t.v);
 }
 END_TEST
 
@@ -873,7 +856,7 @@ START_TEST(seeded_churn_over_classes)
             t.p[i] = p;
             t.n[i] = n;
             t.id[i] = next_id++;
-            fill(p, n, t.id[i]);
+            pattern_fill(p, n, t.id[i]);
             nalloc++;
         }
         if (op % 300 == 0) {
@@ -910,28 +893,52 @@ START_TEST(seeded_churn_over_classes)
 }
 END_TEST
 
+/* ---- Initialisation order ----------------------------------------------- */
+
+/* The fork suite registers fork handlers from a constructor of priority
+ * 101 as "registered before hakmem's" (test_fork.c): true only while
+ * hakmem's constructor, which initialises it and registers its handlers,
+ * has not run by then. Recorded by a constructor of the same priority. */
+static int ready_at_priority_101 = -1;
+
+__attribute__((constructor(101))) static void record_ready_at_101(void)
+{
+    ready_at_priority_101 =
+        atomic_load_explicit(&hak_g.ready, memory_order_acquire);
+}
+
+START_TEST(init_after_priority_constructors)
+{
+    ck_assert_int_eq(ready_at_priority_101, 0);
+    hak_free(hak_malloc(1));
+    ck_assert_int_ne(atomic_load(&hak_g.ready), 0);
+}
+END_TEST
+
 Suite *slab_suite(void)
 {
+    const test_row_t rows[] = {
+        { "lists", used_exact_after_every_malloc_and_free, 0, 0 },
+        { "lists", lifo_reuse_in_current_slab, 0, 0 },
+        { "lists", full_slab_goes_partial_then_released, 0, 0 },
+        { "lists", partial_slab_is_used_before_fresh_carving, 0, 0 },
+        { "lists", trim_retires_current_slab_with_blocks_to_partial, 0, 0 },
+        { "remote", heapless_thread_frees_through_remote_queue, 0, 0 },
+        { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
+        { "hot superslab", hot_base_follows_own_frees, 0, 0 },
+        { "hot superslab",
+          hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
+        { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
+        { "hot superslab",
+          foreign_memory_where_superslab_was_is_invalid_free, 0, 0 },
+        { "churn", seeded_churn_over_classes, 0, 3 },
+        { "init", init_after_priority_constructors, 0, 0 },
+    };
     Suite *s = suite_create("slab");
-    TCase *tc = tcase_create("lists");
-    tcase_add_test(tc, used_exact_after_every_malloc_and_free);
-    tcase_add_test(tc, lifo_reuse_in_current_slab);
-    tcase_add_test(tc, full_slab_goes_partial_then_released);
-    tcase_add_test(tc, partial_slab_is_used_before_fresh_carving);
-    tcase_add_test(tc, trim_retires_current_slab_with_blocks_to_partial);
-    suite_add_tcase(s, tc);
-    TCase *rem = tcase_create("remote");
-    tcase_add_test(rem, heapless_thread_frees_through_remote_queue);
-    tcase_add_test(rem, remote_frees_drive_full_slab_to_release);
-    suite_add_tcase(s, rem);
-    TCase *hot = tcase_create("hot superslab");
-    tcase_add_test(hot, hot_base_follows_own_frees);
-    tcase_add_test(hot, hot_base_reset_when_released_superslab_is_unmapped);
-    tcase_add_test(hot, hot_base_reset_when_trim_unmaps_superslab);
-    tcase_add_test(hot, foreign_memory_where_superslab_was_is_invalid_free);
-    suite_add_tcase(s, hot);
-    TCase *churn = tcase_create("churn");
-    tcase_add_loop_test(churn, seeded_churn_over_classes, 0, 3);
-    suite_add_tcase(s, churn);
+    slab_layout_cases(s);
+    remote_cases(s);
+    registry_cases(s);
+    SUITE_ROWS(s, rows);
+    zoo_gaps_cases(s);
     return s;
 }

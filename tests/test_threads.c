@@ -32,57 +32,11 @@
 #include "blocks.h"
 #include "util.h"
 
-/* "Within a few MiB of the start" after everything is freed and trimmed. */
-#define SETTLE_SLACK (4 * MiB)
-
-/* ---- Sizes -------------------------------------------------------------- */
-
-static size_t size_tiny(unsigned long long *r)
-{
-    return 1 + (size_t)(test_rand(r) % 1024);
-}
-
-static size_t size_mid(unsigned long long *r, size_t max)
-{
-    return 1025 + (size_t)(test_rand(r) % (max - 1024));
-}
-
-static size_t size_large(unsigned long long *r)
-{
-    return 32769 + (size_t)(test_rand(r) % (224u << 10));
-}
-
-/* Per mille of mid and large blocks; the rest tiny. */
-static size_t size_mix(unsigned long long *r, unsigned mid_pm, size_t mid_max,
-                       unsigned large_pm)
-{
-    unsigned k = (unsigned)(test_rand(r) % 1000);
-    if (k < large_pm)
-        return size_large(r);
-    if (k < large_pm + mid_pm)
-        return size_mid(r, mid_max);
-    return size_tiny(r);
-}
+/* ---- Sizes and the allocator's state ----------------------------------- */
 
 static int is_small(size_t n)
 {
     return n <= 32768;
-}
-
-/* ---- Allocator state ---------------------------------------------------- */
-
-static hak_stats_t stats_now(void)
-{
-    hak_stats_t s;
-    hak_stats_get(&s);
-    return s;
-}
-
-/* Live blocks by the counters: allocations minus (drained) frees. */
-static int64_t live_blocks(void)
-{
-    hak_stats_t s = stats_now();
-    return (int64_t)(s.allocs - s.frees);
 }
 
 /* The number of heaps ever made, parsed from the hak_stats_print report
@@ -95,13 +49,7 @@ static long heap_count(void)
     hak_stats_print(fds[1]);
     close(fds[1]);
     char buf[8192];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 &&
-           (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fds[0]);
+    read_all_close(fds[0], buf, sizeof buf);
     const char *h = strstr(buf, "\nheaps ");
     return h ? strtol(h + 7, NULL, 10) : -1;
 }
@@ -113,42 +61,6 @@ static void ensure_heap(void)
     if (!p)
         t_fail("ensure_heap: hak_malloc(16) returned NULL");
     hak_free(p);
-}
-
-/* Everything freed: hand back what can be handed back and require the
- * mapping to be back within SETTLE_SLACK of `start` and the counters to
- * show `live` blocks (usually 0). */
-static void assert_settled(uint64_t start, int64_t live0, const char *what)
-{
-    hak_check_heap();
-    hak_malloc_trim(0);
-    hak_check_heap();
-    hak_stats_t s = stats_now();
-    ck_assert_msg((int64_t)(s.allocs - s.frees) == live0,
-                  "%s: allocs - frees = %lld after everything was freed and "
-                  "trimmed, expected %lld (allocs %llu, frees %llu): frees "
-                  "were lost or not drained",
-                  what, (long long)(s.allocs - s.frees), (long long)live0,
-                  (unsigned long long)s.allocs, (unsigned long long)s.frees);
-    ck_assert_msg(s.mapped_bytes <= start + SETTLE_SLACK,
-                  "%s: mapped_bytes %llu after free + hak_malloc_trim(0), "
-                  "started at %llu (+%llu KiB, allowed %llu KiB)",
-                  what, (unsigned long long)s.mapped_bytes,
-                  (unsigned long long)start,
-                  (unsigned long long)((s.mapped_bytes - start) >> 10),
-                  (unsigned long long)(SETTLE_SLACK >> 10));
-}
-
-static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    int rc = pthread_create(t, NULL, fn, arg);
-    ck_assert_msg(rc == 0, "pthread_create: %s", strerror(rc));
-}
-
-static void join(pthread_t t)
-{
-    int rc = pthread_join(t, NULL);
-    ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
 }
 
 /* ==== (1) Thread exit with frees in flight ============================== */
@@ -404,17 +316,40 @@ static void *t3_thread(void *arg)
     return NULL;
 }
 
-START_TEST(test_thread_churn)
+/* n threads' slots, thread i freeing what thread i - lag left; returns
+ * room for the n threads' ids. */
+static pthread_t *t3_begin(unsigned n, unsigned lag)
 {
     errors_reset();
-    uint64_t start = stats_now().mapped_bytes;
-    int64_t live0 = live_blocks();
-    const unsigned n = 200 * test_scale(), warm = 20;
-    t3_lag = 2;
+    t3_lag = lag;
     t3_slots = calloc(n, sizeof *t3_slots);
     pthread_t *t = calloc(n, sizeof *t);
     ck_assert_ptr_nonnull(t3_slots);
     ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+/* Main frees what the last `lag` threads left; then everything is back
+ * as it was at start (mapped bytes) and live0 (live blocks). */
+static void t3_end(pthread_t *t, unsigned n, uint64_t start, int64_t live0,
+                   const char *what)
+{
+    for (unsigned i = n > t3_lag ? n - t3_lag : 0; i < n; i++)
+        for (unsigned j = 0; j < T3_LEAVE; j++)
+            blk_free(&t3_slots[i].b[j], "main frees the last leftovers");
+    ASSERT_NO_THREAD_ERRORS();
+    free(t);
+    free(t3_slots);
+    t3_slots = NULL;
+    assert_settled(start, live0, what);
+}
+
+START_TEST(test_thread_churn)
+{
+    uint64_t start = stats_now().mapped_bytes;
+    int64_t live0 = live_blocks();
+    const unsigned n = 200 * test_scale(), warm = 20;
+    pthread_t *t = t3_begin(n, 2);
 
     /* Two threads in flight: thread i starts when thread i-2 has exited and
      * frees what that one left (into its abandoned or re-adopted heap). */
@@ -451,14 +386,7 @@ START_TEST(test_thread_churn)
                   "heap count grows with thread churn: %ld after %u threads, "
                   "%ld later", warm_heaps, warm, max_heaps);
     hak_check_heap();
-    for (unsigned i = n - 2; i < n; i++)
-        for (unsigned j = 0; j < T3_LEAVE; j++)
-            blk_free(&t3_slots[i].b[j], "main frees the last leftovers");
-    ASSERT_NO_THREAD_ERRORS();
-    free(t);
-    free(t3_slots);
-    t3_slots = NULL;
-    assert_settled(start, live0, "thread churn");
+    t3_end(t, n, start, live0, "thread churn");
 }
 END_TEST
 
@@ -492,15 +420,10 @@ static void *t3b_thread(void *arg)
 
 START_TEST(test_churn_with_concurrent_trim_and_check)
 {
-    errors_reset();
     uint64_t start = stats_now().mapped_bytes;
     int64_t live0 = live_blocks();
     const unsigned n = 120 * test_scale();
-    t3_lag = T3B_INFLIGHT;
-    t3_slots = calloc(n, sizeof *t3_slots);
-    pthread_t *t = calloc(n, sizeof *t), rec;
-    ck_assert_ptr_nonnull(t3_slots);
-    ck_assert_ptr_nonnull(t);
+    pthread_t *t = t3_begin(n, T3B_INFLIGHT), rec;
     atomic_store(&t3b_stop, 0);
     atomic_store(&t3b_passes, 0);
 
@@ -528,14 +451,7 @@ START_TEST(test_churn_with_concurrent_trim_and_check)
                   atomic_load(&t3b_passes));
     ASSERT_NO_THREAD_ERRORS();
     ck_assert_uint_gt(atomic_load(&t3b_passes), 0);
-    for (unsigned i = n > T3B_INFLIGHT ? n - T3B_INFLIGHT : 0; i < n; i++)
-        for (unsigned j = 0; j < T3_LEAVE; j++)
-            blk_free(&t3_slots[i].b[j], "main frees the last leftovers");
-    ASSERT_NO_THREAD_ERRORS();
-    free(t);
-    free(t3_slots);
-    t3_slots = NULL;
-    assert_settled(start, live0, "churn with concurrent trim and check");
+    t3_end(t, n, start, live0, "churn with concurrent trim and check");
 }
 END_TEST
 
@@ -1247,29 +1163,24 @@ END_TEST
 
 Suite *threads_suite(void)
 {
-    Suite *s = suite_create("threads");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
-        { "exit_frees_in_flight", test_exit_with_frees_in_flight },
-        { "owner_exit_race", test_owner_exits_during_remote_frees },
-        { "churn", test_thread_churn },
-        { "churn_trim_check", test_churn_with_concurrent_trim_and_check },
-        { "trim_vs_adoption", test_trim_vs_adoption },
-        { "check_heap_vs_adoption", test_check_heap_vs_adoption },
-        { "mpsc", test_mpsc_pressure },
-        { "pending_remote", test_pending_remote_frees_processed },
-        { "first_call_realloc", test_first_call_realloc },
-        { "first_call_free", test_first_call_free },
-        { "remote_stats_no_heap", test_remote_free_counted_without_heap },
-        { "key_destructor", test_alloc_in_key_destructor },
+    /* A case each: a hung test names itself. */
+    const test_row_t rows[] = {
+        { "exit_frees_in_flight", test_exit_with_frees_in_flight, 60, 0 },
+        { "owner_exit_race", test_owner_exits_during_remote_frees, 60, 0 },
+        { "churn", test_thread_churn, 60, 0 },
+        { "churn_trim_check", test_churn_with_concurrent_trim_and_check, 60,
+          0 },
+        { "trim_vs_adoption", test_trim_vs_adoption, 60, 0 },
+        { "check_heap_vs_adoption", test_check_heap_vs_adoption, 60, 0 },
+        { "mpsc", test_mpsc_pressure, 60, 0 },
+        { "pending_remote", test_pending_remote_frees_processed, 60, 0 },
+        { "first_call_realloc", test_first_call_realloc, 60, 0 },
+        { "first_call_free", test_first_call_free, 60, 0 },
+        { "remote_stats_no_heap", test_remote_free_counted_without_heap, 60,
+          0 },
+        { "key_destructor", test_alloc_in_key_destructor, 60, 0 },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    Suite *s = suite_create("threads");
+    SUITE_ROWS(s, rows);
     return s;
 }

@@ -18,8 +18,8 @@
  *   - a free from another thread of the address one stride past a slab's
  *     last block (inside the slab, inside its bitmap's range) is an
  *     invalid free: the slot index is bounded by the capacity (zoo/30).
- * White-box: reads the large tier's counters (hak_large_stats) and finds a
- * slab's last slot (slab.h). */
+ * White-box (part of the slab suite, see test_slab.c): reads the large
+ * tier's counters (hak_large_stats) and finds a slab's last slot (slab.h). */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,8 +36,6 @@
 #include "superslab.h"
 #include "types.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 #define GUARD ((size_t)HAK_PAGE)
 
 static size_t map_of(size_t n)
@@ -209,25 +207,24 @@ START_TEST(realloc_to_class_size_keeps_canary)
 }
 END_TEST
 
-Suite *zoo_gaps_suite(void)
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+void zoo_gaps_cases(Suite *s)
 {
-    Suite *s = suite_create("zoo_gaps");
-    TCase *tc = tcase_create("large_cache");
-    tcase_add_test(tc, large_cache_bytes_follow_cut_grow_free);
-    suite_add_tcase(s, tc);
-    TCase *rt = tcase_create("remote");
-    tcase_add_loop_test(rt, remote_free_of_never_handed_out_slot, 0,
-                        (int)(sizeof remote_sizes / sizeof remote_sizes[0]));
-    tcase_add_test(rt, drain_rejects_queued_slab_not_in_use);
-    tcase_add_loop_test(rt, remote_free_past_last_block_is_invalid, 0,
-                        (int)(sizeof past_sizes / sizeof past_sizes[0]));
-    suite_add_tcase(s, rt);
-    if (HAK_CANARY) { /* the debug flavour's canaries */
-        TCase *ct = tcase_create("canary");
-        tcase_add_loop_test(ct, realloc_to_class_size_keeps_canary, 0,
-                            (int)(sizeof realloc_sizes /
-                                  sizeof realloc_sizes[0]));
-        suite_add_tcase(s, ct);
-    }
-    return s;
+    const test_row_t rows[] = {
+        { "zoo gaps", large_cache_bytes_follow_cut_grow_free, 0, 0 },
+        { "zoo gaps",
+          remote_free_of_never_handed_out_slot, 0, COUNT(remote_sizes) },
+        { "zoo gaps", drain_rejects_queued_slab_not_in_use, 0, 0 },
+        { "zoo gaps",
+          remote_free_past_last_block_is_invalid, 0, COUNT(past_sizes) },
+    };
+    SUITE_ROWS(s, rows);
+    /* Where the build has canaries. */
+    const test_row_t canary_rows[] = {
+        { "zoo gaps canary",
+          realloc_to_class_size_keeps_canary, 0, COUNT(realloc_sizes) },
+    };
+    if (HAK_CANARY)
+        SUITE_ROWS(s, canary_rows);
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -36,6 +37,10 @@ int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap);
 /* run_child, then 1 if the child died of SIGSEGV (a guard page, or a
  * PROT_NONE mapping, stopped its access), else 0. */
 int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap);
+/* The mapping holding address a, as /proc/self/maps has it: its range
+ * [lo, hi) (neighbouring mappings of equal rights merged into one line)
+ * and rights ("rw-p", "---p"); 0, 0 and "" where nothing is mapped. */
+void proc_mapping(uintptr_t a, uintptr_t *lo, uintptr_t *hi, char prot[5]);
 /* In a (forked) child: from now on every mprotect fails with ENOMEM, as
  * near vm.max_map_count (a seccomp filter); _exit(3) if it cannot be set. */
 void deny_mprotect(void);
@@ -88,26 +93,78 @@ static inline unsigned long long test_rand(unsigned long long *s)
     return *s * 2685821657736338717ull;
 }
 
+/* A suite as a table, a row a test: the name of its case (a run of rows
+ * with one name is one TCase), the test, the case's timeout in seconds
+ * (set by its first row; 0 keeps Check's default) and, for a loop test,
+ * how many times it runs (_i from 0; 0 for a plain test). */
+typedef struct test_row {
+    const char *tcase;
+    const TTest *test;
+    unsigned timeout;
+    int loops;
+} test_row_t;
+
+/* Adds the rows' cases to s, in order. (Each suite is made by a literal
+ * suite_create("name"): ci/valgrind.sh finds the suites' names so.) */
+void suite_add_rows(Suite *s, const test_row_t *rows, size_t n);
+#define SUITE_ROWS(s, rows)                                                   \
+    suite_add_rows(s, rows, sizeof rows / sizeof rows[0])
+
+/* calloc (libc's: the test's own bookkeeping), failing the test on NULL. */
+static inline void *test_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* A byte pattern that differs between blocks (ids) and along a block, so
+ * a block handed out twice, shifted, truncated or partly copied shows. */
+static inline uint8_t pattern_byte(size_t id, size_t i)
+{
+    return (uint8_t)(id * 131u + i * 7u + (i >> 8) + 1u);
+}
+
+static inline void pattern_fill(void *p, size_t n, size_t id)
+{
+    uint8_t *b = (uint8_t *)p; /* (a cast: C++ includes this too) */
+    for (size_t i = 0; i < n; i++)
+        b[i] = pattern_byte(id, i);
+}
+
+/* The offset of the first of the n bytes at p off the pattern, or n. */
+static inline size_t pattern_bad(const void *p, size_t n, size_t id)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != pattern_byte(id, i))
+            return i;
+    return n;
+}
+
 /* Scale for loop counts: HAK_TEST_SCALE (default 1). */
 unsigned test_scale(void);
 
 /* The suites, one per module (tests/test_<module>.c). */
 Suite *size_class_suite(void);
-Suite *remote_suite(void);
-Suite *registry_suite(void);
 Suite *exit_suite(void);
 Suite *api_suite(void);
 Suite *align_suite(void);
 Suite *death_suite(void);
 Suite *threads_suite(void);
 Suite *fork_suite(void);
+/* The one white-box suite (test_slab.c), with the cases of
+ * test_slab_layout.c, test_registry.c, test_remote.c, test_zoo_gaps.c. */
 Suite *slab_suite(void);
+void slab_layout_cases(Suite *s);
+void registry_cases(Suite *s);
+void remote_cases(Suite *s);
+void zoo_gaps_cases(Suite *s);
 Suite *large_suite(void);
 Suite *attack_suite(void);
 Suite *sizes_suite(void);
 Suite *zero_suite(void);
 Suite *footprint_suite(void);
 Suite *options_suite(void);
-Suite *zoo_gaps_suite(void); /* test_zoo_gaps.c */
 
 #endif
