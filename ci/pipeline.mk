@@ -14,6 +14,7 @@
 #                     catches it, after how many operations (ZOO_VARIANTS=)
 #   make zoo-check    every zoo patch still applies and builds (fast)
 #   make zoo-refresh  re-diff the zoo patches after the sources moved
+#   make zoo-readme   the README's zoo table rewritten from make zoo's rows
 #   make ci           the gate: all of the above, bounded, with a summary
 
 FUZZ_SECONDS ?= 60
@@ -82,7 +83,7 @@ $(BUILD)/tsan/$(1)/%: stress/%.c stress/common.h $(CORE_SRC_ALL) $(HEADERS)
 endef
 $(foreach f,$(FLAVOURS),$(eval $(call pipeline_flavour,$(f))))
 
-.PHONY: deps fuzz afl replay tsan-stress valgrind stress zoo zoo-check zoo-refresh ci
+.PHONY: deps fuzz afl replay tsan-stress valgrind stress zoo zoo-check zoo-refresh zoo-readme ci
 # Every pipeline target installs what it needs first (a no-op when present).
 deps:
 	@tools/install-deps.sh
@@ -129,6 +130,9 @@ zoo-check:
 	ci/zoo.sh check
 zoo-refresh:
 	ci/zoo.sh refresh
+# The README's zoo table from the rows runs left in build/zoo/ (ci/zoo.sh).
+zoo-readme:
+	ci/zoo.sh readme
 
 # The README's test command and .ci/run's: installs what is missing,
 # builds with both compilers, then every gate (ci/gate.sh).
@@ -182,6 +186,12 @@ coverage: deps $(COV_BINS)
 	@llvm-profdata merge -sparse $(BUILD)/cov/*.profraw -o $(BUILD)/cov/all.profdata
 	@llvm-cov report $(firstword $(COV_BINS)) $(addprefix -object ,$(wordlist 2,99,$(COV_BINS))) \
 	  -instr-profile=$(BUILD)/cov/all.profdata $(CORE_SRC_ALL) | tee $(BUILD)/cov/report.txt
+	@# the corpus alone, debug: what the fuzzers reach without the tests
+	@llvm-profdata merge -sparse $(BUILD)/cov/debug-fuzz_*.profraw -o $(BUILD)/cov/corpus-debug.profdata
+	@llvm-cov report $(BUILD)/cov/debug/replay_$(firstword $(HARNESSES)) $(addprefix -object $(BUILD)/cov/debug/replay_,$(wordlist 2,9,$(HARNESSES))) \
+	  -instr-profile=$(BUILD)/cov/corpus-debug.profdata $(CORE_SRC_ALL) >$(BUILD)/cov/corpus-debug.txt
+	@echo "coverage: $$(awk '/^TOTAL/ { print $$10 }' $(BUILD)/cov/report.txt) of lines; the corpus alone, debug: $$(awk '/^TOTAL/ { print $$10 }' $(BUILD)/cov/corpus-debug.txt)"
+	@ci/readme-facts.sh $(BUILD) coverage
 
 # ---- ASan awareness: hakmem blocks poisoned for AddressSanitizer ----------
 $(BUILD)/asan/misuse: tests/asan/misuse.c $(CORE_SRC_ALL) $(HEADERS)

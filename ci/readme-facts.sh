@@ -2,11 +2,25 @@
 # ci/readme-facts.sh BUILD — the test counts the README states, checked
 # against what the runners of `make unit` just printed (BUILD/FLAVOUR/
 # {unit,cxx,cxx_preload,link}.log): a count typed into the README and not
-# updated when tests were added fails here, naming both numbers.
+# updated when tests were added fails here, naming both numbers; and the
+# bug zoo's table against zoo/ (below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 bad=0
+# ci/readme-facts.sh BUILD coverage: only the figures of `make coverage`'s
+# row, against the report it just wrote (BUILD/cov/{report,corpus-debug}.txt).
+if [ "${2:-}" = coverage ]; then
+    row=$(grep -m1 '^| `make coverage` |' README.md)
+    said=$(echo "$row" | grep -oE '[0-9.]+% of lines' | grep -oE '[0-9.]+')
+    said_corpus=$(echo "$row" | grep -oE 'corpus alone, debug: [0-9.]+%' | grep -oE '[0-9.]+')
+    have=$(awk '/^TOTAL/ { sub(/%/, "", $10); printf "%.1f", $10 }' "$build/cov/report.txt")
+    have_corpus=$(awk '/^TOTAL/ { sub(/%/, "", $10); printf "%.1f", $10 }' "$build/cov/corpus-debug.txt")
+    [ "$said" = "$have" ] || { echo "readme-facts: README says ${said:-no}% of lines covered; make coverage measured $have%"; bad=1; }
+    [ "$said_corpus" = "$have_corpus" ] || { echo "readme-facts: README says the corpus alone covers ${said_corpus:-no}% (debug); make coverage measured $have_corpus%"; bad=1; }
+    [ $bad -eq 0 ] && echo "readme-facts: the README's coverage figures match the report"
+    exit $bad
+fi
 # fact LOG PATTERN_IN_README DESCRIPTION: README's number (the first
 # capture of the extended regex) must equal the runner's count in LOG.
 fact() {
@@ -37,5 +51,17 @@ for f in release debug; do
                   $(grep -c '^  --' "$d/link.log") ))" \
             'tests/link/`, [0-9]+ per flavour' "link tests ($f)"
 done
-[ $bad -eq 0 ] && echo "readme-facts: the README's test counts match the runners"
+# The bug zoo's table (written by `make zoo-readme`): one row per
+# zoo/*.patch, in order, its "what it breaks" the patch's header line. A
+# variant added, removed or re-described without a run fails here.
+zoo_want=$(for p in zoo/*.patch; do
+               printf '%s | %s\n' "$(basename "$p" .patch)" "$(sed -n '1s/^# *//p' "$p")"; done)
+zoo_have=$(sed -n '/^<!-- zoo-table begin/,/^<!-- zoo-table end/p' README.md \
+           | grep -E '^\| [0-9]+-' | awk -F' [|] ' '{ sub(/^[|] /, "", $1); print $1 " | " $2 }')
+if [ "$zoo_want" != "$zoo_have" ]; then
+    echo "readme-facts: the README's zoo table is not zoo/'s variants (make zoo ZOO_VARIANTS=..., then make zoo-readme):"
+    diff <(echo "$zoo_have") <(echo "$zoo_want") | grep '^[<>]' | sed 's/^</  README:/; s/^>/  zoo\/:  /'
+    bad=1
+fi
+[ $bad -eq 0 ] && echo "readme-facts: the README's test counts and zoo table match the runners and zoo/"
 exit $bad

@@ -21,6 +21,9 @@
 #   ci/zoo.sh refresh [V..]  regenerate patches after the sources moved:
 #                            apply with fuzz to a fresh copy, re-diff (-U2),
 #                            keep the header line; review `git diff zoo/`
+#   ci/zoo.sh readme         the README's zoo table (between its zoo-table
+#                            marker comments) rewritten from the rows runs
+#                            left in build/zoo/ (make zoo-readme; below)
 #
 # Knobs: ZOO_VARIANTS (number prefixes or names), ZOO_STAGES (subset and
 # order of the stages above), ZOO_STAGE_SECONDS (bound on each program a
@@ -41,7 +44,7 @@ jobs=${ZOO_JOBS:-2}
 stages=${ZOO_STAGES:-unit stress replay fuzz tsan misuse}
 # Each mode its own scratch space: a check may run beside a full zoo.
 case $mode in
-    run) Z=build/zoo ;;
+    run|readme) Z=build/zoo ;;
     *) Z=build/zoo-$mode ;;
 esac
 
@@ -134,7 +137,69 @@ if [ "$mode" = check ]; then
     done
     exit $bad
 fi
-[ "$mode" = run ] || die "unknown mode $mode (run, check, refresh)"
+# ---- readme ---------------------------------------------------------------
+# The README's table is this script's output, never typed: between the
+# lines "<!-- zoo-table begin ..." and "<!-- zoo-table end -->" it holds one
+# row per zoo/*.patch, in their order. A row comes from build/zoo/<v>.row
+# (the last run of that variant, unless older than its patch), else it is
+# kept from the table already there if its "what it breaks" is still the
+# patch's (a run of a subset updates only its rows); a variant with
+# neither fails the rewrite. Under the table,
+# one line per run the rows come from (build/zoo/runs.log). Rows of
+# variants no longer in zoo/ are dropped. ci/readme-facts.sh checks that
+# the table's variants and "what it breaks" are zoo/'s.
+if [ "$mode" = readme ]; then
+    readme=README.md
+    grep -q '^<!-- zoo-table begin' "$readme" && grep -q '^<!-- zoo-table end' "$readme" \
+        || die "$readme has no zoo-table marker comments"
+    old=$(sed -n '/^<!-- zoo-table begin/,/^<!-- zoo-table end/p' "$readme")
+    mkdir -p "$Z"
+    rows=() runs=() missing="" kept="" fresh=0
+    for v in $(cd zoo && ls *.patch | sed 's/\.patch$//'); do # all, whatever ZOO_VARIANTS says
+        if [ -f "$Z/$v.row" ] && [ "$Z/$v.row" -nt "zoo/$v.patch" ]; then
+            rows+=("$(cat "$Z/$v.row")")
+            fresh=$((fresh + 1))
+            r=$(cat "$Z/$v.run" 2>/dev/null)
+            r=$([ -n "$r" ] && grep -m1 -F -- "$r" "$Z/runs.log" 2>/dev/null)
+            [ -n "$r" ] && runs+=("$r")
+        elif row=$(echo "$old" | grep -m1 -F "| $v |") && [ -n "$row" ] \
+                && [ "$(echo "$row" | cut -d'|' -f3 | sed 's/^ //; s/ $//')" = "$(header "$v")" ]; then
+            rows+=("$row")
+            kept="$kept ${v%%-*}"
+        else
+            missing="$missing $v"
+        fi
+    done
+    [ -z "$missing" ] || die "no result for$missing (make zoo ZOO_VARIANTS=\"${missing# }\")"
+    {
+        echo "<!-- zoo-table begin: written by \`make zoo-readme\` (ci/zoo.sh readme) from \`make zoo\`'s rows; do not edit by hand -->"
+        echo "| variant | what it breaks | caught by | operations | first report line |"
+        echo "|---|---|---|---|---|"
+        printf '%s\n' "${rows[@]}"
+        echo
+        # the runs behind the rows: the earlier ones that rows were kept
+        # from (a run's line names its variants' numbers in parentheses;
+        # the hand-written note of the first runs stays while any row is
+        # kept), then those of this rewrite's new rows
+        [ -n "$kept" ] && echo "$old" | grep -E '^- (`make zoo`|Measured)' | while read -r l; do
+            case $l in
+            "- Measured"*) echo "$l" ;;
+            *) for n in $(echo "$l" | sed -nE 's/^[^(]*\(([0-9 ]+)\).*/\1/p'); do
+                   case " $kept " in *" $n "*) echo "$l"; break ;; esac
+               done ;;
+            esac
+        done
+        [ ${#runs[@]} -gt 0 ] && printf '%s\n' "${runs[@]}"
+        echo "<!-- zoo-table end -->"
+    } | awk '!seen[$0]++ || $0 == ""' >"$Z/readme-block.md"
+    awk -v blk="$Z/readme-block.md" '
+        /^<!-- zoo-table begin/ { while ((getline l < blk) > 0) print l; skip = 1; next }
+        /^<!-- zoo-table end/   { skip = 0; next }
+        !skip' "$readme" >"$Z/README.new" && cat "$Z/README.new" >"$readme"
+    echo "zoo: README table rewritten: ${#rows[@]} variants, $fresh rows from build/zoo/, $(echo $kept | wc -w) kept"
+    exit 0
+fi
+[ "$mode" = run ] || die "unknown mode $mode (run, check, refresh, readme)"
 
 # ---- run: the stages ------------------------------------------------------
 # Each sets `stage`, `opsn` and `line` when it catches the variant (returns 0).
@@ -304,17 +369,22 @@ run_variant() { # variant
         row="| $v | $what | $stage | $opsn | \`$line\` |"
     fi
     echo "$row" >"$Z/$v.row"
+    echo "$run_id" >"$Z/$v.run"
     echo "$row ($(( $(date +%s) - tv ))s)" >&2
 }
 
 mkdir -p "$Z"
 t0=$(date +%s)
+# This run's line in build/zoo/runs.log (each row names its run in
+# <v>.run): when, where, what, and how loaded the machine was.
+run_id="\`make zoo\` $(date -u '+%Y-%m-%d %H:%M') UTC"
+load0=$(cut -d' ' -f1 /proc/loadavg)
 make_base
 variants=$(select_variants "$@")
 # ZOO_PARALLEL variants at a time (each a pipeline of its own).
 par=${ZOO_PARALLEL:-1}
 for v in $variants; do
-    rm -f "$Z/$v.row"
+    rm -f "$Z/$v.row" "$Z/$v.run"
     while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do wait -n; done
     run_variant "$v" &
 done
@@ -332,7 +402,8 @@ done
     echo "|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } | tee "$Z/table.md"
-echo "zoo: $(( $(date +%s) - t0 ))s; table in $Z/table.md"
+echo "- $run_id: $(echo $variants | wc -w) variants ($(echo $variants | sed -E 's/-[^ ]*//g')), stages $stages, ZOO_PARALLEL=$par ZOO_JOBS=$jobs, $(nproc) cores, load $load0 at the start and $(cut -d' ' -f1 /proc/loadavg) at the end, $(( $(date +%s) - t0 )) s" >>"$Z/runs.log"
+echo "zoo: $(( $(date +%s) - t0 ))s; table in $Z/table.md (make zoo-readme puts its rows in the README)"
 if [ $failed -ne 0 ]; then
     echo "zoo: a variant was not caught, or its patch no longer applies or builds"
     exit 1

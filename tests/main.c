@@ -126,6 +126,9 @@ void suite_add_rows(Suite *s, const test_row_t *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!tc || strcmp(rows[i].tcase, rows[i - 1].tcase) != 0) {
             tc = tcase_create(rows[i].tcase);
+            size_t len = strlen(rows[i].tcase), nat = strlen(NATIVE);
+            if (len >= nat && !strcmp(rows[i].tcase + len - nat, NATIVE))
+                tcase_set_tags(tc, "native");
             if (rows[i].timeout)
                 tcase_set_timeout(tc, rows[i].timeout);
             suite_add_tcase(s, tc);

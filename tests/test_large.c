@@ -937,8 +937,6 @@ static void free_unprotectable(void *arg)
 
 START_TEST(guard_refused_is_enomem)
 {
-    if (RUNNING_ON_VALGRIND)
-        return; /* memcheck does not run seccomp filters */
     char buf[1024];
     int st = run_child(large_guards_refused, NULL, buf, sizeof buf);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -1012,8 +1010,6 @@ static void realloc_table_refused(void *arg)
 
 START_TEST(realloc_table_full_is_enomem)
 {
-    if (RUNNING_ON_VALGRIND)
-        return; /* memcheck does not run seccomp filters */
     char buf[1024];
     int st = run_child(realloc_table_refused, NULL, buf, sizeof buf);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -1039,11 +1035,11 @@ Suite *large_suite(void)
         { "cache", quarantined_mapping_not_grown, 0, 0 },
         { "cache", trim_empties_cache, 0, 0 },
         { "cache", cache_bounded_oldest_evicted, 0, 0 },
-        { "guards", every_block_between_guards, 120, 0 },
-        { "guards", freed_block_faults_while_cached, 0, 0 },
-        { "guards", write_after_free_then_reuse_faults, 0, 0 },
-        { "guards", guard_refused_is_enomem, 0, 0 },
-        { "guards", realloc_table_full_is_enomem, 0, 0 },
+        { "guards" NATIVE, every_block_between_guards, 120, 0 },
+        { "guards" NATIVE, freed_block_faults_while_cached, 0, 0 },
+        { "guards" NATIVE, write_after_free_then_reuse_faults, 0, 0 },
+        { "guards" NATIVE, guard_refused_is_enomem, 0, 0 },
+        { "guards" NATIVE, realloc_table_full_is_enomem, 0, 0 },
         { "use", contents_survive_reuse_paths, 0, 0 },
         { "use", stats_count_each_operation_once, 0, 0 },
         { "use", seeded_large_churn, 0, 3 },

@@ -570,7 +570,7 @@ void registry_cases(Suite *s)
         { "lookup", map_matches_list, 0, 0 },
         { "lifecycle", count_grows_and_returns, 120, 0 },
         { "lifecycle", concurrent_lookups, 0, 0 },
-        { "lifecycle", list_beyond_65536_superslabs, 0, 0 },
+        { "many superslabs" NATIVE, list_beyond_65536_superslabs, 0, 0 },
     };
     SUITE_ROWS(s, rows);
 }

@@ -104,6 +104,13 @@ typedef struct test_row {
     int loops;
 } test_row_t;
 
+/* A case whose name ends in NATIVE cannot run under memcheck (seccomp
+ * filters, which memcheck does not run; a 128 GiB reservation; forked
+ * probes of the kernel's faults, a memcheck each): suite_add_rows tags it
+ * "native", ci/valgrind.sh leaves the tag out (CK_EXCLUDE_TAGS), and
+ * every plain run runs it. */
+#define NATIVE " [native]"
+
 /* Adds the rows' cases to s, in order. (Each suite is made by a literal
  * suite_create("name"): ci/valgrind.sh finds the suites' names so.) */
 void suite_add_rows(Suite *s, const test_row_t *rows, size_t n);
