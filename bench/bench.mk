@@ -9,6 +9,12 @@
 #                         build/bench/results-quick/ (a smoke run)
 #   make bench-callgrind  instructions per malloc+free pair (callgrind):
 #                         bench/results/callgrind.md
+#   make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench
+#                         workloads of mimalloc-bench, built from the
+#                         user's checkout (never part of hakmem), against
+#                         the same peers, REPS interleaved reps (5):
+#                         bench/results/external/{results.md,chart.png}
+#                         (bench/external.sh has the knobs)
 #
 # Knobs (environment or make variables): BENCH_RUNS (5), BENCH_QUICK (0),
 # BENCH_WORKLOADS / BENCH_ALLOCS (comma-separated subsets), BENCH_TIMEOUT
@@ -29,7 +35,7 @@ $(BENCH_BINS): $(BENCH_DIR)/%: bench/%.c bench/common.h bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
-.PHONY: bench bench-build bench-callgrind
+.PHONY: bench bench-build bench-callgrind bench-external
 bench-build: $(BENCH_BINS)
 
 bench: all bench-build
@@ -38,3 +44,8 @@ bench: all bench-build
 
 bench-callgrind: all bench-build
 	BENCH_BIN=$(BENCH_DIR) BENCH_BUILD=$(BUILD) bench/callgrind.sh
+
+REPS ?= 5
+bench-external: all
+	@test -n "$(MIMALLOC_BENCH)" || { echo "usage: make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench [REPS=5]" >&2; exit 2; }
+	MIMALLOC_BENCH='$(MIMALLOC_BENCH)' REPS=$(REPS) BENCH_BUILD=$(BUILD) bench/external.sh

@@ -59,29 +59,11 @@ die() { echo "bench: error: $*" >&2; exit 1; }
 
 # ---- Dependencies ------------------------------------------------------------
 
-as_root() {
-    if ((EUID == 0)); then "$@"
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo -n "$@"
-    else return 1
-    fi
-}
-
-apt_install() { # package...
-    say "installing $*"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "$@" </dev/null >&2 ||
-    { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 &&
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "$@" </dev/null >&2; }
-}
-
-if [[ ${BENCH_SKIP_DEPS:-0} != 1 ]]; then
-    "$ROOT/tools/install-deps.sh" >&2 || die "tools/install-deps.sh failed"
-fi
-# GNU time and strace are the runner's own needs (not in tools/).
-[[ -x /usr/bin/time ]] || apt_install time || die "/usr/bin/time missing and could not install 'time'"
+. "$ROOT/bench/peers.sh"
+peers_deps
+# strace is the futex mode's own need.
 if [[ $FUTEX = 1 || $FUTEX_ONLY = 1 ]] && ! command -v strace >/dev/null 2>&1; then
-    apt_install strace || { say "strace unavailable: futex mode skipped"; FUTEX=0; FUTEX_ONLY=0; }
+    peers_apt_install strace || { say "strace unavailable: futex mode skipped"; FUTEX=0; FUTEX_ONLY=0; }
 fi
 command -v python3 >/dev/null || die "python3 is needed for the report"
 
@@ -106,34 +88,7 @@ HAKMEM_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unkno
 # ---- Allocators ------------------------------------------------------------------
 # name=path; mimalloc first: it is the reference of every ratio.
 
-LIBDIR=/usr/lib/x86_64-linux-gnu
-scudo=$(ls -1 /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so 2>/dev/null |
-        sort -V | tail -n 1)
-ALL_ALLOCS=(
-    "mimalloc=$LIBDIR/libmimalloc.so.2"
-    "glibc="
-    "jemalloc=$LIBDIR/libjemalloc.so.2"
-    "tcmalloc=$LIBDIR/libtcmalloc_minimal.so.4"
-    "scudo=$scudo"
-    "hakmem-release=$TMP/release/libhakmem.so"
-    "hakmem-debug=$TMP/debug/libhakmem.so"
-)
-
-in_list() { # item comma-list
-    [[ -z $2 ]] && return 0
-    [[ ",$2," == *",$1,"* ]]
-}
-
-ANAMES=() ; declare -A ALIB
-for e in "${ALL_ALLOCS[@]}"; do
-    n=${e%%=*} p=${e#*=}
-    in_list "$n" "${BENCH_ALLOCS:-}" || continue
-    if [[ $n != glibc && ! -f $p ]]; then
-        say "warning: $n not found (${p:-no file}); skipped"
-        continue
-    fi
-    ANAMES+=("$n"); ALIB[$n]=$p
-done
+peers_select "${BENCH_ALLOCS:-}" < <(peers_list "$TMP")
 ((${#ANAMES[@]})) || die "no allocator to run"
 [[ -n ${ALIB[mimalloc]+x} ]] || say "warning: mimalloc not run: no ratios"
 
@@ -160,7 +115,7 @@ WORKLOADS=(
 WNAMES=() ; declare -A WARGS WMT
 for e in "${WORKLOADS[@]}"; do
     IFS='|' read -r n mt full quick <<<"$e"
-    in_list "$n" "${BENCH_WORKLOADS:-}" || continue
+    peers_in_list "$n" "${BENCH_WORKLOADS:-}" || continue
     WNAMES+=("$n"); WMT[$n]=$mt
     [[ $QUICK = 1 ]] && WARGS[$n]=$quick || WARGS[$n]=$full
 done
@@ -274,15 +229,7 @@ T_START=$(date +%s)
     echo "timeout=$TIMEOUT"
     echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     for n in "${ANAMES[@]}"; do
-        v=''
-        case $n in
-        mimalloc) v=$(dpkg-query -W -f='${Version}' libmimalloc2.0 2>/dev/null) ;;
-        jemalloc) v=$(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null) ;;
-        tcmalloc) v=$(dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null) ;;
-        glibc) v=$(dpkg-query -W -f='${Version}' libc6 2>/dev/null) ;;
-        scudo) v="compiler-rt $(basename "$(dirname "$(dirname "$(dirname "${ALIB[$n]}")")")")" ;;
-        hakmem-*) v="commit $HAKMEM_COMMIT" ;;
-        esac
+        v=$(peers_version "$n")
         lib=${ALIB[$n]:-(none: glibc)}
         [[ $n = hakmem-* ]] && lib="$BUILD/${n#hakmem-}/libhakmem.so (copied at start)"
         echo "lib_$n=$lib|$v"

@@ -98,10 +98,8 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
         if (s->take)
             return 1;
         if (s != &hak_slab_none) {
-            /* The cursor word is empty: the lowest word with free slots. */
-            uint32_t words = (s->capacity + 63u) / 64u, k = 0;
-            while (k < words && !slab_bits(s, k))
-                k++;
+            /* The cursor word is empty: the next word with free slots. */
+            uint32_t words = (s->capacity + 63u) / 64u, k = slab_next_word(s);
             if (k < words && (k <= s->top || switched || !cs->partial)) {
                 s->cursor = (uint16_t)k;
                 if (k > s->top) /* read by other threads (slab.h) */

@@ -103,13 +103,19 @@ HAK_COLD void hak_report_remote_double_free(const void *p, hak_slab_t *s,
  * written (the refill never moves its cursor). */
 hak_slab_t hak_slab_none = { .cls = HAK_CLASS_NONE };
 
+/* s joins its class's partial list at the tail (slab_list.h says why). */
 static void partial_push(hak_class_state_t *cs, hak_slab_t *s)
 {
-    s->prev = NULL;
-    s->next = cs->partial;
-    if (s->next)
-        s->next->prev = s;
-    cs->partial = s;
+    hak_slab_t *head = cs->partial;
+    s->next = NULL;
+    if (!head) {
+        s->prev = s;
+        cs->partial = s;
+        return;
+    }
+    s->prev = head->prev;
+    head->prev->next = s;
+    head->prev = s;
 }
 
 /* A free made s's credit negative (types.h): a FULL slab got blocks back,

@@ -19,6 +19,8 @@
  *   - a FULL slab's first free moves it to the partial list, the partial
  *     slab becomes current when the current one fills, and a partial slab
  *     that becomes empty goes back to its superslab;
+ *   - the partial list is a queue (oldest first), and a refill moves the
+ *     cursor to the next word after it with free slots;
  *   - the same transitions through the remote path (a thread without a
  *     heap frees, the owner drains);
  *   - the heap's hot superslab follows the frees and never names a
@@ -422,6 +424,118 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     hak_check_heap();
     stash_free();
     free(t.v);
+}
+END_TEST
+
+/* The partial list is a queue (src/slab_list.h): of two slabs that got a
+ * block back, the one that got it first is allocated from first. */
+START_TEST(partial_list_is_a_queue)
+{
+    const size_t n = 1000;
+    two_slabs_t t = fill_past_one_slab(n);
+    void **v = t.v;
+    size_t k = t.k;
+    unsigned c = t.c;
+    hak_heap_t *h = t.h;
+    hak_slab_t *s1 = t.s1, *s2 = t.s2;
+    /* Fill s2 too, up to one block in a third slab. */
+    size_t first2 = k - 1;
+    for (;;) {
+        REQ_MSG(k < t.max, "no third slab after %zu blocks", k);
+        v[k] = hak_malloc(n);
+        REQ_NONNULL(v[k]);
+        if (slab_at(v[k++]) != s2)
+            break;
+    }
+    hak_slab_t *s3 = slab_at(v[k - 1]);
+    ck_assert_ptr_ne(s3, s1);
+    ck_assert_uint_eq(s2->state, HAK_SLAB_FULL);
+    ck_assert_ptr_eq(h->hot.cur[c], s3);
+    /* One block back into s1, then one into s2: both join the list. */
+    void *b1 = v[3], *b2 = v[first2 + 5];
+    ck_assert_ptr_eq(slab_at(b1), s1);
+    ck_assert_ptr_eq(slab_at(b2), s2);
+    hak_free(b1);
+    hak_free(b2);
+    ck_assert(on_partial_list(h, c, s1) && on_partial_list(h, c, s2));
+    ck_assert_ptr_eq(h->cls[c].partial, s1);
+    hak_check_heap();
+    /* Use up s3; the next block is s1's (the older on the list), the one
+     * after it s2's. */
+    for (;;) {
+        REQ_MSG(k < t.max, "s3 never filled after %zu blocks", k);
+        v[k] = hak_malloc(n);
+        REQ_NONNULL(v[k]);
+        if (slab_at(v[k]) != s3)
+            break;
+        k++;
+    }
+    ck_assert_ptr_eq(v[k], b1);
+    ck_assert_ptr_eq(h->hot.cur[c], s1);
+    ck_assert(on_partial_list(h, c, s2));
+    k++;
+    v[k] = hak_malloc(n);
+    ck_assert_ptr_eq(v[k], b2);
+    ck_assert_ptr_eq(h->hot.cur[c], s2);
+    k++;
+    hak_check_heap();
+    for (size_t i = 0; i < k; i++)
+        if (v[i] != b1 && v[i] != b2)
+            hak_free(v[i]);
+    hak_free(b1);
+    hak_free(b2);
+    hak_check_heap();
+    stash_free();
+    free(v);
+}
+END_TEST
+
+/* When the cursor word runs empty, the refill moves the cursor to the
+ * next word after it with free slots, round from word 0 (slab_next_word),
+ * not to the lowest such word. */
+START_TEST(refill_takes_next_word_after_cursor)
+{
+    const size_t n = 16;
+    unsigned c = hak_class_of(n);
+    ck_assert_uint_ge(hak_capacity(c), 4 * 64);
+    settle();
+    void *v[3 * 64];
+    v[0] = block_in_own_slab(n);
+    hak_slab_t *s = slab_at(v[0]);
+    ck_assert_ptr_eq(v[0], s->start);
+    /* Words 0..2 handed out, in slot order (a fresh slab). */
+    for (size_t i = 1; i < 3 * 64; i++) {
+        v[i] = hak_malloc(n);
+        REQ_MSG(v[i] == s->start + i * s->stride, "block %zu is not slot %zu",
+                i, i);
+    }
+    ck_assert_uint_eq(s->cursor, 2);
+    ck_assert_uint_eq(s->top, 2);
+    /* Two slots of word 1 back: malloc takes the last freed, then the
+     * refill finds the other (word 1: the cursor moves down to it). */
+    hak_free(v[70]);
+    hak_free(v[71]);
+    ck_assert_ptr_eq(hak_malloc(n), v[71]);
+    ck_assert_ptr_eq(hak_malloc(n), v[70]);
+    ck_assert_uint_eq(s->cursor, 1);
+    ck_assert_ptr_null(s->take);
+    /* Slots in word 2 and word 0 free, the cursor between them: word 2
+     * comes first, then word 0. (11 is freed last, so malloc takes it at
+     * once and the refill sees 150 and 10.) */
+    hak_free(v[150]);
+    hak_free(v[10]);
+    hak_free(v[11]);
+    ck_assert_ptr_eq(hak_malloc(n), v[11]);
+    ck_assert_ptr_null(s->take);
+    ck_assert_ptr_eq(hak_malloc(n), v[150]);
+    ck_assert_uint_eq(s->cursor, 2);
+    ck_assert_ptr_eq(hak_malloc(n), v[10]);
+    ck_assert_uint_eq(s->cursor, 0);
+    hak_check_heap();
+    for (size_t i = 0; i < 3 * 64; i++)
+        hak_free(v[i]);
+    hak_check_heap();
+    stash_free();
 }
 END_TEST
 
@@ -923,6 +1037,8 @@ Suite *slab_suite(void)
         { "lists", full_slab_goes_partial_then_released, 0, 0 },
         { "lists", partial_slab_is_used_before_fresh_carving, 0, 0 },
         { "lists", trim_retires_current_slab_with_blocks_to_partial, 0, 0 },
+        { "lists", partial_list_is_a_queue, 0, 0 },
+        { "lists", refill_takes_next_word_after_cursor, 0, 0 },
         { "remote", heapless_thread_frees_through_remote_queue, 0, 0 },
         { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
         { "hot superslab", hot_base_follows_own_frees, 0, 0 },

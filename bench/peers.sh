@@ -1,0 +1,86 @@
+# bench/peers.sh — sourced by bench/run.sh and bench/external.sh: the
+# peer allocators (one list for both), installing what the runners need,
+# and the version line of each library.
+#
+#   peers_deps             tools/install-deps.sh (unless BENCH_SKIP_DEPS=1)
+#                          and GNU time
+#   peers_list HAKDIR      prints name=path lines, mimalloc first; hakmem's
+#                          libraries are read from HAKDIR/{release,debug}
+#   peers_select LIST      fills ANAMES (order kept) and ALIB[name] from
+#                          peers_list's lines on stdin: those in the comma
+#                          LIST (all when empty) whose library exists
+#   peers_version NAME     the package version (or commit) of NAME
+# The caller defines say and die, and HAKMEM_COMMIT for peers_version.
+
+PEERS_LIBDIR=/usr/lib/x86_64-linux-gnu
+
+peers_as_root() {
+    if ((EUID == 0)); then "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo -n "$@"
+    else return 1
+    fi
+}
+
+peers_apt_install() { # package...
+    say "installing $*"
+    peers_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "$@" </dev/null >&2 ||
+    { peers_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 &&
+      peers_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "$@" </dev/null >&2; }
+}
+
+peers_deps() {
+    if [[ ${BENCH_SKIP_DEPS:-0} != 1 ]]; then
+        "$ROOT/tools/install-deps.sh" >&2 || die "tools/install-deps.sh failed"
+    fi
+    # GNU time is the runners' own need (not in tools/).
+    [[ -x /usr/bin/time ]] || peers_apt_install time ||
+        die "/usr/bin/time missing and could not install 'time'"
+}
+
+peers_scudo() {
+    ls -1 /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.scudo_standalone-x86_64.so 2>/dev/null |
+        sort -V | tail -n 1
+}
+
+peers_list() { # HAKDIR
+    echo "mimalloc=$PEERS_LIBDIR/libmimalloc.so.2"
+    echo "glibc="
+    echo "jemalloc=$PEERS_LIBDIR/libjemalloc.so.2"
+    echo "tcmalloc=$PEERS_LIBDIR/libtcmalloc_minimal.so.4"
+    echo "scudo=$(peers_scudo)"
+    echo "hakmem-release=$1/release/libhakmem.so"
+    echo "hakmem-debug=$1/debug/libhakmem.so"
+}
+
+peers_in_list() { # item comma-list
+    [[ -z $2 ]] && return 0
+    [[ ",$2," == *",$1,"* ]]
+}
+
+peers_select() { # comma-list; reads name=path lines
+    ANAMES=()
+    declare -gA ALIB=()
+    local e n p
+    while IFS= read -r e; do
+        n=${e%%=*} p=${e#*=}
+        peers_in_list "$n" "$1" || continue
+        if [[ $n != glibc && ! -f $p ]]; then
+            say "warning: $n not found (${p:-no file}); skipped"
+            continue
+        fi
+        ANAMES+=("$n"); ALIB[$n]=$p
+    done
+}
+
+peers_version() { # name
+    case $1 in
+    mimalloc) dpkg-query -W -f='${Version}' libmimalloc2.0 2>/dev/null ;;
+    jemalloc) dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null ;;
+    tcmalloc) dpkg-query -W -f='${Version}' libtcmalloc-minimal4 2>/dev/null ;;
+    glibc) dpkg-query -W -f='${Version}' libc6 2>/dev/null ;;
+    scudo) echo "compiler-rt $(basename "$(dirname "$(dirname "$(dirname "$(peers_scudo)")")")")" ;;
+    hakmem-*) echo "commit $HAKMEM_COMMIT" ;;
+    esac
+}
