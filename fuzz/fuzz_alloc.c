@@ -33,6 +33,9 @@
 #else
 #define NO_COVERAGE
 #endif
+/* The shadow model's per-word helpers, inlined even at the fuzz builds'
+ * -O1 (a call per word otherwise). */
+#define PER_WORD NO_COVERAGE static inline __attribute__((always_inline))
 
 #define SLOTS 64
 #define MAX_OPS 1024
@@ -45,6 +48,8 @@ typedef struct slot {
      * realloc), a power of two hak_free_aligned_sized (aligned_alloc with
      * that alignment), NOT_SIZED only hak_free (the other aligned ones) */
     size_t align;
+    /* queued for the worker to allocate (p is NULL until it has) */
+    int pending;
 } slot_t;
 
 #define NOT_SIZED SIZE_MAX
@@ -77,7 +82,7 @@ static size_t take_size(input_t *in)
  * a word compare sees any changed byte in it, at an eighth of the cost of
  * byte loops (which took most of the fuzzer's time). Word w of block id
  * holds pattern(id, w); a last partial word is compared bytewise. */
-NO_COVERAGE static uint64_t pattern(uint32_t id, size_t w)
+PER_WORD uint64_t pattern(uint32_t id, size_t w)
 {
     uint64_t x = ((uint64_t)id << 32 | (uint32_t)w) * 0x9E3779B97F4A7C15u;
     return x ^ x >> 29 ^ (uint64_t)w << 3;
@@ -87,7 +92,7 @@ NO_COVERAGE static uint64_t pattern(uint32_t id, size_t w)
  * of larger ones the first and last 512 bytes and every 61st word between
  * (a prime stride, so damage periodic in pages or classes is still seen;
  * still a few words on every page). */
-NO_COVERAGE static size_t next_covered(size_t w, size_t size)
+PER_WORD size_t next_covered(size_t w, size_t size)
 {
     size_t words = (size + 7) / 8;
     if (size <= 4096 || w + 1 < 64 || w + 1 >= words - 64)
@@ -97,7 +102,7 @@ NO_COVERAGE static size_t next_covered(size_t w, size_t size)
 }
 
 /* Word w's bytes below lim (a whole word when it fits). */
-NO_COVERAGE static void put(uint8_t *p, size_t w, size_t lim, uint64_t v)
+PER_WORD void put(uint8_t *p, size_t w, size_t lim, uint64_t v)
 {
     if (w * 8 + 8 <= lim) {
         *(uint64_t *)(void *)(p + w * 8) = v;
@@ -108,8 +113,7 @@ NO_COVERAGE static void put(uint8_t *p, size_t w, size_t lim, uint64_t v)
 }
 
 /* The first byte of word w below lim that differs from v, or SIZE_MAX. */
-NO_COVERAGE static size_t differs(const uint8_t *p, size_t w, size_t lim,
-                                  uint64_t v)
+PER_WORD size_t differs(const uint8_t *p, size_t w, size_t lim, uint64_t v)
 {
     if (w * 8 + 8 <= lim) {
         uint64_t got = *(const uint64_t *)(const void *)(p + w * 8);
@@ -171,20 +175,32 @@ static void check_aligned(const void *p, size_t align)
  * more than the rest of the input). It frees blocks (cross-thread frees),
  * allocates blocks (owned by its heap, later freed by this thread), and
  * exits when told to: its heap is abandoned with those blocks live and
- * adopted by the next thread; a new worker starts at the next job. Every
- * job is waited for, so runs stay deterministic. */
-typedef struct spawn {
-    slot_t *slots;
-    unsigned n;
-} spawn_t;
+ * adopted by the next thread; a new worker starts at the next job.
+ *
+ * A handoff to the worker and back (two wakeups; one per remote free and
+ * per allocation job, ~60 an input) was most of an input's wall time on a
+ * busy machine, waiting for a core; so the worker's jobs are queued and
+ * run in one handoff (a flush): before the fuzzing thread touches a slot the worker is to fill
+ * (it stays pending until then), before the worker exits, when the queue
+ * is full, when a remote free asks for it (so a free can still land right
+ * between two of this thread's operations), and at the end of the input.
+ * The worker runs the queue in order while this thread waits, so runs stay
+ * deterministic; blocks queued for a remote free are verified when queued
+ * and no longer referenced by the model. */
+typedef struct job {
+    slot_t *slot; /* allocate slot->size bytes into it; NULL: free p */
+    void *p;
+} job_t;
 
-enum { JOB_NONE, JOB_FREE, JOB_ALLOC, JOB_EXIT };
+#define QUEUE 32
+
+enum { JOB_NONE, JOB_RUN, JOB_EXIT };
 
 static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
 static int job_kind;
-static void *job_ptr;
-static spawn_t *job_spawn;
+static job_t queue[QUEUE];
+static unsigned queued;
 static pthread_t worker;
 static int worker_alive;
 
@@ -196,13 +212,16 @@ static void *worker_main(void *arg)
         while (job_kind == JOB_NONE)
             pthread_cond_wait(&worker_cv, &worker_mu);
         int kind = job_kind;
-        if (kind == JOB_FREE)
-            hak_free(job_ptr);
-        for (unsigned i = 0; kind == JOB_ALLOC && i < job_spawn->n; i++) {
-            slot_t *s = &job_spawn->slots[i];
+        for (unsigned i = 0; kind == JOB_RUN && i < queued; i++) {
+            slot_t *s = queue[i].slot;
+            if (!s) {
+                hak_free(queue[i].p);
+                continue;
+            }
             s->p = hak_malloc(s->size);
             if (!s->p)
                 abort();
+            s->pending = 0;
             fill(s);
         }
         job_kind = JOB_NONE;
@@ -214,7 +233,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void run_job(int kind, void *p, spawn_t *sp)
+static void handoff(int kind)
 {
     pthread_mutex_lock(&worker_mu);
     if (!worker_alive) {
@@ -223,8 +242,6 @@ static void run_job(int kind, void *p, spawn_t *sp)
         worker_alive = 1;
     }
     job_kind = kind;
-    job_ptr = p;
-    job_spawn = sp;
     pthread_cond_broadcast(&worker_cv);
     while (job_kind != JOB_NONE)
         pthread_cond_wait(&worker_cv, &worker_mu);
@@ -235,20 +252,45 @@ static void run_job(int kind, void *p, spawn_t *sp)
     }
 }
 
-static void free_remote(void *p)
+/* Runs the queued jobs on the worker and waits for them. */
+static void flush(void)
 {
-    run_job(JOB_FREE, p, NULL);
+    if (queued)
+        handoff(JOB_RUN);
+    queued = 0;
+}
+
+/* The worker flushes what is queued, then exits. */
+static void worker_exit(void)
+{
+    flush();
+    handoff(JOB_EXIT);
+}
+
+static void enqueue(slot_t *slot, void *p)
+{
+    if (queued == QUEUE)
+        flush();
+    queue[queued++] = (job_t){ slot, p };
+}
+
+static void free_remote(void *p, int now)
+{
+    enqueue(NULL, p);
+    if (now)
+        flush();
 }
 
 /* ---- The interpreter ---------------------------------------------------- */
 
-/* Frees s: on the other thread, or here, with its size when sized and
- * the block allows it (a size it was allocated with must not abort). */
+/* Frees s: on the other thread (queued; at once if remote > 1), or here,
+ * with its size when sized and the block allows it (a size it was
+ * allocated with must not abort). */
 static void release_how(slot_t *s, int remote, int sized)
 {
     verify(s, s->size);
     if (remote)
-        free_remote(s->p);
+        free_remote(s->p, remote > 1);
     else if (sized && s->align == 0)
         hak_free_sized(s->p, s->size);
     else if (sized && s->align != NOT_SIZED)
@@ -279,8 +321,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 #define VA_LIMIT ((size_t)1 << 47) /* x86-64 Linux user address space */
 /* Requests the model cannot decide (they may succeed or fail with ENOMEM)
  * are made only up to this many bytes of size or alignment: such a block
- * costs its size in page faults (calloc) or in ASan's shadow (an eighth). */
-#define MAYBE_MAX ((size_t)1 << 24)
+ * costs its size in page faults (calloc) or in ASan's shadow (an eighth).
+ * 4 MiB: alignments past a superslab's (2 MiB) are still made; at 16 MiB
+ * these requests cost twice as much under ASan (its shadow). */
+#define MAYBE_MAX ((size_t)1 << 22)
 
 enum { E_MALLOC, E_CALLOC, E_ALIGNED, E_POSIX, E_MEMALIGN, E_VALLOC,
        E_PVALLOC, E_REALLOC, E_KINDS };
@@ -427,8 +471,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     for (unsigned op = 0; op < MAX_OPS && in.pos < in.len; op++) {
         uint32_t code = take(&in, 1);
         slot_t *s = &slots[take(&in, 1) % SLOTS];
+        if (s->pending)
+            flush(); /* the worker allocates it now */
         if (s->p && code % 12 < 9 && code % 12 != 2 && code % 12 != 6) {
-            release_how(s, code % 12 == 5, code & 0x80);
+            /* a remote free: queued, or at once (about 1 in 10) */
+            release_how(s, code % 12 == 5 ? 1 + (code >= 0xe0) : 0,
+                        code & 0x80);
             continue;
         }
         switch (code % 12) {
@@ -506,24 +554,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             break;
         }
         case 7: case 8: { /* the other thread allocates into empty
-                           * slots; sometimes it exits then (once an input:
-                           * a thread's start and end are the slow part) */
-            slot_t fresh[4];
+                           * slots (queued: pending until touched); sometimes
+                           * it exits then (once an input: a thread's start
+                           * and end are the slow part) */
             unsigned n = 0;
-            for (unsigned i = 0; i < SLOTS && n < 4; i++)
-                if (!slots[(i + op) % SLOTS].p) {
-                    fresh[n].size = take_size(&in);
-                    fresh[n].id = next_id++;
-                    fresh[n].align = 0;
+            for (unsigned i = 0; i < SLOTS && n < 4; i++) {
+                slot_t *f = &slots[(i + op) % SLOTS];
+                if (!f->p && !f->pending) {
+                    f->size = take_size(&in);
+                    f->id = next_id++;
+                    f->align = 0;
+                    f->pending = 1;
+                    enqueue(f, NULL);
                     n++;
                 }
-            spawn_t sp = { fresh, n };
-            run_job(JOB_ALLOC, NULL, &sp);
+            }
             if (take(&in, 1) == 0xe7 && ++exits <= 1)
-                run_job(JOB_EXIT, NULL, NULL);
-            for (unsigned i = 0, k = 0; i < SLOTS && k < n; i++)
-                if (!slots[(i + op) % SLOTS].p)
-                    slots[(i + op) % SLOTS] = fresh[k++];
+                worker_exit();
             break;
         }
         case 9: { /* the whole-heap walk (slow: bounded), trim, stats */
@@ -559,8 +606,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         }
         }
     }
+    flush(); /* the pending slots are allocated */
     for (unsigned i = 0; i < SLOTS; i++)
         if (slots[i].p)
             release_how(&slots[i], i % 3 == 0, i & 1);
+    flush(); /* the remote frees among those */
     return 0;
 }

@@ -44,22 +44,35 @@ typedef struct slot {
     uint8_t seed;
 } slot_t;
 
-/* ---- Producers: free what the owner hands them, one job at a time. ----- */
+/* ---- Producers: free what the owner hands them, in batches. ---------- */
 
 /* Kept across inputs (a thread per input would cost more than the input).
- * A free job is waited for, so runs stay deterministic; a trim or a
+ * A handoff to a producer and back cost more than the allocator's work
+ * for the frees it carried (two wakeups, most of it waiting for a core on
+ * a busy machine), so the owner queues each producer's frees and hands
+ * them over in one job (a flush), which it waits for, producer 0 first:
+ * runs stay deterministic. Everything the owner does that a remote free
+ * may change flushes first: a drain, allocating through refills, a write
+ * into a queued block, a trim or statistics job, a fork, the end of the
+ * input; so does a full queue. The owner's plain allocations do not: they
+ * meet the frees queued before them at the next of those. A trim or a
  * statistics job runs while the owner goes on allocating and freeing
  * (that is its point), and is waited for before the producer's next job
  * and at the end of the input. */
 enum { JOB_FREE = 1, JOB_TRIM, JOB_STATS };
+
+#define QUEUE 32
 
 typedef struct producer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int kind; /* 0: idle */
-    void *job[2];
+    void *job[QUEUE];
     int njob;
+    /* the owner's side: frees not yet handed over */
+    void *queue[QUEUE];
+    int queued;
 } producer_t;
 
 static producer_t producers[2];
@@ -96,8 +109,9 @@ static void producer_idle(producer_t *pr)
         pthread_cond_wait(&pr->cv, &pr->mu);
 }
 
-/* Gives producer k a job; waits for it unless it is a trim or stats. */
-static void post(unsigned k, int kind, void *p, void *q)
+/* Gives producer k a job (a free job: its queue); waits for it unless it
+ * is a trim or stats. */
+static void post(unsigned k, int kind)
 {
     if (!producers_started) {
         for (unsigned i = 0; i < 2; i++) {
@@ -112,9 +126,11 @@ static void post(unsigned k, int kind, void *p, void *q)
     producer_t *pr = &producers[k % 2];
     pthread_mutex_lock(&pr->mu);
     producer_idle(pr);
-    pr->job[0] = p;
-    pr->job[1] = q;
-    pr->njob = q ? 2 : 1;
+    if (kind == JOB_FREE) {
+        memcpy(pr->job, pr->queue, (size_t)pr->queued * sizeof pr->job[0]);
+        pr->njob = pr->queued;
+        pr->queued = 0;
+    }
     pr->kind = kind;
     pthread_cond_broadcast(&pr->cv);
     if (kind == JOB_FREE)
@@ -122,10 +138,23 @@ static void post(unsigned k, int kind, void *p, void *q)
     pthread_mutex_unlock(&pr->mu);
 }
 
-/* Producer k frees p (and q, if given) and the owner waits for it. */
+/* Both producers free what is queued for them; the owner waits. */
+static void flush(void)
+{
+    for (unsigned k = 0; k < 2; k++)
+        if (producers[k].queued)
+            post(k, JOB_FREE);
+}
+
+/* Producer k is to free p (and q, if given: in the same job). */
 static void remote_free(unsigned k, void *p, void *q)
 {
-    post(k, JOB_FREE, p, q);
+    producer_t *pr = &producers[k % 2];
+    if (pr->queued > QUEUE - 2)
+        post(k, JOB_FREE);
+    pr->queue[pr->queued++] = p;
+    if (q)
+        pr->queue[pr->queued++] = q;
 }
 
 static void producers_idle(void)
@@ -157,6 +186,7 @@ static void *double_free_main(void *arg)
  * kind 1: one producer frees it twice. */
 static void expect_caught(int kind, void *victim)
 {
+    flush();
     producers_idle(); /* no trim halfway through in the child */
     int fds[2];
     if (pipe(fds) != 0)
@@ -293,24 +323,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                  * statistics while the owner goes on (a trim costs the
                  * faults of what it returned: one byte value each, once
                  * an input) */
+            flush();
             if (arg2 == 0x4b && !trims++) {
-                post(code >> 4, JOB_TRIM, NULL, NULL);
+                post(code >> 4, JOB_TRIM);
                 break;
             }
             if (arg2 == 0x8b && !stats++) {
-                post(code >> 4, JOB_STATS, NULL, NULL);
+                post(code >> 4, JOB_STATS);
                 break;
             }
             hak_heap_drain(hak_tls_heap);
             npending = 0;
             break;
         case 5: /* the owner allocates through its refills */
+            flush();
             for (unsigned k = 0; k < (arg2 & 31); k++)
                 hak_free(hak_malloc(16 + (size_t)arg * 4));
             npending = 0; /* a refill may have drained */
             break;
         case 6: /* write after a remote free: forged words in a queued
                  * block (it stays out of the slots: it is free) */
+            flush(); /* queued for a producer is not yet free */
             if (npending && npending < SLOTS) {
                 uint8_t *b = pending[arg % npending];
                 /* Still queued? An allocation may have drained it, and
@@ -343,6 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             else
                 hak_free(slots[i].p);
         }
+    flush();
     producers_idle();
     hak_heap_drain(hak_tls_heap);
     /* The walk costs as much as the rest of the input: only after forged
