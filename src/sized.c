@@ -26,6 +26,7 @@
 #include "hakmem.h"
 
 #include "alloc.h"
+#include "heap.h"
 #include "hooks.h"
 #include "large.h"
 #include "registry.h"
@@ -137,8 +138,28 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
             (want == HAK_CLASS_NONE && !((uintptr_t)p & (align - 1))));
 }
 
+/* Release's common case, a sized free (or delete) of a block of the
+ * thread's hot superslab, for n bytes at most 16-byte aligned: that
+ * superslab is the thread's own, so its slab's class is read plainly,
+ * with no registry lookup, and the class of n matching it is the whole
+ * check (hak_class_of(n) is every such alignment's class). 0 for
+ * anything else (another class, a slab not in use, another superslab,
+ * NULL, n == 0): size_fits decides. */
+HAK_INLINE int fits_hot(const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p;
+    return !hak_slots_kept() &&
+           (a & ~(uintptr_t)HAK_SS_MASK) == hak_tls_hot->hot_base &&
+           n - 1 < HAK_SMALL_LIMIT &&
+           slab_of(ss_of(a), a)->cls == hak_class_of(n);
+}
+
 void hak_free_sized(void *p, size_t n)
 {
+    if (HAK_LIKELY(fits_hot(p, n))) {
+        hak_free(p);
+        return;
+    }
     if (!p)
         return;
     if (HAK_UNLIKELY(!size_fits(p, 0, 0, n)))
@@ -148,6 +169,11 @@ void hak_free_sized(void *p, size_t n)
 
 void hak_free_aligned_sized(void *p, size_t align, size_t n)
 {
+    if (HAK_LIKELY(align - 1 < HAK_ALIGN && !(align & (align - 1)) &&
+                   fits_hot(p, n))) {
+        hak_free(p);
+        return;
+    }
     if (!p)
         return;
     if (HAK_UNLIKELY(!size_fits(p, 1, align, n)))

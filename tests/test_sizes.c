@@ -486,9 +486,21 @@ typedef struct sized_case {
     size_t falign, fn; /* freed with (falign 0: hak_free_sized) */
 } sized_case_t;
 
+typedef struct sized_run {
+    const sized_case_t *c;
+    /* a block of the same kind freed first: the superslab the checked
+     * block is in is then the thread's hot one (the sized free's fast
+     * path); else the thread's first free */
+    int warm;
+} sized_run_t;
+
 static void sized_misuse(void *arg)
 {
-    const sized_case_t *c = arg;
+    const sized_run_t *r = arg;
+    const sized_case_t *c = r->c;
+    if (r->warm)
+        hak_free(c->kind ? hak_aligned_alloc(c->align, c->n)
+                         : hak_malloc(c->n));
     void *p = c->kind ? hak_aligned_alloc(c->align, c->n) : hak_malloc(c->n);
     if (!p)
         _exit(3);
@@ -516,16 +528,18 @@ START_TEST(test_free_sized_mismatch_aborts)
         { 1, 64, 100, P2(63), 100 },
     };
     char want[96];
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        snprintf(want, sizeof want, "(given size=%zu", c[i].fn);
+    for (size_t i = 0; i < 2 * (sizeof c / sizeof c[0]); i++) {
+        sized_run_t r = { &c[i / 2], (int)(i & 1) };
+        snprintf(want, sizeof want, "(given size=%zu", r.c->fn);
         char buf[1024];
-        int st = run_child(sized_misuse, (void *)&c[i], buf, sizeof buf);
+        int st = run_child(sized_misuse, &r, buf, sizeof buf);
         REQ_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
-                "case %zu: no abort, status %#x: %s", i, st, buf);
+                "case %zu%s: no abort, status %#x: %s", i / 2,
+                r.warm ? " (warm)" : "", st, buf);
         REQ_MSG(strncmp(buf, SIZE_MISMATCH, strlen(SIZE_MISMATCH)) == 0 &&
                     strstr(buf, want) != NULL,
-                "case %zu: expected \"%s...%s\", got: %s", i, SIZE_MISMATCH,
-                want, buf);
+                "case %zu%s: expected \"%s...%s\", got: %s", i / 2,
+                r.warm ? " (warm)" : "", SIZE_MISMATCH, want, buf);
     }
 }
 END_TEST
