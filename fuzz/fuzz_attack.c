@@ -373,6 +373,10 @@ typedef struct blk {
 typedef struct ghost {
     uint8_t *p;
     size_t span;        /* bytes of it the harness may touch */
+    /* debug, small: bytes of it the poison covers (hak_checked_span: the
+     * class size and the first bytes of the canary room; the rest of the
+     * room is never written or checked) */
+    size_t poisoned;
     uint32_t seq;       /* its mapping's, when freed */
     uint32_t epoch;     /* drain_epoch when freed */
     uint8_t tier, remote;
@@ -986,6 +990,7 @@ static ghost_t ghost_of(const blk_t *b, int remote)
     if (b->tier) {
         hak_slab_t *s = slab_of(ss_of(p), p);
         g.span = s->stride;
+        g.poisoned = hak_checked_span(s->cls);
         uintptr_t mask = ~(((uintptr_t)1 << hak_tier_shift(b->tier)) - 1);
         for (unsigned i = 0; i < SLOTS; i++)
             if (slots[i].p && &slots[i] != b &&
@@ -1045,7 +1050,8 @@ static int poison_certain(const ghost_t *g, size_t off, size_t len)
             g = ghost_k(k);
             break;
         }
-    if (!g->tier || g->remote || g->anchor_slot < 0 || off + len > g->span)
+    if (!g->tier || g->remote || g->anchor_slot < 0 ||
+        off + len > g->poisoned)
         return 0;
     const blk_t *a = &slots[g->anchor_slot];
     if (a->p != g->anchor || a->id != g->anchor_id)
