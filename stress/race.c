@@ -37,6 +37,7 @@
 #define EXCHANGE 256
 #define CYCLE 80          /* blocks per cycle: more than a slab holds */
 #define CYCLE_SIZE 1000
+#define CYCLE_SIZE_NEXT 600
 
 static _Atomic(void *) exchange[EXCHANGE];
 static _Atomic int stop;
@@ -112,7 +113,7 @@ static void *stats_reader(void *arg)
 
 /* Cycle 0 fills a slab and more with 1024-byte blocks, frees them all
  * and names one (a pointer into a freed slab); every later cycle does
- * the same with 896-byte blocks, so the slab is set up again, released
+ * the same with 640-byte blocks, so the slab is set up again, released
  * and set up again, over and over, while the named pointer is never a
  * block's start again: every free of it (or inside it) is a bad one. */
 static void *cycler(void *arg)
@@ -125,16 +126,20 @@ static void *cycler(void *arg)
             b[i] = pay_alloc(size, i);
         void *name = NULL;
         for (unsigned i = 0; size == CYCLE_SIZE && i < CYCLE && !name; i++) {
-            /* a 1024-byte slot k starts an 896-byte one iff 7 divides k */
-            uintptr_t k = ((uintptr_t)b[i] & 0xffff) / 1024;
-            if (k % 7)
+            /* A slot of the 1024-byte class that starts no slot of the
+             * 640-byte class (which 600 bytes get next): the slab's
+             * offset a multiple of neither 640-byte class stride,
+             * release's 640 nor debug's 768 (its canary room), so the
+             * named block is never a live block again. */
+            uintptr_t off = (uintptr_t)b[i] & 0xffff;
+            if (off % 640 && off % 768)
                 name = b[i];
         }
         for (unsigned i = 0; i < CYCLE; i++)
             pay_free(b[i]);
         if (name)
             atomic_store_explicit(&named, name, memory_order_release);
-        size = 800;
+        size = CYCLE_SIZE_NEXT;
     }
     return NULL;
 }
@@ -144,7 +149,7 @@ static void *cycler(void *arg)
 enum bad { BAD_INTERIOR, BAD_STALE, BAD_KINDS };
 static const char *const bad_name[BAD_KINDS] = { "interior", "stale" };
 /* What each may be reported as, depending on what the slab holds then:
- * the block freed, the slab released, or set up again for 896 bytes. */
+ * the block freed, the slab released, or set up again for 640 bytes. */
 static const char *const bad_checks[BAD_KINDS][4] = {
     { "hakmem: misaligned free: ", "hakmem: invalid free: ", NULL, NULL },
     { "hakmem: double free: ", "hakmem: invalid free: ",
