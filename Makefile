@@ -94,7 +94,7 @@ HEADERS  := $(wildcard include/*.h src/*.h hardening/*.h)
 # build, not what is built.)
 FLAGS_STAMP := $(BUILD)/flags.txt
 flags_now := $(CC) | $(CXX) | $(CPPFLAGS) | $(CFLAGS) | $(CXXFLAGS) | $(LDFLAGS) | \
-             $(EXTRA_CFLAGS) | $(EXTRA_CXXFLAGS)
+             $(EXTRA_CFLAGS) | $(EXTRA_CXXFLAGS) | $(KNOBS_release) | $(KNOBS_debug)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' '$(subst ','\'',$(flags_now))' | cmp -s - $@ || \
