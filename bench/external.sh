@@ -258,16 +258,9 @@ T_START=$(date +%s)
 } >"$OUT/meta.txt"
 
 echo "workload,allocator,run,status,cpu_s,wall_s,maxrss_kb,throughput,note" >"$RAW"
-TOTAL=$(( ${#WNAMES[@]} * REPS * ${#ANAMES[@]} )); DONE=0
+TOTAL=$(( ${#WNAMES[@]} * REPS * ${#ANAMES[@]} ))
 say "$TOTAL runs: ${#WNAMES[@]} workloads x ${#ANAMES[@]} allocators x $REPS reps"
-for w in "${WNAMES[@]}"; do
-    for ((k = 1; k <= REPS; k++)); do
-        for a in "${ANAMES[@]}"; do
-            DONE=$((DONE + 1))
-            run_one "$w" "$a" "$k"
-        done
-    done
-done
+peers_interleave "$REPS"
 
 T_END=$(date +%s)
 {

@@ -10,8 +10,11 @@ as a ratio to the best peer's (hakmem is never a peer), oriented so that
 above 1 is worse: time / best time, best throughput / throughput."""
 import csv
 import os
-import statistics
 import sys
+
+# The parsing and number formats of make bench's report (same folder).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import fmt_rate, fmt_ratio, fnum, med, read_meta  # noqa: E402
 
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc", "scudo"]
 
@@ -34,41 +37,9 @@ DESCR = {
 }
 
 
-def fnum(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def fmt_num(x):
-    if x is None:
-        return "–"
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if x >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def fmt_ratio(r):
-    if r is None:
-        return "–"
-    return f"{r:.2f}" if r < 10 else f"{r:.1f}"
-
-
 def main():
     d = sys.argv[1]
-    meta = {}
-    with open(os.path.join(d, "meta.txt")) as fh:
-        for line in fh:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                meta[k] = v
+    meta = read_meta(d)
     rows = list(csv.DictReader(open(os.path.join(d, "raw.csv"))))
     works, allocs = [], []
     for r in rows:
@@ -138,7 +109,7 @@ def main():
                 ch.append("NaN")
                 continue
             r = ratio(v, b, higher)
-            s = (fmt_num(v) if higher else f"{v:.2f} s") + f" ({fmt_ratio(r)})"
+            s = (fmt_rate(v) if higher else f"{v:.2f} s") + f" ({fmt_ratio(r)})"
             if a == top:
                 s = f"**{s}**"
             if ok < n:
@@ -179,7 +150,7 @@ def main():
             b, _ = best(w, per, True)
             L.append(f"| {w} | " + " | ".join(
                 "–" if per[w, a] is None else
-                f"{fmt_num(per[w, a])} ({fmt_ratio(ratio(per[w, a], b, True))})"
+                f"{fmt_rate(per[w, a])} ({fmt_ratio(ratio(per[w, a], b, True))})"
                 for a in allocs) + " |")
 
     L.append("\nWall time (s, median; a shared machine's wall time includes its neighbours):\n")
@@ -197,7 +168,7 @@ def main():
         for a in allocs:
             xs = [x for x in cells(w, a, "throughput" if tput_of[w] else "cpu_s") if x is not None]
             cs.append("–" if not xs else
-                      (f"{fmt_num(min(xs))}–{fmt_num(max(xs))}" if tput_of[w]
+                      (f"{fmt_rate(min(xs))}–{fmt_rate(max(xs))}" if tput_of[w]
                        else f"{min(xs):.2f}–{max(xs):.2f}"))
         L.append(f"| {w} | " + " | ".join(cs) + " |")
 

@@ -10,9 +10,27 @@
 #                          peers_list's lines on stdin: those in the comma
 #                          LIST (all when empty) whose library exists
 #   peers_version NAME     the package version (or commit) of NAME
-# The caller defines say and die, and HAKMEM_COMMIT for peers_version.
+#   peers_interleave REPS  the caller's run_one WORKLOAD ALLOCATOR K for
+#                          every workload of WNAMES: REPS rounds, each of
+#                          every allocator of ANAMES in turn (A B C ...
+#                          A B C ...), DONE counting the runs made
+# The caller defines say and die, HAKMEM_COMMIT for peers_version, and
+# run_one for peers_interleave.
 
 PEERS_LIBDIR=/usr/lib/x86_64-linux-gnu
+
+peers_interleave() { # reps
+    local w a k
+    DONE=0
+    for w in "${WNAMES[@]}"; do
+        for ((k = 1; k <= $1; k++)); do
+            for a in "${ANAMES[@]}"; do
+                DONE=$((DONE + 1))
+                run_one "$w" "$a" "$k"
+            done
+        done
+    done
+}
 
 peers_as_root() {
     if ((EUID == 0)); then "$@"

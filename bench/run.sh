@@ -239,16 +239,9 @@ T_START=$(date +%s)
 
 if [[ $FUTEX_ONLY != 1 ]]; then
     echo "workload,allocator,run,status,wall_s,maxrss_kb,inner_s,ops,ops_per_sec,check,extra,note" >"$RAW"
-    TOTAL=$(( ${#WNAMES[@]} * RUNS * ${#ANAMES[@]} )); DONE=0
+    TOTAL=$(( ${#WNAMES[@]} * RUNS * ${#ANAMES[@]} ))
     say "$TOTAL runs: ${#WNAMES[@]} workloads x ${#ANAMES[@]} allocators x $RUNS runs$([[ $QUICK = 1 ]] && echo ' (quick)')"
-    for w in "${WNAMES[@]}"; do
-        for ((k = 1; k <= RUNS; k++)); do
-            for a in "${ANAMES[@]}"; do
-                DONE=$((DONE + 1))
-                run_one "$w" "$a" "$k"
-            done
-        done
-    done
+    peers_interleave "$RUNS"
 fi
 
 if [[ $FUTEX = 1 || $FUTEX_ONLY = 1 ]]; then
