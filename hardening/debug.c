@@ -76,9 +76,6 @@ static const uint8_t pattern_canary[PATTERN_RUN] = {
 };
 static const uint8_t pattern_zero[PATTERN_RUN];
 
-#define canary_on hak_canary_on
-#define poison_on hak_poison_on
-
 /* Not worth the fuzzers' coverage instrumentation, which made the old
  * byte loop most of a fuzz run's time. */
 HAK_NO_COVERAGE
@@ -123,20 +120,20 @@ static void paint(uint8_t *b, size_t from, size_t to, uint8_t byte)
 
 static void poison(hak_slab_t *s, uint8_t *b)
 {
-    if (poison_on())
+    if (hak_poison_on())
         paint(b, 0, hak_checked_span(s->cls), HAK_FREE_BYTE);
 }
 
 static void set_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
-    if (canary_on())
+    if (hak_canary_on())
         paint(b, req, hak_checked_span(s->cls), HAK_CANARY_BYTE);
 }
 
 /* A freed block's fill is intact (when poison is on). */
 static void check_poison(hak_slab_t *s, const uint8_t *b)
 {
-    if (!poison_on())
+    if (!hak_poison_on())
         return;
     size_t end = hak_checked_span(s->cls);
     size_t bad = first_not(b, 0, end, HAK_FREE_BYTE);
@@ -188,7 +185,7 @@ void hak_chk_arm(hak_superslab_t *ss, hak_slab_t *s, uint8_t *b, size_t req)
 
 static void check_canary(hak_slab_t *s, uint8_t *b, size_t req)
 {
-    if (!canary_on())
+    if (!hak_canary_on())
         return;
     size_t end = hak_checked_span(s->cls);
     size_t bad = first_not(b, req, end, HAK_CANARY_BYTE);

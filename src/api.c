@@ -114,12 +114,9 @@ static void *alloc_aligned(size_t align, size_t size)
     hak_init();
     if (size == 0)
         return hak_zero_alloc(align);
-    size_t n = size > align ? size : align;
-    if (n <= HAK_SMALL_LIMIT) {
-        unsigned c = hak_class_aligned(n, align);
-        if (c < HAK_NUM_CLASSES)
-            return hak_alloc_class(c, size);
-    }
+    unsigned c = hak_class_aligned(size, align);
+    if (c < HAK_NUM_CLASSES)
+        return hak_alloc_class(c, size);
     return hak_large_alloc(size, align, NULL);
 }
 

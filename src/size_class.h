@@ -94,13 +94,18 @@ HAK_INLINE uint32_t hak_stride(unsigned c)
     return hak_footprint(c);
 }
 
-/* The class serving n bytes (0 < n <= HAK_SMALL_LIMIT) at a multiple of
- * align (a power of two), or HAK_NUM_CLASSES when none does: the first
- * from hak_class_of(n) whose size align divides. Its stride is a multiple
- * of align too (hak_canary_room), and slabs are aligned to their size, so
- * every block of it sits at a multiple of align. */
+/* The class serving n bytes at a multiple of align (a power of two), or
+ * HAK_NUM_CLASSES when none does (the large tier's): the first from the
+ * class of max(n, align) whose size align divides. Its stride is a
+ * multiple of align too (hak_canary_room), and slabs are aligned to their
+ * size, so every block of it sits at a multiple of align. The one answer
+ * of the memalign family (api.c) and of the sized frees' check (sized.c). */
 HAK_INLINE unsigned hak_class_aligned(size_t n, size_t align)
 {
+    if (n < align)
+        n = align;
+    if (n > HAK_SMALL_LIMIT)
+        return HAK_NUM_CLASSES;
     unsigned c = hak_class_of(n);
     while (c < HAK_NUM_CLASSES && hak_class_size[c] % align != 0)
         c++;

@@ -38,10 +38,7 @@
  * alloc_aligned; hak_malloc for align <= HAK_ALIGN). */
 static unsigned class_for(size_t n, size_t align)
 {
-    size_t m = n > align ? n : align;
-    if (m > HAK_SMALL_LIMIT)
-        return HAK_CLASS_NONE;
-    unsigned c = hak_class_aligned(m, align);
+    unsigned c = hak_class_aligned(n, align);
     return c < HAK_NUM_CLASSES ? c : HAK_CLASS_NONE;
 }
 
