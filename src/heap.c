@@ -150,6 +150,9 @@ static void heap_abandon(hak_heap_t *h)
     hak_heap_quarantine_flush(h);
     hak_heap_flush(h);
     hak_heap_collect(h);
+    /* One spare a tier for the thread that adopts h; the others' memory
+     * would wait for that thread, which may never come. */
+    hak_superslab_keep_spares(h, 1);
     hak_mutex_lock(&heap_mutex);
     suspect_remove(h);
     h->tid = 0;

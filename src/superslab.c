@@ -140,16 +140,35 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
 /* The superslab has no slab in use. */
 static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
 {
+    unsigned t = ss->tier;
     list_unlink(h, ss);
-    if (h->spare[ss->tier]) {
+    if (h->nspare[t] >= HAK_SPARES) {
         superslab_unmap(h, ss);
         return;
     }
-    /* Keep the mapping and registration, give the pages back (slabs from
-     * ninit on never had any). */
-    hak_os_decommit((uint8_t *)ss_base(ss) + slab_bytes(ss),
-                (size_t)(ss->ninit - 1) << ss->slab_shift);
-    h->spare[ss->tier] = ss;
+    /* Keep the mapping and registration; the pages go back lazily (slabs
+     * from ninit on never had any): the kernel takes them only when it
+     * needs memory, and until then the next use of the spare writes into
+     * them without a page fault. A producer thread whose blocks another
+     * thread frees (xmalloc-test) empties and refills a superslab over
+     * and over: with MADV_DONTNEED here it faulted 140k pages in 5 s. */
+    hak_os_decommit_lazy((uint8_t *)ss_base(ss) + slab_bytes(ss),
+                         (size_t)(ss->ninit - 1) << ss->slab_shift);
+    ss->next = h->spare[t];
+    h->spare[t] = ss;
+    h->nspare[t]++;
+}
+
+/* A spare of tier t (taken off the list), or NULL. */
+static hak_superslab_t *spare_take(hak_heap_t *h, unsigned t)
+{
+    hak_superslab_t *ss = h->spare[t];
+    if (ss) {
+        h->spare[t] = ss->next;
+        h->nspare[t]--;
+        ss->next = NULL;
+    }
+    return ss;
 }
 
 hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
@@ -157,10 +176,8 @@ hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
     unsigned tier = hak_class_tier(cls);
     hak_superslab_t *ss = h->ss[tier];
     if (!ss || !ss->free_mask) {
-        ss = h->spare[tier];
-        if (ss)
-            h->spare[tier] = NULL;
-        else
+        ss = spare_take(h, tier);
+        if (!ss)
             ss = superslab_map(h, tier);
         if (!ss)
             return NULL;
@@ -204,6 +221,13 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
     list_push_head(h, ss);
 }
 
+void hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
+{
+    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
+        while (h->nspare[tier] > keep)
+            superslab_unmap(h, spare_take(h, tier));
+}
+
 size_t hak_superslab_trim(hak_heap_t *h)
 {
     size_t bytes = 0;
@@ -216,9 +240,8 @@ size_t hak_superslab_trim(hak_heap_t *h)
                 }
             }
         }
-        if (h->spare[tier]) {
-            superslab_unmap(h, h->spare[tier]);
-            h->spare[tier] = NULL;
+        for (hak_superslab_t *ss; (ss = spare_take(h, tier));) {
+            superslab_unmap(h, ss);
             bytes += HAK_SS_SIZE;
         }
     }

@@ -371,8 +371,10 @@ struct hak_heap {
     hak_class_state_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
     hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
-    hak_superslab_t *spare[3];     /* per tier: one empty superslab kept
-                                    * mapped and registered, pages given back */
+    /* per tier: empty superslabs kept mapped and registered, their pages
+     * given back lazily (superslab.c), linked by next; and how many */
+    hak_superslab_t *spare[3];
+    uint16_t nspare[3];
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
     hak_counter_t nfree;           /* frees by the owner (all classes) */

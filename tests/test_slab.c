@@ -771,40 +771,46 @@ static void free_in(void **v, size_t k, uintptr_t base)
 START_TEST(hot_base_reset_when_released_superslab_is_unmapped)
 {
     /* 30000 bytes: the largest mid class, 8 blocks a slab, 56 a
-     * superslab. Superslabs fill one after another, so A and B hold only
-     * FULL slabs once a block lands in a third one, C (current). */
-    const size_t n = 30000, cap = 256;
+     * superslab. Superslabs fill one after another, so the first
+     * HAK_SPARES + 1 hold only FULL slabs once a block lands in the next
+     * one (current). */
+    const size_t n = 30000, cap = 56 * (HAK_SPARES + 3);
+    const unsigned want = HAK_SPARES + 1;
     void **v = calloc(cap, sizeof *v);
     ck_assert_ptr_nonnull(v);
     settle(); /* no spare yet */
-    uintptr_t bases[2];
-    size_t k = fill_superslabs(n, 2, v, cap, bases);
+    uintptr_t bases[HAK_SPARES + 1];
+    size_t k = fill_superslabs(n, want, v, cap, bases);
     void *in_c = v[k];
     hak_heap_t *h = my_heap();
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
 
-    /* A empties: it becomes the spare (mapped, registered). */
-    free_in(v, k, bases[0]);
-    ck_assert_msg(registry_tier(bases[0]) == HAK_TIER_MID,
-                  "the first empty superslab is kept as the spare");
-    ck_assert_uint_eq(h->hot.hot_base, bases[0]);
+    /* The first HAK_SPARES to empty become spares (mapped, registered). */
+    for (unsigned i = 0; i < HAK_SPARES; i++) {
+        free_in(v, k, bases[i]);
+        ck_assert_msg(registry_tier(bases[i]) == HAK_TIER_MID,
+                      "empty superslab %u of %u is kept as a spare", i + 1,
+                      HAK_SPARES);
+        ck_assert_uint_eq(h->hot.hot_base, bases[i]);
+    }
+    ck_assert_uint_eq(h->nspare[HAK_TIER_MID], HAK_SPARES);
     check_hot_base_valid(h);
     hak_check_heap();
 
-    /* B empties with a spare present: unmapped while it is the hot one. */
-    free_in(v, k, bases[1]);
+    /* The next one, past the spares: unmapped while it is the hot one. */
+    free_in(v, k, bases[HAK_SPARES]);
     hak_stats_get(&st1);
-    ck_assert_msg(registry_tier(bases[1]) == 0,
-                  "a second empty superslab is unmapped (spare present)");
+    ck_assert_msg(registry_tier(bases[HAK_SPARES]) == 0,
+                  "an empty superslab past %u spares is unmapped", HAK_SPARES);
     ck_assert_uint_eq(st1.superslabs_returned - st0.superslabs_returned, 1);
-    ck_assert_msg(h->hot.hot_base != bases[1],
+    ck_assert_msg(h->hot.hot_base != bases[HAK_SPARES],
                   "hot_base still names unmapped superslab %#jx",
-                  (uintmax_t)bases[1]);
+                  (uintmax_t)bases[HAK_SPARES]);
     check_hot_base_valid(h);
     hak_check_heap();
 
-    /* Frees go on normally, into C. */
+    /* Frees go on normally, into the current one. */
     hak_free(in_c);
     ck_assert_uint_eq(h->hot.hot_base, base_of(in_c));
     hak_check_heap();
@@ -1029,6 +1035,38 @@ START_TEST(init_after_priority_constructors)
 }
 END_TEST
 
+/* A thread that emptied several superslabs exits: its heap keeps one
+ * spare a tier for the thread that adopts it (superslab.h), not
+ * HAK_SPARES. */
+static hak_heap_t *spares_heap;
+static unsigned spares_before;
+
+static void *empty_four_superslabs(void *arg)
+{
+    (void)arg;
+    enum { N = 56 * 4 + 8 }; /* 30000 B: 56 blocks a superslab */
+    void *v[N];
+    for (size_t i = 0; i < N; i++)
+        REQ_NONNULL(v[i] = hak_malloc(30000));
+    for (size_t i = 0; i < N; i++)
+        hak_free(v[i]);
+    spares_heap = my_heap();
+    spares_before = spares_heap->nspare[HAK_TIER_MID];
+    return NULL;
+}
+
+START_TEST(exited_heap_keeps_one_spare)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, empty_four_superslabs, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_msg(spares_before >= 3,
+                  "the thread kept %u spares while it lived", spares_before);
+    ck_assert_uint_le(spares_heap->nspare[HAK_TIER_MID], 1);
+    hak_check_heap();
+}
+END_TEST
+
 Suite *slab_suite(void)
 {
     const test_row_t rows[] = {
@@ -1045,6 +1083,7 @@ Suite *slab_suite(void)
         { "hot superslab",
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
+        { "hot superslab", exited_heap_keeps_one_spare, 0, 0 },
         { "hot superslab",
           foreign_memory_where_superslab_was_is_invalid_free, 0, 0 },
         { "churn", seeded_churn_over_classes, 0, 3 },
