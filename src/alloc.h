@@ -4,7 +4,9 @@
  *   hak_malloc ─ fast: class table, take the lowest set bit of the current
  *      │             slab's cursor word ───────────────────────── return
  *      ├ malloc_above_tiny ─ the same for the mid classes
- *      └ alloc_slow ─ init, large tier, hak_heap_get_slow
+ *      ├ alloc_refill ─ the cursor word is empty: heap_alloc below, with the
+ *      │                class already known (no heap yet, or n == 0: alloc_slow)
+ *      └ alloc_slow ─ init, zero size, large tier, hak_heap_get_slow
  *           └ heap_alloc ─ take ─┬ heap_refill ─ hak_heap_drain (remote bits)
  *                                │             ├ next word with free slots
  *                                │             ├ hak_slab_retire + partial slab
