@@ -288,6 +288,17 @@ HAK_NOINLINE static void free_secure(uint8_t *b)
     free_local(h, ss, b);
 }
 
+HAK_TAIL void hak_free_small(hak_superslab_t *ss, void *p)
+{
+    hak_heap_t *h = hak_tls_heap;
+    if (ss->owner != h) {
+        free_remote(p);
+        return;
+    }
+    h->hot.hot_base = ss_base(ss);
+    free_local(h, ss, p);
+}
+
 /* Not in the hot superslab: ask the registry whose block p is. */
 HAK_TAIL static void free_cold(void *p)
 {
@@ -298,13 +309,7 @@ HAK_TAIL static void free_cold(void *p)
     hak_superslab_t *ss = small_or_free(p);
     if (!ss)
         return;
-    hak_heap_t *h = hak_tls_heap;
-    if (ss->owner != h) {
-        free_remote(p);
-        return;
-    }
-    h->hot.hot_base = ss_base(ss);
-    free_local(h, ss, p);
+    hak_free_small(ss, p);
 }
 
 void hak_free(void *p)

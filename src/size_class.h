@@ -107,7 +107,9 @@ HAK_INLINE unsigned hak_class_aligned(size_t n, size_t align)
     if (n > HAK_SMALL_LIMIT)
         return HAK_NUM_CLASSES;
     unsigned c = hak_class_of(n);
-    while (c < HAK_NUM_CLASSES && hak_class_size[c] % align != 0)
+    /* a mask, not %: align is a variable, and a division costs tens of
+     * cycles on every sized delete (larson: 7% of its time) */
+    while (c < HAK_NUM_CLASSES && (hak_class_size[c] & (align - 1)) != 0)
         c++;
     return c;
 }

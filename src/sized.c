@@ -36,8 +36,10 @@
 /* The class the allocation path picks for n bytes aligned to align (a
  * power of two), or HAK_CLASS_NONE for the large tier (api.c's
  * alloc_aligned; hak_malloc for align <= HAK_ALIGN). */
-static unsigned class_for(size_t n, size_t align)
+HAK_INLINE unsigned class_for(size_t n, size_t align)
 {
+    if (align <= HAK_ALIGN && n - 1 < HAK_SMALL_LIMIT)
+        return hak_class_of(n); /* every class size is a multiple of 16 */
     unsigned c = hak_class_aligned(n, align);
     return c < HAK_NUM_CLASSES ? c : HAK_CLASS_NONE;
 }
@@ -96,6 +98,18 @@ HAK_COLD static void report_mismatch(const void *p, int aligned, size_t align,
     hak_report(HAK_CHECK_SIZE, p, w, d);
 }
 
+/* Release's verdict for a small block in slab s: its class is want, the
+ * class of (n, align), or, for hak_free_sized, one hak_realloc keeps n
+ * bytes in. p may be no live block of a slab another thread owns: the
+ * class is read as slab.h's shared view (NONE: not in use). */
+HAK_INLINE int class_fits(const hak_slab_t *s, unsigned want, int aligned,
+                          size_t n)
+{
+    unsigned c = slab_cls_shared(s);
+    return c == want ||
+           (!aligned && c < HAK_NUM_CLASSES && hak_realloc_keeps(n, c));
+}
+
 /* Whether (align, n) can be what block p was allocated with. aligned:
  * hak_free_aligned_sized's; else hak_free_sized's n, a block of malloc,
  * calloc or realloc. In release a small block's class is read from its
@@ -121,12 +135,7 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
             return n == hak_requested(r.ss, r.slab, p) &&
                    (!aligned || r.slab->cls == want);
         }
-        /* p may be no live block of a slab another thread owns: its
-         * class is read as slab.h's shared view (NONE: not in use). */
-        unsigned c = slab_cls_shared(slab_of(ss_of(a), a));
-        return c == want ||
-               (!aligned && c < HAK_NUM_CLASSES &&
-                hak_realloc_keeps(n, c));
+        return class_fits(slab_of(ss_of(a), a), want, aligned, n);
     }
     /* A large block of (n, align) comes from the aligned path only if no
      * class serves them, and sits on a multiple of align. */
@@ -141,39 +150,76 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
  * with no registry lookup, and the class of n matching it is the whole
  * check (hak_class_of(n) is every such alignment's class). 0 for
  * anything else (another class, a slab not in use, another superslab,
- * NULL, n == 0): size_fits decides. */
+ * NULL, n == 0): size_fits decides. While HAKMEM_SECURITY is set no
+ * superslab is hot (the thread's hot part is the static one), so only
+ * builds that keep the slots (the size is exact there) need saying no. */
 HAK_INLINE int fits_hot(const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p;
-    return !hak_slots_kept() &&
+    return !HAK_SLOTSTATE &&
            (a & ~(uintptr_t)HAK_SS_MASK) == hak_tls_hot->hot_base &&
            n - 1 < HAK_SMALL_LIMIT &&
            slab_of(ss_of(a), a)->cls == hak_class_of(n);
 }
 
+/* Anything else: size_fits decides, with every check of a plain free
+ * after it; the report of a mismatch validates p first. */
+HAK_NOINLINE static void free_sized_checked(void *p, int aligned, size_t align,
+                                            size_t n)
+{
+    if (!p)
+        return;
+    if (HAK_UNLIKELY(!size_fits(p, aligned, align, n)))
+        report_mismatch(p, aligned, align, n);
+    hak_free(p);
+}
+
+/* Not the hot superslab (larson: half of its sized deletes). Release,
+ * HAKMEM_SECURITY off: a small block's class is the whole check, as in
+ * size_fits, and then the registry's answer is not asked for again: the
+ * block goes the way of free's own after the registry (hak_free_small).
+ * Anything else: free_sized_checked. */
+HAK_NOINLINE static void free_sized_cold(void *p, int aligned, size_t align,
+                                         size_t n)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned tier = registry_tier(a);
+    if (!HAK_SLOTSTATE && !hak_sec() &&
+        (tier == HAK_TIER_TINY || tier == HAK_TIER_MID) &&
+        !bad_alignment(aligned, align)) {
+        hak_superslab_t *ss = ss_of(a);
+        if (class_fits(slab_of(ss, a), class_for(n, aligned ? align : HAK_ALIGN),
+                       aligned, n)) {
+            hak_free_small(ss, p);
+            return;
+        }
+    }
+    free_sized_checked(p, aligned, align, n);
+}
+
+/* p is in the hot superslab (fits_hot): hak_free's fast path, without
+ * its test again. */
+HAK_INLINE void free_hot(void *p)
+{
+    const hak_heap_hot_t *hot = hak_tls_hot;
+    free_local(heap_of_hot(hot), ss_of((uintptr_t)p), p);
+}
+
 void hak_free_sized(void *p, size_t n)
 {
     if (HAK_LIKELY(fits_hot(p, n))) {
-        hak_free(p);
+        free_hot(p);
         return;
     }
-    if (!p)
-        return;
-    if (HAK_UNLIKELY(!size_fits(p, 0, 0, n)))
-        report_mismatch(p, 0, 0, n);
-    hak_free(p);
+    free_sized_cold(p, 0, 0, n);
 }
 
 void hak_free_aligned_sized(void *p, size_t align, size_t n)
 {
     if (HAK_LIKELY(align - 1 < HAK_ALIGN && !(align & (align - 1)) &&
                    fits_hot(p, n))) {
-        hak_free(p);
+        free_hot(p);
         return;
     }
-    if (!p)
-        return;
-    if (HAK_UNLIKELY(!size_fits(p, 1, align, n)))
-        report_mismatch(p, 1, align, n);
-    hak_free(p);
+    free_sized_cold(p, 1, align, n);
 }
