@@ -108,7 +108,7 @@ HAK_INLINE unsigned hak_class_aligned(size_t n, size_t align)
         return HAK_NUM_CLASSES;
     unsigned c = hak_class_of(n);
     /* a mask, not %: align is a variable, and a division costs tens of
-     * cycles on every sized delete (larson: 7% of its time) */
+     * cycles (7% of larson's time when every sized delete came here) */
     while (c < HAK_NUM_CLASSES && (hak_class_size[c] & (align - 1)) != 0)
         c++;
     return c;
