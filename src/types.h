@@ -372,9 +372,8 @@ struct hak_heap {
     hak_remote_queue_t remote;
     hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
     /* per tier: empty superslabs kept mapped and registered, their pages
-     * given back lazily (superslab.c), linked by next; and how many */
+     * given back lazily (superslab.c), linked by next; how many: nspare */
     hak_superslab_t *spare[3];
-    uint16_t nspare[3];
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
     hak_counter_t nfree;           /* frees by the owner (all classes) */
@@ -388,6 +387,9 @@ struct hak_heap {
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
     int32_t tid;                   /* live: its thread's kernel id, else 0
                                     * (heap.c lock) */
+    uint16_t nspare[3];            /* spare[]'s lengths (last: the fields
+                                    * the fast paths touch keep their
+                                    * offsets) */
 };
 _Static_assert(offsetof(struct hak_heap, hot) == 0,
                "hak_tls_hot is the heap's address");
