@@ -262,15 +262,4 @@ TOTAL=$(( ${#WNAMES[@]} * REPS * ${#ANAMES[@]} ))
 say "$TOTAL runs: ${#WNAMES[@]} workloads x ${#ANAMES[@]} allocators x $REPS reps"
 peers_interleave "$REPS"
 
-T_END=$(date +%s)
-{
-    echo "elapsed_s=$((T_END - T_START))"
-    echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
-} >>"$OUT/meta.txt"
-
-python3 "$ROOT/bench/external_report.py" "$OUT" || die "report failed"
-if command -v gnuplot >/dev/null 2>&1 && [[ -s $OUT/chart.dat ]]; then
-    gnuplot -e "datafile='$OUT/chart.dat'; outfile='$OUT/chart.png'; reference='the best peer'" \
-        "$ROOT/bench/chart.gp" || say "warning: gnuplot failed"
-fi
-say "done in $((T_END - T_START)) s: $OUT/results.md"
+peers_finish external_report.py 'the best peer'

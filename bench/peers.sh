@@ -14,8 +14,15 @@
 #                          every workload of WNAMES: REPS rounds, each of
 #                          every allocator of ANAMES in turn (A B C ...
 #                          A B C ...), DONE counting the runs made
-# The caller defines say and die, HAKMEM_COMMIT for peers_version, and
-# run_one for peers_interleave.
+#   peers_finish REPORT [REFERENCE]
+#                          the end of a run: elapsed time and load into
+#                          $OUT/meta.txt, bench/REPORT (the runner's
+#                          report script) on $OUT, chart.png from
+#                          chart.dat when gnuplot is there (bars as ratios
+#                          to REFERENCE; chart.gp's default without one)
+# The caller defines say and die, HAKMEM_COMMIT for peers_version,
+# run_one for peers_interleave, and ROOT, OUT and T_START (the run's
+# start, date +%s) for peers_finish.
 
 PEERS_LIBDIR=/usr/lib/x86_64-linux-gnu
 
@@ -30,6 +37,22 @@ peers_interleave() { # reps
             done
         done
     done
+}
+
+peers_finish() { # report [reference]
+    local t_end ref=
+    t_end=$(date +%s)
+    {
+        echo "elapsed_s=$((t_end - T_START))"
+        echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+    } >>"$OUT/meta.txt"
+    python3 "$ROOT/bench/$1" "$OUT" || die "report failed"
+    [[ -n ${2:-} ]] && ref="; reference='$2'"
+    if command -v gnuplot >/dev/null 2>&1 && [[ -s $OUT/chart.dat ]]; then
+        gnuplot -e "datafile='$OUT/chart.dat'; outfile='$OUT/chart.png'$ref" \
+            "$ROOT/bench/chart.gp" || say "warning: gnuplot failed"
+    fi
+    say "done in $((t_end - T_START)) s: $OUT/results.md"
 }
 
 peers_as_root() {

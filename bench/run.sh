@@ -252,15 +252,4 @@ if [[ $FUTEX = 1 || $FUTEX_ONLY = 1 ]]; then
     done
 fi
 
-T_END=$(date +%s)
-{
-    echo "elapsed_s=$((T_END - T_START))"
-    echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
-} >>"$OUT/meta.txt"
-
-python3 "$ROOT/bench/report.py" "$OUT" || die "report failed"
-if command -v gnuplot >/dev/null 2>&1 && [[ -s $OUT/chart.dat ]]; then
-    gnuplot -e "datafile='$OUT/chart.dat'; outfile='$OUT/chart.png'" "$ROOT/bench/chart.gp" ||
-        say "warning: gnuplot failed"
-fi
-say "done in $((T_END - T_START)) s: $OUT/results.md"
+peers_finish report.py
