@@ -221,11 +221,13 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
     list_push_head(h, ss);
 }
 
-void hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
+size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
 {
+    size_t bytes = 0;
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
-        while (h->nspare[tier] > keep)
+        for (; h->nspare[tier] > keep; bytes += HAK_SS_SIZE)
             superslab_unmap(h, spare_take(h, tier));
+    return bytes;
 }
 
 size_t hak_superslab_trim(hak_heap_t *h)
@@ -240,10 +242,6 @@ size_t hak_superslab_trim(hak_heap_t *h)
                 }
             }
         }
-        for (hak_superslab_t *ss; (ss = spare_take(h, tier));) {
-            superslab_unmap(h, ss);
-            bytes += HAK_SS_SIZE;
-        }
     }
-    return bytes;
+    return bytes + hak_superslab_keep_spares(h, 0);
 }

@@ -31,8 +31,9 @@ HAK_INTERNAL hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls);
 /* The slab holds no block any more: back to its superslab. Owner-only. */
 HAK_INTERNAL void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss,
                                          hak_slab_t *s);
-/* Unmap spares of each tier beyond `keep`. Owner-only. */
-HAK_INTERNAL void hak_superslab_keep_spares(hak_heap_t *h, unsigned keep);
+/* Unmap spares of each tier beyond `keep`; returns the bytes unmapped.
+ * Owner-only. */
+HAK_INTERNAL size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep);
 /* Give back the pages of every unused slab and unmap the spares. Returns
  * the bytes given back. Owner-only. */
 HAK_INTERNAL size_t hak_superslab_trim(hak_heap_t *h);
