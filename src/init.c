@@ -33,6 +33,7 @@ static void init_once_body(void)
      * to any file as the program's owner. */
     (void)hak_options_parse(getauxval(AT_SECURE) ? NULL : environ, &hak_opt, 2);
     hak_g.large_cache_bytes = (size_t)hak_opt.large_cache_bytes;
+    hak_g.large_huge_bytes = (size_t)hak_opt.large_huge_bytes;
     hak_g.sec = HAK_DEBUG ? 0 : hak_opt.security;
     hak_g.on_valgrind = (int)RUNNING_ON_VALGRIND;
     hak_heap_global_init();

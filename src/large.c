@@ -38,6 +38,10 @@ typedef struct span {
  * 2x the peak RSS of this setting (measured: split at 1.5x, 2x, 4x, 8x,
  * 16x, 32x, never; 16x was the fastest within 10% of the lowest RSS). */
 #define LARGE_SPLIT 15
+/* Where a huge page starts: a fresh block that asks for them
+ * (HAKMEM_LARGE_HUGE_MB) is placed on this boundary, so that its pages
+ * from the start can be huge ones. */
+#define HUGE_ALIGN ((size_t)2 << 20)
 #define CACHE_SLOTS 64
 #define RECENT 256
 #define LARGE_QUARANTINE HAK_LARGE_QUARANTINE
@@ -340,14 +344,24 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
             }
         }
     }
+    /* Huge pages for big blocks (HAKMEM_LARGE_HUGE_MB): a 2 MiB page
+     * faults in once instead of 512 times, and making it PROT_NONE at
+     * free and read-write at reuse changes one entry instead of 512.
+     * malloc-large (5-25 MiB blocks): page faults 350k to 18k, system
+     * time 1.8 s to 0.8 s. The price is memory a program does not touch:
+     * the kernel fills a whole 2 MiB page at the first touch in it. */
+    int huge = hak_g.large_huge_bytes && need >= hak_g.large_huge_bytes;
     if (!cached) {
-        sp.base = (uintptr_t)hak_os_reserve(need, align);
+        sp.base = (uintptr_t)hak_os_reserve(
+            need, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align);
         sp.map = need;
     }
     /* Only the block's pages become accessible; the guards (and the rest
      * of a mapping taken whole) stay PROT_NONE. If the kernel refuses,
      * the mapping is not used: no block goes out unguarded. */
     int ok = sp.base && hak_os_unguard((void *)sp.base, need) == 0;
+    if (ok && huge)
+        hak_os_huge((void *)sp.base, need);
     if (ok) {
         sp.rw = need;
         sp.req = size;

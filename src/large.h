@@ -32,6 +32,11 @@
  * 16x too big), else grows the largest by mremap; realloc grows in place
  * over a cached neighbour. What falls out of the cache is unmapped.
  *
+ * Huge pages. A block of HAKMEM_LARGE_HUGE_MB or more (default 4 MiB)
+ * asks the kernel for transparent huge pages (MADV_HUGEPAGE), at every
+ * allocation, and a fresh one is placed on a 2 MiB boundary: its guards
+ * and cache changes then touch one page-table entry per 2 MiB.
+ *
  * Reuse order: a short quarantine. The last HAK_LARGE_QUARANTINE mappings
  * freed are not reused while any other cached mapping fits (and are never
  * grown to fit); if only they fit, the one freed longest ago goes first.

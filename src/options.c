@@ -28,6 +28,11 @@ const hak_option_t hak_options[] = {
       "(or with a K/KiB, M/MiB, G/GiB suffix)",
       offsetof(hak_options_t, large_cache_bytes), MiB,
       (uint64_t)1 << HAK_VA_BITS },
+    { "HAKMEM_LARGE_HUGE_MB", HAK_OPT_SIZE, "4",
+      "large blocks at least this big ask for transparent huge pages, in "
+      "MiB (or with a K/KiB, M/MiB, G/GiB suffix); 0: never",
+      offsetof(hak_options_t, large_huge_bytes), MiB,
+      (uint64_t)1 << HAK_VA_BITS },
     { "HAKMEM_SECURITY", HAK_OPT_SECURITY, "none",
       "release only: run-time mitigations, a comma-separated list of "
       "canary, zero, delay, or strong for all three",

@@ -35,6 +35,7 @@ typedef struct hak_options {
     int stats;                      /* HAKMEM_STATS */
     char stats_file[HAK_OPT_PATH_MAX];  /* HAKMEM_STATS_FILE, "" for stderr */
     uint64_t large_cache_bytes;     /* HAKMEM_LARGE_CACHE_MB */
+    uint64_t large_huge_bytes;      /* HAKMEM_LARGE_HUGE_MB */
     unsigned security;              /* HAKMEM_SECURITY: HAK_SEC_* bits */
 } hak_options_t;
 

@@ -100,6 +100,13 @@ int hak_os_guard(void *p, size_t size)
     return r == 0 ? 0 : -1;
 }
 
+void hak_os_huge(void *p, size_t size)
+{
+    int saved = errno;
+    (void)madvise(p, size, MADV_HUGEPAGE);
+    errno = saved;
+}
+
 int hak_os_unguard(void *p, size_t size)
 {
     int saved = errno;

@@ -35,6 +35,9 @@ HAK_INTERNAL int hak_os_move(void *p, size_t old_size, void *to, size_t new_size
  * (e.g. near vm.max_map_count). A guard that could not be placed is an
  * error for the caller, never a silent downgrade. */
 HAK_INTERNAL int hak_os_guard(void *p, size_t size);
+/* Asks for transparent huge pages under [p, p + size) (MADV_HUGEPAGE):
+ * advice only; a kernel without them refuses, and nothing changes. */
+HAK_INTERNAL void hak_os_huge(void *p, size_t size);
 /* Metadata: fresh zeroed read-write memory with an inaccessible page on
  * each side, so no user mapping is ever adjacent to it and a linear
  * overflow out of a neighbouring mapping faults before it arrives. NULL

@@ -398,6 +398,7 @@ _Static_assert(offsetof(struct hak_heap, hot) == 0,
 typedef struct hak_global {
     unsigned sec;           /* HAK_SEC_*: release only, 0 in debug */
     size_t large_cache_bytes;  /* HAKMEM_LARGE_CACHE_MB */
+    size_t large_huge_bytes;   /* HAKMEM_LARGE_HUGE_MB; 0: never */
     int on_valgrind;           /* HAK_VALGRIND builds: running under it */
     _Atomic int ready;
 } hak_global_t;

@@ -28,6 +28,7 @@
  * share a process) change nothing. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -478,6 +479,69 @@ static size_t large_cache_limit(void)
         bytes = 64 * MiB; /* rejected: the default is used */
     return (size_t)bytes;
 }
+
+/* HAKMEM_LARGE_HUGE_MB as the program sets it, or its default of 4 MiB. */
+static size_t large_huge_limit(void)
+{
+    const char *v = getenv("HAKMEM_LARGE_HUGE_MB");
+    uint64_t bytes = 4 * MiB;
+    if (v && hak_opt_size(v, MiB, (uint64_t)1 << HAK_VA_BITS, &bytes))
+        bytes = 4 * MiB; /* rejected: the default is used */
+    return (size_t)bytes;
+}
+
+/* Whether the kernel mapping holding p was advised MADV_HUGEPAGE: its
+ * VmFlags in /proc/self/smaps name "hg" (whether the kernel then uses
+ * huge pages is its own policy; the advice is what hakmem decides). */
+static int advised_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int in = 0, found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') <
+                                                           strchr(line, ' '))
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (in && strncmp(line, "VmFlags:", 8) == 0)
+            found = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    ck_assert_msg(found >= 0, "no mapping holds %p in /proc/self/smaps", p);
+    return found;
+}
+
+/* A block of HAKMEM_LARGE_HUGE_MB or more is placed on a 2 MiB boundary
+ * and advised huge, also when it comes from the cache; a smaller one is
+ * not advised. */
+START_TEST(big_blocks_ask_for_huge_pages)
+{
+    start_empty();
+    const size_t limit = large_huge_limit();
+    const size_t big = limit ? limit : 8 * MiB;
+    uint8_t *b = hak_malloc(big);
+    ck_assert_ptr_nonnull(b);
+    b[0] = b[big - 1] = 1;
+    ck_assert_int_eq(advised_huge(b), limit != 0);
+    if (limit)
+        ck_assert_msg((uintptr_t)b % (2 * MiB) == 0,
+                      "a fresh %zu-byte block at %p is not on a 2 MiB "
+                      "boundary", big, (void *)b);
+    if (limit > 2 * MiB) {
+        uint8_t *s = hak_malloc(limit - 2 * MiB);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(advised_huge(s), 0);
+        hak_free(s);
+    }
+    hak_free(b);
+    uint8_t *c = cached_mapping(big); /* b's mapping comes back */
+    uint8_t *d = hak_malloc(big);
+    ck_assert_ptr_eq(d, c);
+    ck_assert_int_eq(advised_huge(d), limit != 0);
+    hak_free(d);
+}
+END_TEST
 
 START_TEST(cache_bounded_oldest_evicted)
 {
@@ -1035,6 +1099,7 @@ Suite *large_suite(void)
         { "cache", quarantined_mapping_not_grown, 0, 0 },
         { "cache", trim_empties_cache, 0, 0 },
         { "cache", cache_bounded_oldest_evicted, 0, 0 },
+        { "cache" NATIVE, big_blocks_ask_for_huge_pages, 0, 0 },
         { "guards" NATIVE, every_block_between_guards, 120, 0 },
         { "guards" NATIVE, freed_block_faults_while_cached, 0, 0 },
         { "guards" NATIVE, write_after_free_then_reuse_faults, 0, 0 },
