@@ -469,25 +469,27 @@ START_TEST(trim_empties_cache)
 }
 END_TEST
 
-/* The large cache's bound as a program sets it: HAKMEM_LARGE_CACHE_MB
- * (read by the options' own parser), or its default of 64 MiB. */
-static size_t large_cache_limit(void)
+/* The options as the program's environment sets them, read by the
+ * library's own parser with its own defaults (HAKMEM_LARGE_CACHE_MB 64,
+ * HAKMEM_LARGE_HUGE_MB 4). */
+static hak_options_t env_options(void)
 {
-    const char *v = getenv("HAKMEM_LARGE_CACHE_MB");
-    uint64_t bytes = 64 * MiB;
-    if (v && hak_opt_size(v, MiB, (uint64_t)1 << HAK_VA_BITS, &bytes))
-        bytes = 64 * MiB; /* rejected: the default is used */
-    return (size_t)bytes;
+    extern char **environ;
+    hak_options_t o;
+    hak_options_parse(environ, &o, -1);
+    return o;
 }
 
-/* HAKMEM_LARGE_HUGE_MB as the program sets it, or its default of 4 MiB. */
+/* The large cache's bound. */
+static size_t large_cache_limit(void)
+{
+    return (size_t)env_options().large_cache_bytes;
+}
+
+/* The size from which large blocks ask for huge pages (0: never). */
 static size_t large_huge_limit(void)
 {
-    const char *v = getenv("HAKMEM_LARGE_HUGE_MB");
-    uint64_t bytes = 4 * MiB;
-    if (v && hak_opt_size(v, MiB, (uint64_t)1 << HAK_VA_BITS, &bytes))
-        bytes = 4 * MiB; /* rejected: the default is used */
-    return (size_t)bytes;
+    return (size_t)env_options().large_huge_bytes;
 }
 
 /* Whether the kernel mapping holding p was advised MADV_HUGEPAGE: its
