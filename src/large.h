@@ -33,8 +33,9 @@
  * over a cached neighbour. What falls out of the cache is unmapped.
  *
  * Huge pages. A block of HAKMEM_LARGE_HUGE_MB or more (default 4 MiB)
- * asks the kernel for transparent huge pages (MADV_HUGEPAGE), at every
- * allocation, and a fresh one is placed on a 2 MiB boundary: its guards
+ * asks the kernel for transparent huge pages (MADV_HUGEPAGE) when it is
+ * allocated and when realloc grows it, and a fresh mapping for one (or
+ * one realloc moves it into) is placed on a 2 MiB boundary: its guards
  * and cache changes then touch one page-table entry per 2 MiB.
  *
  * Reuse order: a short quarantine. The last HAK_LARGE_QUARANTINE mappings

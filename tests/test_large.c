@@ -516,7 +516,7 @@ static int advised_huge(const void *p)
 
 /* A block of HAKMEM_LARGE_HUGE_MB or more is placed on a 2 MiB boundary
  * and advised huge, also when it comes from the cache; a smaller one is
- * not advised. */
+ * not advised, until realloc grows it to that size. */
 START_TEST(big_blocks_ask_for_huge_pages)
 {
     start_empty();
@@ -542,6 +542,22 @@ START_TEST(big_blocks_ask_for_huge_pages)
     ck_assert_ptr_eq(d, c);
     ck_assert_int_eq(advised_huge(d), limit != 0);
     hak_free(d);
+
+    /* A block realloc grows to that size asks too (an empty cache: the
+     * smaller block gets a fresh mapping, unadvised). */
+    if (limit > 2 * MiB) {
+        start_empty();
+        uint8_t *s = hak_malloc(limit - 2 * MiB);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(advised_huge(s), 0);
+        s = hak_realloc(s, big);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(advised_huge(s), 1);
+        ck_assert_msg((uintptr_t)s % (2 * MiB) == 0, /* moved: fresh */
+                      "a block grown to %zu bytes at %p is not on a 2 MiB "
+                      "boundary", big, (void *)s);
+        hak_free(s);
+    }
 }
 END_TEST
 
