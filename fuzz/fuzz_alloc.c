@@ -16,6 +16,9 @@
  * and fuzz/replay.c, which replays files (the corpus regression tests).
  * It links the prefixed core, so the fuzzers' own malloc stays theirs.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getcpu, the CPU_ macros (harness.h) */
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -248,6 +251,7 @@ static void handoff(int kind)
             abort();
         worker_alive = 1;
     }
+    colocate(&worker); /* (alive: just created, if not before) */
     job_kind = kind;
     pthread_cond_broadcast(&worker_cv);
     while (job_kind != JOB_NONE)

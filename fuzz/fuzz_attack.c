@@ -76,7 +76,7 @@
  * since the registry exists) and links the prefixed core.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mremap's flags */
+#define _GNU_SOURCE /* mremap's flags; sched_getcpu (harness.h) */
 #endif
 #include <errno.h>
 #include <pthread.h>
@@ -651,6 +651,7 @@ static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
 static void *worker_job;
 static int worker_started;
+static pthread_t worker;
 
 static void *worker_main(void *arg)
 {
@@ -697,12 +698,12 @@ static void free_remote(void *p)
     }
     pthread_mutex_lock(&worker_mu);
     if (!worker_started) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, worker_main, NULL) != 0)
+        if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
             abort();
-        pthread_detach(t);
+        pthread_detach(worker);
         worker_started = 1;
     }
+    colocate(&worker);
     worker_job = p;
     pthread_cond_broadcast(&worker_cv);
     while (worker_job)

@@ -17,6 +17,9 @@
  *
  * It includes the core's internal headers and links the prefixed core.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* harness.h */
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
