@@ -153,14 +153,15 @@ $(BUILD)/$(1)/libhakmem.a: $(BUILD)/$(1)/obj/hakmem_core.o $$($(1)_DROPIN_OBJ)
 # -Bsymbolic-functions: calls inside the library bind directly, never
 # through the PLT; -z nodelete: an allocator is never unloaded while blocks
 # it handed out are alive; --defsym: malloc and free are the fast paths
-# themselves (src/dropin.c). libhakmem.so is linked by the C++ driver (it
-# holds the C++ operators: libstdc++.so.6).
+# themselves (src/dropin.c). libhakmem.so holds the C++ operators but is
+# linked by the C driver: it does not depend on libstdc++ (src/dropin_cxx.cc
+# says why and how).
 $(BUILD)/$(1)/$(call sofile,$(SO_core)): $$($(1)_CORE_OBJ) src/hakmem.map
 	$$(call say,LD [$(1)],$$@)$$(CC) $$(OPT_$(1)) $$(CFLAGS) $$(LDFLAGS) -shared -pthread \
 	    -Wl,-soname,$(call soname,$(SO_core)) -Wl,--version-script=src/hakmem.map \
 	    -Wl,-Bsymbolic-functions -Wl,-z,nodelete -o $$@ $$($(1)_CORE_OBJ)
 $(BUILD)/$(1)/$(call sofile,$(SO_dropin)): $$($(1)_CORE_OBJ) $$($(1)_DROPIN_SO_OBJ) src/dropin.map
-	$$(call say,LD [$(1)],$$@)$$(CXX) $$(OPT_$(1)) $$(CXXFLAGS) $$(LDFLAGS) -shared -pthread \
+	$$(call say,LD [$(1)],$$@)$$(CC) $$(OPT_$(1)) $$(CFLAGS) $$(LDFLAGS) -shared -pthread \
 	    -Wl,-soname,$(call soname,$(SO_dropin)) -Wl,--version-script=src/dropin.map \
 	    -Wl,-Bsymbolic-functions -Wl,-z,nodelete \
 	    -Wl,--defsym=malloc=hak_malloc -Wl,--defsym=free=hak_free \
@@ -196,9 +197,9 @@ unit: $(LIBS) $(foreach f,$(FLAVOURS),$(BUILD)/$(f)/hak_tests)
 
 # ---- C++: operator new/delete in the drop-in libraries --------------------
 # src/dropin_cxx.cc goes into libhakmem.a and libhakmem.so only (the core
-# libraries stay C): libhakmem.so is linked by the C++ driver, so it needs
-# libstdc++.so.6 (as tcmalloc and jemalloc do); a C program linking the
-# archive never pulls the C++ object in. Tests (tests/cxx/): cxx_tests links
+# libraries stay C); its references to the C++ runtime are weak, so
+# libhakmem.so needs no libstdc++.so.6 (tcmalloc's and jemalloc's do); a C
+# program linking the archive never pulls the C++ object in. Tests (tests/cxx/): cxx_tests links
 # libhakmem.a; cxx_preload is a plain C++ program run under LD_PRELOAD of
 # libhakmem.so. `make unit` runs them (cxx-test), both flavours, and the
 # link tests below.
@@ -215,6 +216,9 @@ $(BUILD)/$(1)/obj/%.o: %.cc $(HEADERS) Makefile $(FLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(call say,CXX [$(1)],$$<)$$(CXX) $$(CPPFLAGS) $$(OPT_$(1)) $$(CXXFLAGS) $$(CXXFLAGS_CORE) \
 	    $$(KNOBS_$(1)) $$(EXTRA_CXXFLAGS) -c $$< -o $$@
+	@# the C++ runtime's references the compiler made, weak (see the file)
+	$$(OBJCOPY) $$$$(nm -u $$@ | awk '$$$$2 ~ /^(_Z|__cxa_|__gxx_|_Unwind_)/ \
+	    { printf " --weaken-symbol=%s", $$$$2 }') $$@
 $(BUILD)/$(1)/cxx_tests: tests/cxx/test_cxx.cc tests/cxx/opaque.hh tests/util.h $(BUILD)/$(1)/libhakmem.a
 	$$(call say,CXXLD [$(1)],$$@)$$(CXX) $$(CPPFLAGS) $$(CXXFLAGS) $$(CXXTEST_FLAGS) $$(KNOBS_$(1)) \
 	    $$(LDFLAGS) -o $$@ $$< \
@@ -259,11 +263,12 @@ unit: fork-first-test
 # way a user would (only include/ and the library files): SONAME and
 # symlinks, -lhakmem resolving to libhakmem.so.MAJOR, a program with its
 # own hak_os_map/hak_heap_drain/hak_large_alloc linked against both archives, the
-# version macros, dlopen of libhakmem_core.so.
+# version macros, dlopen of libhakmem_core.so, libhakmem.so without
+# libstdc++ (and a C++ library dlopen()ed into a local scope).
 .PHONY: link-test
 link-test: $(LIBS)
 	@for f in $(FLAVOURS); do \
-	  CC="$(CC)" CPPFLAGS="$(CPPFLAGS)" CFLAGS="$(CFLAGS) $(WERROR_FLAGS)" LDFLAGS="$(LDFLAGS)" \
+	  CC="$(CC)" CXX="$(CXX)" CPPFLAGS="$(CPPFLAGS)" CFLAGS="$(CFLAGS) $(WERROR_FLAGS)" LDFLAGS="$(LDFLAGS)" \
 	    VERSION=$(VERSION) ci/logged.sh $(BUILD)/$$f/link.log tests/link/run.sh $(BUILD)/$$f $$f \
 	    || exit 1; done
 

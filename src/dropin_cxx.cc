@@ -15,15 +15,32 @@
  *             was not allocated with aborts ("sized free mismatch"), which
  *             catches a delete through the wrong type or of an array as a
  *             scalar (src/sized.c).
- * This file needs libstdc++ (std::get_new_handler, std::bad_alloc), so the
- * shared drop-in library depends on libstdc++.so.6, as tcmalloc's and
- * jemalloc's do. A C program that links the static archive never pulls
- * this object in.
+ * The C++ runtime (the new handler, std::bad_alloc, catching) is needed on
+ * the failure paths only, so libhakmem.so does not depend on libstdc++: a
+ * C program that preloads it does not map libstdc++, libm and libgcc_s
+ * (1.2 MiB of its resident memory, and their load time). Every reference
+ * to the runtime is weak (the Makefile weakens those the compiler makes:
+ * catching, terminate); a program that calls operator new has the runtime
+ * loaded, and it resolves them at load time when the program links it. A
+ * C program that dlopen()s a C++ library has it in that library's local
+ * scope only: then the two the failure paths call are looked up in the
+ * loaded libstdc++.so.6 (local_cxx). (What remains without it: a new
+ * handler that throws inside a nothrow new is not caught there.) A C
+ * program that links the static archive never pulls this object in.
  */
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include "hakmem.h"
+
+namespace std {
+[[gnu::weak]] new_handler get_new_handler() noexcept;
+[[gnu::weak, noreturn]] void __throw_bad_alloc();
+}
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -44,14 +61,46 @@ inline void *try_alloc(std::size_t n, std::size_t align)
     return hak_aligned_alloc(align, n);
 }
 
+/* The runtime's symbol `name` in a libstdc++.so.6 the process has loaded
+ * (into a local scope: the weak reference did not resolve), or NULL. */
+void *local_cxx(const char *name)
+{
+    void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    return lib ? dlsym(lib, name) : nullptr;
+}
+
+std::new_handler new_handler_now()
+{
+    if (std::get_new_handler)
+        return std::get_new_handler();
+    auto get = reinterpret_cast<std::new_handler (*)()>(
+        local_cxx("_ZSt15get_new_handlerv"));
+    return get ? get() : nullptr;
+}
+
+[[noreturn, gnu::noinline]] void throw_bad_alloc()
+{
+    if (std::__throw_bad_alloc)
+        std::__throw_bad_alloc();
+    if (auto raise = reinterpret_cast<void (*)()>(local_cxx("_ZSt17__throw_bad_allocv")))
+        raise();
+    /* No C++ runtime in the process at all (a C program calling the
+     * mangled name): nothing could catch it. */
+    static const char msg[] = "hakmem: operator new: out of memory, and no "
+                              "C++ runtime loaded to throw std::bad_alloc\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    std::abort();
+}
+
 /* The allocation failed: ask the new handler for memory and retry until
  * it gives up ([new.delete.single]); with none, std::bad_alloc. */
 [[gnu::noinline]] void *retry_or_throw(std::size_t n, std::size_t align)
 {
     for (;;) {
-        std::new_handler h = std::get_new_handler();
+        std::new_handler h = new_handler_now();
         if (!h)
-            throw std::bad_alloc();
+            throw_bad_alloc();
         h();
         if (void *p = try_alloc(n, align))
             return p;
@@ -62,7 +111,7 @@ inline void *try_alloc(std::size_t n, std::size_t align)
 [[gnu::noinline]] void *retry_or_null(std::size_t n, std::size_t align) noexcept
 {
     for (;;) {
-        std::new_handler h = std::get_new_handler();
+        std::new_handler h = new_handler_now();
         if (!h)
             return nullptr;
         try {
@@ -78,7 +127,7 @@ inline void *try_alloc(std::size_t n, std::size_t align)
 inline void *new_or_throw(std::size_t n, std::size_t align)
 {
     if (__builtin_expect(!is_pow2(align), 0))
-        throw std::bad_alloc();
+        throw_bad_alloc();
     void *p = try_alloc(n, align);
     return __builtin_expect(p != nullptr, 1) ? p : retry_or_throw(n, align);
 }

@@ -99,6 +99,47 @@ START_TEST(test_failure)
 }
 END_TEST
 
+// The new handler, set through the program's libstdc++, is seen by the
+// preloaded library (which does not link libstdc++: its references are
+// weak, resolved at load) and asked until it gives up; a bad_alloc it
+// throws comes out of new, and nothrow new turns it into nullptr.
+int handler_calls;
+void handler_gives_up_after_2()
+{
+    if (++handler_calls == 2)
+        std::set_new_handler(nullptr);
+}
+void handler_throws()
+{
+    ++handler_calls;
+    throw std::bad_alloc();
+}
+
+START_TEST(test_new_handler)
+{
+    setup();
+    const size_t big = opaque_size(SIZE_MAX / 2);
+    bool threw = false;
+    std::set_new_handler(handler_gives_up_after_2);
+    try {
+        ::operator delete(::operator new(big));
+    } catch (const std::bad_alloc &) {
+        threw = true;
+    }
+    REQ(threw);
+    REQ_INT_EQ(handler_calls, 2);
+    handler_calls = 0;
+    std::set_new_handler(handler_gives_up_after_2);
+    REQ_NULL(::operator new[](big, std::nothrow));
+    REQ_INT_EQ(handler_calls, 2);
+    handler_calls = 0;
+    std::set_new_handler(handler_throws);
+    REQ_NULL(::operator new(big, std::nothrow));
+    REQ_INT_EQ(handler_calls, 1);
+    std::set_new_handler(nullptr);
+}
+END_TEST
+
 struct elem {
     uint64_t v;
 };
@@ -141,6 +182,7 @@ int main()
     TCase *tc = tcase_create("preload");
     tcase_add_test(tc, test_operators_are_hakmem);
     tcase_add_test(tc, test_failure);
+    tcase_add_test(tc, test_new_handler);
     tcase_add_test(tc, test_sized_delete_mismatch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

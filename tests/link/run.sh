@@ -16,14 +16,18 @@
 #   secure     HAKMEM_STATS_FILE is honoured by a plain program and ignored
 #              by a setuid one (its caller could otherwise append to any
 #              file as the program's owner); the setuid half needs root
+#   cxx local  libhakmem.so needs no libstdc++: a C program preloading it
+#              maps none; a C++ library it then dlopen()s into a local
+#              scope gets the new handler asked and std::bad_alloc thrown
+#              by hakmem's operator new (its runtime found in that scope)
 #
-# Environment: CC, CPPFLAGS, CFLAGS, LDFLAGS (the build's), VERSION.
+# Environment: CC, CXX, CPPFLAGS, CFLAGS, LDFLAGS (the build's), VERSION.
 # Last line: "link (FLAVOUR): N passed, M failed"; exit 1 if M > 0.
 set -uo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BUILD/FLAVOUR FLAVOUR" >&2; exit 2; }
 dir=$1 flavour=$2
 cd "$(dirname "$0")/../.."
-: "${CC:=cc}" "${VERSION:?VERSION must be set}"
+: "${CC:=cc}" "${CXX:=c++}" "${VERSION:?VERSION must be set}"
 major=${VERSION%%.*}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -108,6 +112,22 @@ else
     else
         ok "secure (a setuid program ignores HAKMEM_ variables)"
     fi
+fi
+
+if readelf -d "$dir/libhakmem.so" | grep -q "(NEEDED).*libstdc++"; then
+    bad "cxx local" "libhakmem.so needs libstdc++"
+elif ! compile cxx_local cxx_local.c -ldl; then
+    bad "cxx local" "does not compile: $(head -3 "$work/cxx_local.err")"
+elif ! $CXX ${CPPFLAGS:-} -std=c++17 -Wall -Wextra -fPIC -shared \
+         -o "$work/libcxx_local.so" tests/link/cxx_local_lib.cc ${LDFLAGS:-} \
+         2>"$work/cxx_local_lib.err"; then
+    bad "cxx local" "the C++ library does not build: $(head -3 "$work/cxx_local_lib.err")"
+elif ! out=$(LD_PRELOAD="$(readlink -f "$dir/libhakmem.so")" \
+             "$work/cxx_local" "$work/libcxx_local.so" 2>&1) ||
+     [ "$out" != "cxx local ok" ]; then
+    bad "cxx local" "$out"
+else
+    ok "cxx local (no libstdc++ in a C program; a local-scope C++ library's new)"
 fi
 
 echo "link ($flavour): $passed passed, $failed failed"
