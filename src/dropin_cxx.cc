@@ -62,11 +62,16 @@ inline void *try_alloc(std::size_t n, std::size_t align)
 }
 
 /* The runtime's symbol `name` in a libstdc++.so.6 the process has loaded
- * (into a local scope: the weak reference did not resolve), or NULL. */
+ * (into a local scope: the weak reference did not resolve), or NULL. The
+ * handle only names it: whoever loaded it keeps it loaded. */
 void *local_cxx(const char *name)
 {
     void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
-    return lib ? dlsym(lib, name) : nullptr;
+    if (!lib)
+        return nullptr;
+    void *sym = dlsym(lib, name);
+    dlclose(lib);
+    return sym;
 }
 
 std::new_handler new_handler_now()
