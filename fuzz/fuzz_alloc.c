@@ -251,7 +251,7 @@ static void handoff(int kind)
             abort();
         worker_alive = 1;
     }
-    colocate(&worker); /* (alive: just created, if not before) */
+    colocate(&worker, 1); /* (alive: just created, if not before) */
     job_kind = kind;
     pthread_cond_broadcast(&worker_cv);
     while (job_kind != JOB_NONE)

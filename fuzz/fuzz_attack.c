@@ -703,7 +703,7 @@ static void free_remote(void *p)
         pthread_detach(worker);
         worker_started = 1;
     }
-    colocate(&worker);
+    colocate(&worker, 1);
     worker_job = p;
     pthread_cond_broadcast(&worker_cv);
     while (worker_job)

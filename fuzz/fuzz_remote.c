@@ -126,6 +126,13 @@ static void post(unsigned k, int kind)
         }
         producers_started = 1;
     }
+    /* A free job is waited for: the producers share this thread's CPU. A
+     * trim or statistics job runs beside the owner on purpose: free. */
+    pthread_t threads[2] = { producers[0].thread, producers[1].thread };
+    if (kind == JOB_FREE)
+        colocate(threads, 2);
+    else
+        colocate_release(threads, 2);
     producer_t *pr = &producers[k % 2];
     pthread_mutex_lock(&pr->mu);
     producer_idle(pr);

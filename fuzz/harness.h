@@ -57,42 +57,62 @@ static inline int child_collect(int fd, pid_t pid, char *buf, size_t cap)
     return status;
 }
 
-/* For a harness whose helper thread takes turns with the fuzzing thread
- * (one runs while the other waits for it): both are kept on one CPU, so a
- * handoff is a switch on that CPU instead of a wakeup of the other one.
+/* For a harness whose helper threads take turns with the fuzzing thread
+ * (one runs while the other waits for it): they are kept on one CPU, so a
+ * handoff is a switch on that CPU instead of a wakeup of another one.
  * Waking an idle CPU and back twice per handoff was a fifth of fuzz_alloc's
  * wall time (debug libFuzzer: ~770 executions/s unpinned, ~1,100 with the
- * process pinned). Called before each handoff, with the helper alive:
- * both are pinned to the CPU the caller is on; for UNPINNED handoffs of
- * every PINNED + UNPINNED they may run anywhere they could before, so the
- * scheduler can move them off a CPU that other work has taken. A helper
- * created while the caller is pinned inherits its CPU. */
+ * process pinned). colocate, called before each handoff with the helpers
+ * alive, pins them and the caller to the CPU the caller is on; for
+ * UNPINNED handoffs of every PINNED + UNPINNED they may run anywhere they
+ * could before, so the scheduler can move them off a CPU that other work
+ * has taken. A helper created while the caller is pinned inherits its
+ * CPU. colocate_release frees them at once, for a job meant to run beside
+ * the caller (the next colocate pins them again). */
 #define PINNED 4096
 #define UNPINNED 256
 
-static inline void colocate(pthread_t *helper)
+static struct {
+    cpu_set_t all; /* the caller's CPUs before any pinning */
+    int saved;     /* 1: all is read; -1: it could not be */
+    int cpu;       /* where they are pinned, or -1 */
+    unsigned long turns;
+} colocation __attribute__((unused)) = { .cpu = -1 };
+
+static inline void colocation_set(pthread_t *helpers, unsigned n,
+                                  const cpu_set_t *set, int cpu)
 {
-    static cpu_set_t all;
-    static int saved, cpu_pinned = -1;
-    static unsigned long turns;
-    if (!saved)
-        saved = sched_getaffinity(0, sizeof all, &all) == 0 ? 1 : -1;
-    if (saved < 0)
+    sched_setaffinity(0, sizeof *set, set);
+    for (unsigned i = 0; i < n; i++)
+        pthread_setaffinity_np(helpers[i], sizeof *set, set);
+    colocation.cpu = cpu;
+}
+
+static inline void colocate(pthread_t *helpers, unsigned n)
+{
+    if (!colocation.saved)
+        colocation.saved = sched_getaffinity(0, sizeof colocation.all,
+                                             &colocation.all) == 0 ? 1 : -1;
+    if (colocation.saved < 0)
         return;
-    cpu_set_t one = all;
-    int cpu = -1;
-    if (turns++ % (PINNED + UNPINNED) < PINNED) {
-        cpu = sched_getcpu();
-        if (cpu < 0)
-            return;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
+    if (colocation.turns++ % (PINNED + UNPINNED) >= PINNED) {
+        if (colocation.cpu >= 0)
+            colocation_set(helpers, n, &colocation.all, -1);
+        return;
     }
-    if (cpu == cpu_pinned)
+    int cpu = sched_getcpu();
+    if (cpu < 0 || cpu == colocation.cpu)
         return;
-    sched_setaffinity(0, sizeof one, &one);
-    pthread_setaffinity_np(*helper, sizeof one, &one);
-    cpu_pinned = cpu;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    colocation_set(helpers, n, &one, cpu);
+}
+
+static inline void colocate_release(pthread_t *helpers, unsigned n)
+{
+    if (colocation.cpu >= 0)
+        colocation_set(helpers, n, &colocation.all, -1);
 }
 
 #endif
