@@ -51,13 +51,11 @@ FUZZ_DEPS := fuzz/harness.h fuzz/coverage-ignore.txt
 FUZZ_CORE_FLAGS := -fsanitize=fuzzer-no-link -fno-sanitize-coverage=trace-cmp
 FUZZ_SAN_debug   := address,undefined
 FUZZ_SAN_release := undefined
-FUZZ_DEF_debug   := -DHAK_DEBUG=1
-FUZZ_DEF_release := -DHAK_DEBUG=0
 define fuzz_core
 FUZZ_CORE_OBJ_$(1) := $$(patsubst %.c,$(BUILD)/fuzz-core/$(1)/%.o,$(CORE_SRC_ALL))
 $$(FUZZ_CORE_OBJ_$(1)): $(BUILD)/fuzz-core/$(1)/%.o: %.c $(HEADERS) fuzz/coverage-ignore.txt
 	@mkdir -p $$(dir $$@)
-	clang $$(filter-out -DHAK_DEBUG=1,$$(FUZZ_CFLAGS)) $$(FUZZ_DEF_$(1)) $$(FUZZ_COV) \
+	clang $$(filter-out -DHAK_DEBUG=1,$$(FUZZ_CFLAGS)) $$(KNOBS_$(1)) $$(FUZZ_COV) \
 	    $$(FUZZ_CORE_FLAGS) -fsanitize=$$(FUZZ_SAN_$(1)) -fno-sanitize-recover=undefined \
 	    -c $$< -o $$@
 endef

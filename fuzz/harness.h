@@ -1,5 +1,5 @@
 /* harness.h — what the fuzz harnesses share: reading the input,
- * collecting a forked child's report, and keeping a helper thread on the
+ * collecting a forked child's report, and keeping helper threads on the
  * fuzzing thread's CPU. */
 #ifndef HAK_FUZZ_HARNESS_H
 #define HAK_FUZZ_HARNESS_H
