@@ -204,11 +204,9 @@ typedef struct job {
 
 #define QUEUE 32
 
-enum { JOB_NONE, JOB_RUN, JOB_EXIT };
+enum { JOB_RUN = 1, JOB_EXIT };
 
-static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
-static int job_kind;
+static turn_t worker_turn;
 static job_t queue[QUEUE];
 static unsigned queued;
 static pthread_t worker;
@@ -217,11 +215,8 @@ static int worker_alive;
 static void *worker_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&worker_mu);
     for (;;) {
-        while (job_kind == JOB_NONE)
-            pthread_cond_wait(&worker_cv, &worker_mu);
-        int kind = job_kind;
+        uint32_t kind = turn_take(&worker_turn);
         for (unsigned i = 0; kind == JOB_RUN && i < queued; i++) {
             slot_t *s = queue[i].slot;
             if (!s) {
@@ -234,29 +229,22 @@ static void *worker_main(void *arg)
             s->pending = 0;
             fill(s);
         }
-        job_kind = JOB_NONE;
-        pthread_cond_broadcast(&worker_cv);
+        turn_done(&worker_turn);
         if (kind == JOB_EXIT)
-            break;
+            return NULL;
     }
-    pthread_mutex_unlock(&worker_mu);
-    return NULL;
 }
 
 static void handoff(int kind)
 {
-    pthread_mutex_lock(&worker_mu);
     if (!worker_alive) {
         if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
             abort();
         worker_alive = 1;
     }
-    colocate(&worker, 1); /* (alive: just created, if not before) */
-    job_kind = kind;
-    pthread_cond_broadcast(&worker_cv);
-    while (job_kind != JOB_NONE)
-        pthread_cond_wait(&worker_cv, &worker_mu);
-    pthread_mutex_unlock(&worker_mu);
+    colocate(&worker, 1);
+    turn_post(&worker_turn, (uint32_t)kind);
+    turn_wait(&worker_turn);
     if (kind == JOB_EXIT) {
         pthread_join(worker, NULL); /* its heap is in the pool now */
         worker_alive = 0;

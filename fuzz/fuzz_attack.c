@@ -647,8 +647,7 @@ NO_COVERAGE static void check_all(void)
 
 /* One worker for the whole process, started on first use; the owner waits
  * for each job, so runs stay deterministic. */
-static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
+static turn_t worker_turn;
 static void *worker_job;
 static int worker_started;
 static pthread_t worker;
@@ -656,13 +655,10 @@ static pthread_t worker;
 static void *worker_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&worker_mu);
     for (;;) {
-        while (!worker_job)
-            pthread_cond_wait(&worker_cv, &worker_mu);
+        turn_take(&worker_turn);
         HAK_VOID(hak_free(worker_job));
-        worker_job = NULL;
-        pthread_cond_broadcast(&worker_cv);
+        turn_done(&worker_turn);
     }
     return NULL;
 }
@@ -696,7 +692,6 @@ static void free_remote(void *p)
         pthread_join(t, NULL);
         return;
     }
-    pthread_mutex_lock(&worker_mu);
     if (!worker_started) {
         if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
             abort();
@@ -705,10 +700,8 @@ static void free_remote(void *p)
     }
     colocate(&worker, 1);
     worker_job = p;
-    pthread_cond_broadcast(&worker_cv);
-    while (worker_job)
-        pthread_cond_wait(&worker_cv, &worker_mu);
-    pthread_mutex_unlock(&worker_mu);
+    turn_post(&worker_turn, 1);
+    turn_wait(&worker_turn);
 }
 
 /* ---- Forked children ---------------------------------------------------- */

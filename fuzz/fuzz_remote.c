@@ -68,9 +68,7 @@ enum { JOB_FREE = 1, JOB_TRIM, JOB_STATS };
 
 typedef struct producer {
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int kind; /* 0: idle */
+    turn_t turn; /* the job's kind while it has one */
     void *job[QUEUE];
     int njob;
     /* the owner's side: frees not yet handed over */
@@ -84,32 +82,20 @@ static int producers_started;
 static void *producer_main(void *arg)
 {
     producer_t *pr = arg;
-    pthread_mutex_lock(&pr->mu);
     for (;;) {
-        while (!pr->kind)
-            pthread_cond_wait(&pr->cv, &pr->mu);
-        /* The job runs with the producer's lock held: the owner takes it
-         * only to post the next job, which waits for this one anyway. */
-        if (pr->kind == JOB_FREE) {
+        uint32_t kind = turn_take(&pr->turn);
+        if (kind == JOB_FREE) {
             for (int i = 0; i < pr->njob; i++)
                 hak_free(pr->job[i]);
-        } else if (pr->kind == JOB_TRIM) {
+        } else if (kind == JOB_TRIM) {
             hak_malloc_trim(0);
         } else {
             hak_stats_t st;
             hak_stats_get(&st);
         }
-        pr->kind = 0;
-        pthread_cond_broadcast(&pr->cv);
+        turn_done(&pr->turn);
     }
     return NULL;
-}
-
-/* Waits until producer pr is idle; called with pr->mu held. */
-static void producer_idle(producer_t *pr)
-{
-    while (pr->kind)
-        pthread_cond_wait(&pr->cv, &pr->mu);
 }
 
 /* Gives producer k a job (a free job: its queue); waits for it unless it
@@ -118,8 +104,6 @@ static void post(unsigned k, int kind)
 {
     if (!producers_started) {
         for (unsigned i = 0; i < 2; i++) {
-            pthread_mutex_init(&producers[i].mu, NULL);
-            pthread_cond_init(&producers[i].cv, NULL);
             pthread_create(&producers[i].thread, NULL, producer_main,
                            &producers[i]);
             pthread_detach(producers[i].thread);
@@ -134,18 +118,15 @@ static void post(unsigned k, int kind)
     else
         colocate_release(threads, 2);
     producer_t *pr = &producers[k % 2];
-    pthread_mutex_lock(&pr->mu);
-    producer_idle(pr);
+    turn_wait(&pr->turn);
     if (kind == JOB_FREE) {
         memcpy(pr->job, pr->queue, (size_t)pr->queued * sizeof pr->job[0]);
         pr->njob = pr->queued;
         pr->queued = 0;
     }
-    pr->kind = kind;
-    pthread_cond_broadcast(&pr->cv);
+    turn_post(&pr->turn, (uint32_t)kind);
     if (kind == JOB_FREE)
-        producer_idle(pr);
-    pthread_mutex_unlock(&pr->mu);
+        turn_wait(&pr->turn);
 }
 
 /* Both producers free what is queued for them; the owner waits. */
@@ -169,11 +150,8 @@ static void remote_free(unsigned k, void *p, void *q)
 
 static void producers_idle(void)
 {
-    for (unsigned i = 0; producers_started && i < 2; i++) {
-        pthread_mutex_lock(&producers[i].mu);
-        producer_idle(&producers[i]);
-        pthread_mutex_unlock(&producers[i].mu);
-    }
+    for (unsigned i = 0; producers_started && i < 2; i++)
+        turn_wait(&producers[i].turn);
 }
 
 /* ---- Double frees, in a child that must die ----------------------------- */

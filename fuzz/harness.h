@@ -1,16 +1,19 @@
 /* harness.h — what the fuzz harnesses share: reading the input,
- * collecting a forked child's report, and keeping helper threads on the
- * fuzzing thread's CPU. */
+ * collecting a forked child's report, handing jobs to helper threads and
+ * keeping them on the fuzzing thread's CPU. */
 #ifndef HAK_FUZZ_HARNESS_H
 #define HAK_FUZZ_HARNESS_H
 
 /* (a harness defines _GNU_SOURCE before its first include: sched_getcpu,
  * the CPU_ macros) */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +58,52 @@ static inline int child_collect(int fd, pid_t pid, char *buf, size_t cap)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return status;
+}
+
+/* A helper thread's turn: its job word is 0 while it waits for work and
+ * the job (non-zero) while it has one. The owner posts a job (the helper
+ * must be idle) and may wait for it to end; the helper takes one job at a
+ * time and says when it is done. Everything written before a post is seen
+ * by the job, everything the job wrote is seen after the wait. At most one
+ * thread sleeps on the word at a time (the owner while it is non-zero, the
+ * helper while it is 0), so a wake of one is enough. A raw futex rather
+ * than a mutex and a condition variable: a handoff is four system calls
+ * and two switches, where the pair made seven futex calls a handoff and
+ * the two threads met on the mutex. */
+typedef struct turn {
+    _Atomic uint32_t job;
+} turn_t;
+
+static inline void turn_futex(turn_t *t, int op, uint32_t v)
+{
+    syscall(SYS_futex, &t->job, op, v, NULL, NULL, 0);
+}
+
+static inline void turn_post(turn_t *t, uint32_t job)
+{
+    atomic_store_explicit(&t->job, job, memory_order_release);
+    turn_futex(t, FUTEX_WAKE_PRIVATE, 1);
+}
+
+static inline void turn_wait(turn_t *t)
+{
+    uint32_t v;
+    while ((v = atomic_load_explicit(&t->job, memory_order_acquire)) != 0)
+        turn_futex(t, FUTEX_WAIT_PRIVATE, v);
+}
+
+static inline uint32_t turn_take(turn_t *t)
+{
+    uint32_t v;
+    while ((v = atomic_load_explicit(&t->job, memory_order_acquire)) == 0)
+        turn_futex(t, FUTEX_WAIT_PRIVATE, 0);
+    return v;
+}
+
+static inline void turn_done(turn_t *t)
+{
+    atomic_store_explicit(&t->job, 0, memory_order_release);
+    turn_futex(t, FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* For a harness whose helper threads take turns with the fuzzing thread
