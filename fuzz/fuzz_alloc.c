@@ -30,15 +30,9 @@
 
 #include "harness.h"
 
-#if defined(__clang__)
-/* The shadow model's byte loops carry no coverage signal worth paying for. */
-#define NO_COVERAGE __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COVERAGE
-#endif
 /* The shadow model's per-word helpers, inlined even at the fuzz builds'
  * -O1 (a call per word otherwise). */
-#define PER_WORD NO_COVERAGE static inline __attribute__((always_inline))
+#define PER_WORD MODEL static inline __attribute__((always_inline))
 
 #define SLOTS 64
 #define MAX_OPS 1024
@@ -137,16 +131,18 @@ PER_WORD size_t differs(const uint8_t *p, size_t w, size_t lim, uint64_t v)
     return SIZE_MAX;
 }
 
-NO_COVERAGE static void fill(slot_t *s)
+MODEL static void fill(slot_t *s)
 {
+    model_range(s->p, s->size);
     for (size_t w = 0; w * 8 < s->size; w = next_covered(w, s->size))
         put(s->p, w, s->size, pattern(s->id, w));
 }
 
 /* The covered bytes of s below n still hold their pattern. */
-NO_COVERAGE static void verify(const slot_t *s, size_t n)
+MODEL static void verify(const slot_t *s, size_t n)
 {
     size_t lim = n < s->size ? n : s->size;
+    model_range(s->p, lim);
     for (size_t w = 0; w * 8 < lim; w = next_covered(w, s->size)) {
         size_t i = differs(s->p, w, lim, pattern(s->id, w));
         if (i != SIZE_MAX) {
@@ -159,8 +155,9 @@ NO_COVERAGE static void verify(const slot_t *s, size_t n)
 
 /* calloc's promise, over the words the shadow model covers: a byte loop
  * here was half of all the time the fuzzer spent (its comparisons traced). */
-NO_COVERAGE static void check_zero(const uint8_t *p, size_t size)
+MODEL static void check_zero(const uint8_t *p, size_t size)
 {
+    model_range(p, size);
     for (size_t w = 0; w * 8 < size; w = next_covered(w, size)) {
         size_t i = differs(p, w, size, 0);
         if (i != SIZE_MAX) {

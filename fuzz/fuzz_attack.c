@@ -464,7 +464,7 @@ static void fail(const char *fmt, ...)
 
 /* ---- Payload patterns --------------------------------------------------- */
 
-NO_COVERAGE __attribute__((always_inline)) static inline uint8_t
+MODEL __attribute__((always_inline)) static inline uint8_t
 pattern(uint32_t id, size_t i)
 {
     return (uint8_t)(id * 131 + i * 7 + (i >> 8) + 1);
@@ -472,7 +472,7 @@ pattern(uint32_t id, size_t i)
 
 /* All of blocks up to 4 KiB; of larger ones the first and last 512 bytes
  * and every 61st byte between. */
-NO_COVERAGE __attribute__((always_inline)) static inline size_t
+MODEL __attribute__((always_inline)) static inline size_t
 next_covered(size_t i, size_t size)
 {
     if (size <= 4096 || i + 1 < 512 || i + 1 >= size - 512)
@@ -481,8 +481,9 @@ next_covered(size_t i, size_t size)
     return j < size - 512 ? j : size - 512;
 }
 
-NO_COVERAGE static void fill(blk_t *b)
+MODEL static void fill(blk_t *b)
 {
+    model_range(b->p, b->size);
     for (size_t i = 0; i < b->size; i = next_covered(i, b->size))
         b->p[i] = pattern(b->id, i);
     b->nclob = b->tainted = 0;
@@ -503,10 +504,11 @@ static int clobbered(const blk_t *b, size_t i)
     return 0;
 }
 
-NO_COVERAGE static void verify(const blk_t *b, size_t n, const char *when)
+MODEL static void verify(const blk_t *b, size_t n, const char *when)
 {
     if (b->tainted)
         return;
+    model_range(b->p, n < b->size ? n : b->size);
     for (size_t i = 0; i < n && i < b->size; i = next_covered(i, b->size)) {
         if (b->p[i] != pattern(b->id, i) && !clobbered(b, i))
             fail("live block %p (id %u, size %zu) byte %zu changed "
