@@ -248,18 +248,21 @@ typedef struct hak_slab {
     uint8_t *take;
     int32_t credit;         /* used - used_base; < 0 sends free slow */
     uint16_t cursor;        /* word of bits that malloc takes from */
-    uint16_t top;           /* highest word the cursor reached */
     uint16_t take_slot;     /* owner-only: take's slot number */
-    uint16_t used_base;     /* see above */
     /* immutable while in use */
     uint32_t stride;        /* hak_stride(cls) */
     uint16_t capacity;      /* blocks that fit: capacity*stride <= usable */
     uint16_t cls;           /* size class, HAK_CLASS_NONE when unused */
-    uint8_t  index;         /* position in the superslab */
-    uint8_t  state;         /* enum hak_slab_state (owner-only) */
-    /* owner-only; free slots. Right after the first line: the fast paths'
-     * second line, at s + 64 + 8k. */
-    _Atomic uint64_t bits[HAK_SLAB_WORDS] __attribute__((aligned(64)));
+    /* owner-only; free slots. Right after the fields above, in the first
+     * line: a slab of at most 128 blocks (the tiny classes from 512 B)
+     * has its whole bitmap there, so malloc and free touch one line of
+     * its descriptor; a larger one's word k is at s + 48 + 8k. */
+    _Atomic uint64_t bits[HAK_SLAB_WORDS];
+    /* owner-only, the slow paths' */
+    uint16_t top;           /* highest word the cursor reached */
+    uint16_t used_base;     /* see above */
+    uint8_t  index;         /* position in the superslab (immutable) */
+    uint8_t  state;         /* enum hak_slab_state */
     /* owner-only: partial-list links */
     struct hak_slab *next;
     struct hak_slab *prev;
@@ -275,12 +278,14 @@ typedef struct hak_slab {
     _Atomic uint32_t gen;
     /* To 1 KiB: the slab of a pointer is one shift away from its
      * superslab's descriptors. */
-    uint8_t pad[1024 - 64 - 8 * HAK_SLAB_WORDS - 3 * sizeof(void *) -
+    uint8_t pad[1024 - 48 - 8 * HAK_SLAB_WORDS - 8 - 3 * sizeof(void *) -
                 sizeof(uint32_t)];
 } __attribute__((aligned(64))) hak_slab_t;
 
-_Static_assert(offsetof(hak_slab_t, bits) == 64,
-               "the fast paths' fields fill the descriptor's first line");
+_Static_assert(offsetof(hak_slab_t, bits) == 48 &&
+                   offsetof(hak_slab_t, cls) < 48,
+               "the fast paths' fields and two bitmap words fill the "
+               "descriptor's first line");
 _Static_assert(sizeof(hak_slab_t) == 1024, "a descriptor is 1 KiB");
 _Static_assert((1u << HAK_TINY_SHIFT) / 16 <= UINT16_MAX,
                "block counts fit the descriptor's 16 bits");
