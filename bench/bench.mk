@@ -15,6 +15,11 @@
 #                         the same peers, REPS interleaved reps (5):
 #                         bench/results/external/{results.md,chart.png}
 #                         (bench/external.sh has the knobs)
+#   make bench-real [GIT_REPO=/path/to/a/git/repository]
+#                         real programs against the same peers: sqlite3 on
+#                         a generated 400 MiB database and, given a
+#                         repository, git log -p, blame and pack-objects;
+#                         REPS reps: bench/results/real/results.md
 #
 # Knobs (environment or make variables): BENCH_RUNS (5), BENCH_QUICK (0),
 # BENCH_WORKLOADS / BENCH_ALLOCS (comma-separated subsets), BENCH_TIMEOUT
@@ -35,7 +40,7 @@ $(BENCH_BINS): $(BENCH_DIR)/%: bench/%.c bench/common.h bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
-.PHONY: bench bench-build bench-callgrind bench-external
+.PHONY: bench bench-build bench-callgrind bench-external bench-real
 bench-build: $(BENCH_BINS)
 
 bench: all bench-build
@@ -49,3 +54,6 @@ REPS ?= 5
 bench-external: all
 	@test -n "$(MIMALLOC_BENCH)" || { echo "usage: make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench [REPS=5]" >&2; exit 2; }
 	MIMALLOC_BENCH='$(MIMALLOC_BENCH)' REPS=$(REPS) BENCH_BUILD=$(BUILD) bench/external.sh
+
+bench-real: all
+	EXT_SUITE=real EXT_GIT_REPO='$(GIT_REPO)' REPS=$(REPS) BENCH_BUILD=$(BUILD) bench/external.sh

@@ -7,6 +7,22 @@
 #   make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench
 #   MIMALLOC_BENCH=/path bench/external.sh      (the same, without make)
 #
+# With EXT_SUITE=real (make bench-real GIT_REPO=/path/to/a/git/repository)
+# the workloads are real programs instead, the system's git and sqlite3:
+#   git-log-p   git log -p of the newest EXT_GIT_COMMITS commits (2000)
+#   git-blame   git blame HEAD -- EXT_GIT_BLAME (Makefile)
+#   git-pack    git pack-objects --all --stdout: the object enumeration
+#               and delta reuse that git repack does, into /dev/null
+#               (the repository is only read)
+#   sqlite      queries on a generated database of EXT_SQLITE_ROWS rows
+#               (1,500,000: about 400 MiB; made once, with sqlite3 and no
+#               preload, under $BUILD/bench-real/), with a 256 MiB page
+#               cache and in-memory temporary tables (bench/real.sql)
+# The git ones need EXT_GIT_REPO (any repository with history: hakmem's own
+# is too small to say much; git's own is a good size); without it only
+# sqlite runs. Outputs go to /dev/null; the figures are CPU time and peak
+# RSS.
+#
 # Each workload is compiled from the checkout's bench/ directory with
 # gcc/g++ -O2 -DNDEBUG (the suite's Release flags) into
 # $BUILD/bench-external/bin, then run under every allocator (LD_PRELOAD),
@@ -21,14 +37,17 @@
 # repository); without them the two are skipped with a note.
 #
 # Knobs (environment; make passes REPS and the rest through):
-#   MIMALLOC_BENCH=dir    the checkout (required)
+#   MIMALLOC_BENCH=dir    the checkout (required for the suite)
+#   EXT_SUITE=real        real programs (above) instead of mimalloc-bench
+#   EXT_GIT_REPO=dir, EXT_GIT_COMMITS=n, EXT_GIT_BLAME=path, EXT_SQLITE_ROWS=n
 #   REPS=5                runs per workload and allocator
 #   EXT_WORKLOADS=a,b     subset of workloads (names below)
 #   EXT_ALLOCS=a,b        subset of allocators (default: every peer and
 #                         hakmem-release; hakmem-debug on request)
 #   EXT_PROCS=n           concurrency level (default nproc)
 #   EXT_TIMEOUT=120       seconds before a run is killed
-#   EXT_OUT=dir           where results go (default bench/results/external)
+#   EXT_OUT=dir           where results go (default bench/results/external,
+#                         bench/results/real for EXT_SUITE=real)
 #   BENCH_SKIP_DEPS=1     do not run tools/install-deps.sh
 #
 # Measures per run, with GNU time: CPU time (user + system), wall time and
@@ -51,18 +70,25 @@ BUILD=${BENCH_BUILD:-build}
 REPS=${REPS:-5}
 PROCS=${EXT_PROCS:-$(nproc)}
 TIMEOUT=${EXT_TIMEOUT:-120}
-OUT=${EXT_OUT:-$ROOT/bench/results/external}
+SUITE=${EXT_SUITE:-mimalloc-bench}
+case $SUITE in
+mimalloc-bench) OUT=${EXT_OUT:-$ROOT/bench/results/external} ;;
+real) OUT=${EXT_OUT:-$ROOT/bench/results/real} ;;
+*) echo "bench-external: error: EXT_SUITE is mimalloc-bench or real" >&2; exit 2 ;;
+esac
 BIN=$BUILD/bench-external/bin
 OBJ=$BUILD/bench-external/obj
 
 say() { echo "bench-external: $*" >&2; }
 die() { echo "bench-external: error: $*" >&2; exit 1; }
 
-[[ -n ${MIMALLOC_BENCH:-} ]] ||
-    die "name a mimalloc-bench checkout: make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench"
-SRC=$(cd "$MIMALLOC_BENCH" 2>/dev/null && pwd)/bench
-[[ -f $SRC/larson/larson.cpp && -f $SRC/alloc-test/allocator_tester.cpp ]] ||
-    die "$MIMALLOC_BENCH is not a mimalloc-bench checkout (no bench/larson/larson.cpp)"
+if [[ $SUITE = mimalloc-bench ]]; then
+    [[ -n ${MIMALLOC_BENCH:-} ]] ||
+        die "name a mimalloc-bench checkout: make bench-external MIMALLOC_BENCH=/path/to/mimalloc-bench"
+    SRC=$(cd "$MIMALLOC_BENCH" 2>/dev/null && pwd)/bench
+    [[ -f $SRC/larson/larson.cpp && -f $SRC/alloc-test/allocator_tester.cpp ]] ||
+        die "$MIMALLOC_BENCH is not a mimalloc-bench checkout (no bench/larson/larson.cpp)"
+fi
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
 
 . "$ROOT/bench/peers.sh"
@@ -120,12 +146,54 @@ build_one() { # name lang flags sources libs
     BUILT[$n]=1
 }
 
-mkdir -p "$BIN"
-say "building workloads from $SRC into $BIN"
-for e in "${PROGS[@]}"; do
-    IFS='|' read -r n lang flags srcs libs <<<"$e"
-    build_one "$n" "$lang" "$flags" "$srcs" "$libs"
-done
+if [[ $SUITE = mimalloc-bench ]]; then
+    mkdir -p "$BIN"
+    say "building workloads from $SRC into $BIN"
+    for e in "${PROGS[@]}"; do
+        IFS='|' read -r n lang flags srcs libs <<<"$e"
+        build_one "$n" "$lang" "$flags" "$srcs" "$libs"
+    done
+fi
+
+# ---- Real programs (EXT_SUITE=real) ------------------------------------------------
+# The system's git and sqlite3 (installed by tools/install-deps.sh). The
+# database is generated once per row count, without a preload.
+REAL=$BUILD/bench-real
+GIT_REPO=${EXT_GIT_REPO:-}
+GIT_COMMITS=${EXT_GIT_COMMITS:-2000}
+GIT_BLAME=${EXT_GIT_BLAME:-Makefile}
+SQLITE_ROWS=${EXT_SQLITE_ROWS:-1500000}
+real_setup() {
+    local git sqlite db
+    git=$(command -v git) || die "git is not installed"
+    sqlite=$(command -v sqlite3) || die "sqlite3 is not installed"
+    for v in GIT_COMMITS SQLITE_ROWS; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "EXT_$v must be a positive integer"
+    done
+    db=$REAL/bench-$SQLITE_ROWS.db
+    if [[ ! -s $db ]]; then
+        mkdir -p "$REAL"
+        say "generating $db ($SQLITE_ROWS rows; once)"
+        rm -f "$db.tmp"
+        sed "s/@ROWS@/$SQLITE_ROWS/" "$ROOT/bench/real_gen.sql" |
+            env -u LD_PRELOAD "$sqlite" -batch -bail "$db.tmp" >/dev/null ||
+            die "generating the database failed"
+        mv "$db.tmp" "$db"
+    fi
+    WORKLOADS=("sqlite|$sqlite|-batch -bail -init $ROOT/bench/real.sql $db|")
+    [[ -n $GIT_REPO ]] || { say "note: the git workloads need EXT_GIT_REPO (make bench-real GIT_REPO=...)"; return; }
+    git -C "$GIT_REPO" rev-parse --verify -q HEAD >/dev/null ||
+        die "$GIT_REPO is not a git repository with a HEAD"
+    git -C "$GIT_REPO" cat-file -e "HEAD:$GIT_BLAME" 2>/dev/null ||
+        die "$GIT_BLAME is not a file of $GIT_REPO's HEAD (EXT_GIT_BLAME)"
+    [[ $ROOT$GIT_REPO$GIT_BLAME$db != *[[:space:]]* ]] || die "paths with spaces are not supported"
+    WORKLOADS=(
+        "git-log-p|$git|-C $GIT_REPO log -p --no-color -n $GIT_COMMITS|"
+        "git-blame|$git|-C $GIT_REPO blame HEAD -- $GIT_BLAME|"
+        "git-pack|$git|-C $GIT_REPO pack-objects --all --stdout -q|"
+        "${WORKLOADS[@]}"
+    )
+}
 
 # ---- Workloads ---------------------------------------------------------------------
 # name|program|arguments|throughput: how the program prints the throughput
@@ -133,7 +201,7 @@ done
 # time is the figure). Arguments are bench.sh's, with procs = EXT_PROCS.
 
 P=$PROCS P2=$((PROCS * 2)) PA=$((PROCS > 16 ? 16 : PROCS))
-WORKLOADS=(
+[[ $SUITE = real ]] || WORKLOADS=(
     "larsonN-sized|larson-sized|5 8 1000 5000 100 4141 $P|larson"
     "xmalloc-testN|xmalloc-test|-w $P -t 5 -s 64|xmalloc"
     "alloc-test1|alloc-test|1|"
@@ -151,11 +219,13 @@ WORKLOADS=(
     "malloc-large|malloc-large||"
 )
 
+[[ $SUITE = real ]] && real_setup
+
 WNAMES=() ; declare -A WPROG WARGS WTPUT
 for e in "${WORKLOADS[@]}"; do
     IFS='|' read -r n prog args tput <<<"$e"
     peers_in_list "$n" "${EXT_WORKLOADS:-}" || continue
-    [[ -n ${BUILT[$prog]+x} ]] || { say "note: $n skipped ($prog not built)"; continue; }
+    [[ $prog = /* || -n ${BUILT[$prog]+x} ]] || { say "note: $n skipped ($prog not built)"; continue; }
     WNAMES+=("$n"); WPROG[$n]=$prog WARGS[$n]=$args WTPUT[$n]=$tput
 done
 ((${#WNAMES[@]})) || die "no workload to run"
@@ -207,10 +277,15 @@ run_one() { # workload allocator k
     read -r -a args <<<"${WARGS[$w]}"
     rm -f "$TMP/time"
     # The suite's programs read their input files relative to their own
-    # directory at most; stdin is empty, as under bench.sh.
+    # directory at most; stdin is empty, as under bench.sh. What a program
+    # prints is kept only when its throughput is read from it (git log -p
+    # prints hundreds of MiB).
+    local prog=${WPROG[$w]} out=/dev/null
+    [[ $prog = /* ]] || prog=$BIN/$prog
+    [[ -n ${WTPUT[$w]} ]] && out=$TMP/out
     ( cd "$TMP" && timeout -s KILL "$TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$TMP/time" \
-        env LD_PRELOAD="${ALIB[$a]}" "$BIN/${WPROG[$w]}" "${args[@]}" \
-        >"$TMP/out" 2>"$TMP/err" </dev/null ) 2>/dev/null || rc=$?
+        env LD_PRELOAD="${ALIB[$a]}" "$prog" "${args[@]}" \
+        >"$out" 2>"$TMP/err" </dev/null ) 2>/dev/null || rc=$?
     local status=ok wall='' usr='' sys='' rss='' cpu='' tput='' note=''
     [[ -s $TMP/time ]] && read -r wall usr sys rss < <(tail -n 1 "$TMP/time")
     if ((rc == 137)) && ! grep -q 'terminated by signal' "$TMP/time" 2>/dev/null; then
@@ -246,7 +321,13 @@ T_START=$(date +%s)
     echo "cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "kernel=$(uname -sr)"
     echo "compiler=$(${CC:-gcc} --version | head -n 1)"
-    echo "suite=$(git -C "$MIMALLOC_BENCH" rev-parse --short HEAD 2>/dev/null || echo 'not a git work tree')"
+    if [[ $SUITE = real ]]; then
+        echo "suite=real"
+        echo "git=$(git --version)|$( [[ -n $GIT_REPO ]] && git -C "$GIT_REPO" rev-parse --short HEAD)"
+        echo "sqlite=$(sqlite3 -version | cut -d' ' -f1)|$SQLITE_ROWS rows"
+    else
+        echo "suite=$(git -C "$MIMALLOC_BENCH" rev-parse --short HEAD 2>/dev/null || echo 'not a git work tree')"
+    fi
     echo "commit=$HAKMEM_COMMIT"
     echo "reps=$REPS"
     echo "timeout=$TIMEOUT"

@@ -34,6 +34,10 @@ DESCR = {
     "cache-thrash1": "active false sharing (built with -fno-allocation-dce); CPU s",
     "mstressN": "mixed sizes and lifetimes, threads; CPU s",
     "malloc-large": "large blocks 2–25 MiB; CPU s",
+    "git-log-p": "git log -p of the newest commits (EXT_SUITE=real); CPU s",
+    "git-blame": "git blame of one file through its whole history; CPU s",
+    "git-pack": "git pack-objects --all (what git repack does) into /dev/null; CPU s",
+    "sqlite": "sqlite3 queries on a generated 400 MiB database (bench/real.sql); CPU s",
 }
 
 
@@ -77,11 +81,22 @@ def main():
         return b / v if higher else v / b
 
     L = []
-    L.append("# hakmem on mimalloc-bench workloads\n")
-    L.append(f"Written by `make bench-external` (bench/external.sh), {meta.get('date', '?')}; "
+    real = meta.get("suite") == "real"
+    if real:
+        git, _, repo = meta.get("git", "?|").partition("|")
+        sqlite, _, nrows = meta.get("sqlite", "?|").partition("|")
+        L.append("# hakmem on real programs\n")
+        what = (f"`make bench-real` (bench/external.sh, EXT_SUITE=real), {meta.get('date', '?')}; "
+                f"{git}" + (f" on a repository at {repo}" if repo else "") +
+                f", sqlite3 {sqlite} on {nrows}; ")
+    else:
+        L.append("# hakmem on mimalloc-bench workloads\n")
+        what = (f"`make bench-external` (bench/external.sh), {meta.get('date', '?')}; "
+                f"suite commit {meta.get('suite', '?')} built with {meta.get('compiler', '?')} -O2 -DNDEBUG; ")
+    L.append(f"Written by {what}"
              f"{meta.get('nproc', '?')} processors ({meta.get('cpu', '?')}), {meta.get('kernel', '?')}; "
-             f"suite commit {meta.get('suite', '?')} built with {meta.get('compiler', '?')} -O2 -DNDEBUG; "
-             f"hakmem commit {meta.get('commit', '?')}; concurrency N = {meta.get('procs', '?')}; "
+             f"hakmem commit {meta.get('commit', '?')}; "
+             + ("" if real else f"concurrency N = {meta.get('procs', '?')}; ") +
              f"{meta.get('reps', '?')} interleaved reps; load average "
              f"{meta.get('load_start', '?')} at start, {meta.get('load_end', '?')} at end; "
              f"{meta.get('elapsed_s', '?')} s.\n")
@@ -178,7 +193,8 @@ def main():
         for r in failed:
             L.append(f"- {r['workload']} / {r['allocator']} run {r['run']}: {r['status']} {r['note']}")
 
-    L.append("\nWorkloads (arguments are mimalloc-bench's bench.sh's):\n")
+    L.append("\nWorkloads:\n" if real else
+             "\nWorkloads (arguments are mimalloc-bench's bench.sh's):\n")
     for w in works:
         args = meta.get(f"args_{w}", "?|").rsplit("|", 1)[0]
         L.append(f"- **{w}** `{args}`: {DESCR.get(w, '')}")
