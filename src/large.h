@@ -29,7 +29,8 @@
  * MADV_DONTNEED, made bench/large 4x and 15x slower: see LARGE_DECOMMIT in
  * large.c), and it keeps its guards, so reuse places none. A
  * request takes the smallest cached mapping that fits (split if more than
- * 16x too big), else grows the largest by mremap; realloc grows in place
+ * 16x too big, or 2x for a request of at most 256 KiB: large.c,
+ * split_for), else grows the largest by mremap; realloc grows in place
  * over a cached neighbour. What falls out of the cache is unmapped.
  *
  * Huge pages. A block of HAKMEM_LARGE_HUGE_MB or more (default 4 MiB)

@@ -6,7 +6,7 @@
  *   - a mapping more than 16x the (page-rounded) request is split, with a
  *     guard page after the head and one before the tail, which stays
  *     cached; one of 16x or less is handed out whole, only the request's
- *     pages accessible;
+ *     pages accessible; for a request of at most 256 KiB the bound is 2x;
  *   - realloc grows a block in place over the cached tail right after it
  *     or into its own mapping, and moves it (guards and all) otherwise;
  *   - when nothing fits, the largest cached mapping is grown (mremap), not
@@ -303,7 +303,8 @@ END_TEST
 START_TEST(split_only_above_16x)
 {
     start_empty();
-    const size_t n = 64 * KiB, need = map_of(n);
+    /* Above 256 KiB: the bound is 16x. */
+    const size_t n = 320 * KiB, need = map_of(n);
     /* Exactly 16x: excess 15x, not more; handed out whole. */
     uint8_t *m16 = cached_mapping(req_for_map(16 * need));
     uint8_t *a = take_at(n, m16, need);
@@ -320,6 +321,37 @@ START_TEST(split_only_above_16x)
     a = take_at(n, m17, need);
     b = hak_malloc(n);
     ck_assert_ptr_eq(b, m17 + need + 2 * GUARD);
+    hak_free(a);
+    hak_free(b);
+}
+END_TEST
+
+START_TEST(small_request_splits_above_2x)
+{
+    start_empty();
+    /* At most 256 KiB: a mapping more than twice the request is split, so
+     * a block does not keep pages it never uses. */
+    const size_t n = 256 * KiB, need = map_of(n);
+    /* Exactly 2x: excess 1x, not more; handed out whole. */
+    uint8_t *m2 = cached_mapping(req_for_map(2 * need));
+    uint8_t *a = take_at(n, m2, need);
+    uint8_t *b = hak_malloc(n); /* no tail was cached */
+    ck_assert_msg(b < m2 || b >= m2 + 2 * need,
+                  "%p is inside the 2x mapping %p handed out whole",
+                  (void *)b, (void *)m2);
+    hak_free(a);
+    hak_free(b);
+    hak_malloc_trim(0);
+
+    /* One page more: split, the tail cached after its guard pages (a
+     * page short of need: the next block is a smaller one). */
+    uint8_t *m3 = cached_mapping(req_for_map(2 * need + HAK_PAGE));
+    a = take_at(n, m3, need);
+    b = hak_malloc(64 * KiB);
+    ck_assert_ptr_eq(b, m3 + need + 2 * GUARD);
+    fill(a, n, 1);
+    fill(b, 64 * KiB, 2);
+    verify(a, n, 1);
     hak_free(a);
     hak_free(b);
 }
@@ -1110,6 +1142,7 @@ Suite *large_suite(void)
         { "cache", smallest_fitting_mapping_taken, 0, 0 },
         { "cache", far_too_big_mapping_split_tail_cached, 0, 0 },
         { "cache", split_only_above_16x, 0, 0 },
+        { "cache", small_request_splits_above_2x, 0, 0 },
         { "cache", no_split_when_not_far_too_big, 0, 0 },
         { "cache", realloc_grows_in_place_over_split_tail, 0, 0 },
         { "cache", realloc_steps_same_in_every_build, 0, 0 },
