@@ -160,7 +160,7 @@
 #define HAK_TINY_MAX      1024u
 #define HAK_MID_MAX       32768u
 #define HAK_TINY_CLASSES  20
-#define HAK_MID_CLASSES   20
+#define HAK_MID_CLASSES   21
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
 /* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone): a class with no slab and no size, whose current slab

@@ -75,8 +75,8 @@ static void check_line(const char *buf, const char *check, uintptr_t want,
     unsigned long cls = 0;
     if (kind == W_SMALL) {
         cls = strtoul(c, &end, 10);
-        ck_assert_msg(end != c && cls < 40, "class not a small class: %s",
-                      buf);
+        ck_assert_msg(end != c && cls < HAK_NUM_CLASSES,
+                      "class not a small class: %s", buf);
     } else {
         const char *w = kind == W_LARGE ? "large" : "none";
         ck_assert_msg(strncmp(c, w, strlen(w)) == 0, "class not %s: %s", w,
