@@ -351,9 +351,9 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
     int cached = cache_take(need, align, &sp);
     hak_mutex_unlock(&large_mutex);
     if (cached > 0 && split_for(sp.map, need)) {
-        /* Far too big: the block takes the head and a guard page after
-         * it; the tail, after a guard page of its own, stays cached. All
-         * of it is PROT_NONE already: the split costs no call. */
+        /* Too big (split_for): the block takes the head and a guard page
+         * after it; the tail, after a guard page of its own, stays cached.
+         * All of it is PROT_NONE already: the split costs no call. */
         rest = (span_t){ sp.base + need + 2 * GUARD,
                          sp.map - need - 2 * GUARD, 0, 0, sp.seq };
         sp.map = need;

@@ -7,8 +7,8 @@
  * (glibc's malloc 559) and ran in 0.93 of the CPU time; each class costs
  * a program that uses it some pages of its own (espresso 2.9 to 3.0 MiB;
  * eight classes per doubling from 2 KiB: 3.2 MiB, for the same sqlite
- * figure), so the other doublings keep four. tests/test_size_class.c verifies the lookup tables against
- * hak_class_size for every size. */
+ * figure), so the other doublings keep four. tests/test_size_class.c
+ * verifies the lookup tables against hak_class_size for every size. */
 #include "size_class.h"
 
 const uint32_t hak_class_size[HAK_NUM_CLASSES] = {

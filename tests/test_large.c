@@ -300,60 +300,47 @@ START_TEST(far_too_big_mapping_split_tail_cached)
 }
 END_TEST
 
-START_TEST(split_only_above_16x)
+/* A cached mapping of exactly `times` x the request's pages is handed
+ * out whole for n bytes; one a page bigger is split, and its tail, after
+ * the two guard pages, serves the next request (of `next` bytes: the tail
+ * is a page short of twice the head when times is 2). */
+static void split_bound(size_t n, size_t times, size_t next)
 {
     start_empty();
-    /* Above 256 KiB: the bound is 16x. */
-    const size_t n = 320 * KiB, need = map_of(n);
-    /* Exactly 16x: excess 15x, not more; handed out whole. */
-    uint8_t *m16 = cached_mapping(req_for_map(16 * need));
-    uint8_t *a = take_at(n, m16, need);
+    const size_t need = map_of(n);
+    uint8_t *whole = cached_mapping(req_for_map(times * need));
+    uint8_t *a = take_at(n, whole, need);
     uint8_t *b = hak_malloc(n); /* no tail was cached */
-    ck_assert_msg(b < m16 || b >= m16 + 16 * need,
-                  "%p is inside the 16x mapping %p handed out whole",
-                  (void *)b, (void *)m16);
+    ck_assert_msg(b < whole || b >= whole + times * need,
+                  "%p is inside the %zux mapping %p handed out whole",
+                  (void *)b, times, (void *)whole);
     hak_free(a);
     hak_free(b);
     hak_malloc_trim(0);
 
-    /* One page more: split. */
-    uint8_t *m17 = cached_mapping(req_for_map(16 * need + HAK_PAGE));
-    a = take_at(n, m17, need);
-    b = hak_malloc(n);
-    ck_assert_ptr_eq(b, m17 + need + 2 * GUARD);
-    hak_free(a);
-    hak_free(b);
-}
-END_TEST
-
-START_TEST(small_request_splits_above_2x)
-{
-    start_empty();
-    /* At most 256 KiB: a mapping more than twice the request is split, so
-     * a block does not keep pages it never uses. */
-    const size_t n = 256 * KiB, need = map_of(n);
-    /* Exactly 2x: excess 1x, not more; handed out whole. */
-    uint8_t *m2 = cached_mapping(req_for_map(2 * need));
-    uint8_t *a = take_at(n, m2, need);
-    uint8_t *b = hak_malloc(n); /* no tail was cached */
-    ck_assert_msg(b < m2 || b >= m2 + 2 * need,
-                  "%p is inside the 2x mapping %p handed out whole",
-                  (void *)b, (void *)m2);
-    hak_free(a);
-    hak_free(b);
-    hak_malloc_trim(0);
-
-    /* One page more: split, the tail cached after its guard pages (a
-     * page short of need: the next block is a smaller one). */
-    uint8_t *m3 = cached_mapping(req_for_map(2 * need + HAK_PAGE));
-    a = take_at(n, m3, need);
-    b = hak_malloc(64 * KiB);
-    ck_assert_ptr_eq(b, m3 + need + 2 * GUARD);
+    uint8_t *cut = cached_mapping(req_for_map(times * need + HAK_PAGE));
+    a = take_at(n, cut, need);
+    b = hak_malloc(next);
+    ck_assert_ptr_eq(b, cut + need + 2 * GUARD);
     fill(a, n, 1);
-    fill(b, 64 * KiB, 2);
+    fill(b, next, 2);
     verify(a, n, 1);
     hak_free(a);
     hak_free(b);
+}
+
+/* Above 256 KiB the bound is 16x (excess 15x, not more). */
+START_TEST(split_only_above_16x)
+{
+    split_bound(320 * KiB, 16, 320 * KiB);
+}
+END_TEST
+
+/* At most 256 KiB: a mapping more than twice the request is split, so a
+ * block does not keep pages it never uses. */
+START_TEST(small_request_splits_above_2x)
+{
+    split_bound(256 * KiB, 2, 64 * KiB);
 }
 END_TEST
 
