@@ -1,20 +1,24 @@
 /* size_class.c — the size-class table.
  * Steps of 16 bytes up to 128, then four classes per doubling (at most 25%
  * internal fragmentation, 12.5% on average), like jemalloc's spacing, and
- * one more class, 4608: a page plus a header (sqlite3's page cache asks
- * for 4104-4704 bytes) was served by the 5120 class with 9-25% waste.
- * With it, make bench-real's sqlite peaked at 618 MiB instead of 675
- * (glibc's malloc 559) and ran in 0.93 of the CPU time; each class costs
- * a program that uses it some pages of its own (espresso 2.9 to 3.0 MiB;
+ * two more classes for a power of two plus a header, which the four would
+ * serve with up to 25% waste: 4608, for a page plus a header (sqlite3's
+ * page cache asks for 4104-4704 bytes; make bench-real's sqlite peaked at
+ * 618 MiB instead of 675, glibc's malloc 559, in 0.93 of the CPU time),
+ * and 288, for 256 bytes plus one (the same workload asks for 272 bytes
+ * 374,882 times: peak 606 MiB instead of 618). Each class costs a program
+ * that uses it some pages of its own (espresso 2.9 to 3.0 MiB with 4608;
  * eight classes per doubling from 2 KiB: 3.2 MiB, for the same sqlite
- * figure), so the other doublings keep four. tests/test_size_class.c
- * verifies the lookup tables against hak_class_size for every size. */
+ * figure), so the other doublings keep four; classes at 4352 and 4864
+ * left sqlite's peak where it was (its blocks of those sizes are freed
+ * soon). tests/test_size_class.c verifies the lookup tables against
+ * hak_class_size for every size. */
 #include "size_class.h"
 
 const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     /* tiny */
-    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
-    512, 640, 768, 896, 1024,
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 288, 320, 384,
+    448, 512, 640, 768, 896, 1024,
     /* mid */
     1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 4608, 5120, 6144, 7168,
     8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
@@ -23,21 +27,21 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
 /* Entry 0 is malloc(0)'s alone in release: HAK_CLASS_ZERO (types.h). */
 const uint8_t hak_class_of_16[HAK_TINY_MAX / 16 + 1] = {
     HAK_CLASS_ZERO, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12,
-    12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16,
-    16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18,
-    18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19
+    12, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17,
+    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19,
+    19, 19, 19, 20, 20, 20, 20, 20, 20, 20, 20
 };
 
 /* Entries 0..4 cover sizes the tiny table serves; 255 marks them unused. */
 const uint8_t hak_class_of_256[HAK_MID_MAX / 256 + 1] = {
-    255, 255, 255, 255, 255, 20, 21, 22, 23, 24, 24, 25, 25, 26, 26, 27, 27,
-    28, 28, 29, 29, 30, 30, 30, 30, 31, 31, 31, 31, 32, 32, 32, 32, 33, 33,
-    33, 33, 33, 33, 33, 33, 34, 34, 34, 34, 34, 34, 34, 34, 35, 35, 35, 35,
-    35, 35, 35, 35, 36, 36, 36, 36, 36, 36, 36, 36, 37, 37, 37, 37, 37, 37,
-    37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 38, 38, 38, 38, 38, 38, 38, 38,
-    38, 38, 38, 38, 38, 38, 38, 38, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39,
-    39, 39, 39, 39, 39, 39, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
-    40, 40, 40, 40
+    255, 255, 255, 255, 255, 21, 22, 23, 24, 25, 25, 26, 26, 27, 27, 28, 28,
+    29, 29, 30, 30, 31, 31, 31, 31, 32, 32, 32, 32, 33, 33, 33, 33, 34, 34,
+    34, 34, 34, 34, 34, 34, 35, 35, 35, 35, 35, 35, 35, 35, 36, 36, 36, 36,
+    36, 36, 36, 36, 37, 37, 37, 37, 37, 37, 37, 37, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 39, 39, 39, 39, 39, 39, 39, 39,
+    39, 39, 39, 39, 39, 39, 39, 39, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
+    40, 40, 40, 40, 40, 40, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41
 };
 
 _Static_assert(sizeof hak_class_size / sizeof hak_class_size[0]

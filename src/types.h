@@ -159,7 +159,7 @@
 
 #define HAK_TINY_MAX      1024u
 #define HAK_MID_MAX       32768u
-#define HAK_TINY_CLASSES  20
+#define HAK_TINY_CLASSES  21
 #define HAK_MID_CLASSES   21
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
