@@ -78,14 +78,16 @@ $(BUILD)/fuzz-release/%: fuzz/%.c $(FUZZ_DEPS) $(FUZZ_CORE_OBJ_release)
 FUZZ_BUILD_debug   := $(BUILD)/fuzz
 FUZZ_BUILD_release := $(BUILD)/fuzz-release
 
-# AFL++: the same source through its libFuzzer-compatible driver.
+# AFL++: the same source through its libFuzzer-compatible driver. Its
+# instrumentation pass takes the same ignore list, from the environment.
+AFL_CC := AFL_QUIET=1 AFL_LLVM_DENYLIST=$(CURDIR)/fuzz/coverage-ignore.txt afl-clang-fast
 $(BUILD)/afl/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
+	$(AFL_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 # ... and on the release core (what production preloads).
 $(BUILD)/afl-release/%: fuzz/%.c $(FUZZ_DEPS) $(CORE_SRC_ALL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	AFL_QUIET=1 afl-clang-fast $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
+	$(AFL_CC) $(filter-out -DHAK_DEBUG=1,$(FUZZ_CFLAGS)) -DHAK_DEBUG=0 \
 	    -fsanitize=fuzzer -o $@ $< $(CORE_SRC_ALL) $(LDFLAGS_$*)
 AFL_FLAVOURS ?= debug release
 AFL_BUILD_debug   := $(BUILD)/afl

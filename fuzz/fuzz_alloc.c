@@ -85,8 +85,8 @@ static size_t take_size(input_t *in)
 /* The shadow model works in 8-byte words (blocks are 16-byte aligned):
  * a word compare sees any changed byte in it, at an eighth of the cost of
  * byte loops (which took most of the fuzzer's time). Word w of block id
- * holds pattern(id, w); a last partial word is compared bytewise. */
-PER_WORD uint64_t pattern(uint32_t id, size_t w)
+ * holds model_pattern(id, w); a last partial word is compared bytewise. */
+PER_WORD uint64_t model_pattern(uint32_t id, size_t w)
 {
     uint64_t x = ((uint64_t)id << 32 | (uint32_t)w) * 0x9E3779B97F4A7C15u;
     return x ^ x >> 29 ^ (uint64_t)w << 3;
@@ -131,20 +131,20 @@ PER_WORD size_t differs(const uint8_t *p, size_t w, size_t lim, uint64_t v)
     return SIZE_MAX;
 }
 
-MODEL static void fill(slot_t *s)
+MODEL static void model_fill(slot_t *s)
 {
     model_range(s->p, s->size);
     for (size_t w = 0; w * 8 < s->size; w = next_covered(w, s->size))
-        put(s->p, w, s->size, pattern(s->id, w));
+        put(s->p, w, s->size, model_pattern(s->id, w));
 }
 
 /* The covered bytes of s below n still hold their pattern. */
-MODEL static void verify(const slot_t *s, size_t n)
+MODEL static void model_verify(const slot_t *s, size_t n)
 {
     size_t lim = n < s->size ? n : s->size;
     model_range(s->p, lim);
     for (size_t w = 0; w * 8 < lim; w = next_covered(w, s->size)) {
-        size_t i = differs(s->p, w, lim, pattern(s->id, w));
+        size_t i = differs(s->p, w, lim, model_pattern(s->id, w));
         if (i != SIZE_MAX) {
             fprintf(stderr, "fuzz_alloc: block %p (id %u, size %zu) byte %zu "
                     "changed\n", (void *)s->p, s->id, s->size, i);
@@ -155,7 +155,7 @@ MODEL static void verify(const slot_t *s, size_t n)
 
 /* calloc's promise, over the words the shadow model covers: a byte loop
  * here was half of all the time the fuzzer spent (its comparisons traced). */
-MODEL static void check_zero(const uint8_t *p, size_t size)
+MODEL static void model_zero(const uint8_t *p, size_t size)
 {
     model_range(p, size);
     for (size_t w = 0; w * 8 < size; w = next_covered(w, size)) {
@@ -224,7 +224,7 @@ static void *worker_main(void *arg)
             if (!s->p)
                 abort();
             s->pending = 0;
-            fill(s);
+            model_fill(s);
         }
         turn_done(&worker_turn);
         if (kind == JOB_EXIT)
@@ -284,7 +284,7 @@ static void free_remote(void *p, int now)
  * allocated with must not abort). */
 static void release_how(slot_t *s, int remote, int sized)
 {
-    verify(s, s->size);
+    model_verify(s, s->size);
     if (remote)
         free_remote(s->p, remote > 1);
     else if (sized && s->align == 0)
@@ -307,7 +307,7 @@ static void place(slot_t *s, void *p, size_t size, uint32_t id)
     s->size = size;
     s->id = id;
     s->align = 0;
-    fill(s);
+    model_fill(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
@@ -414,7 +414,7 @@ static void edge_request(input_t *in, slot_t *s, uint32_t id)
     case E_VALLOC: p = hak_valloc(size); break;
     case E_PVALLOC: p = hak_pvalloc(size); break;
     default: /* E_REALLOC of the live block s to a size that cannot fit */
-        verify(s, s->size);
+        model_verify(s, s->size);
         p = hak_realloc(s->p, size);
         break;
     }
@@ -434,7 +434,7 @@ static void edge_request(input_t *in, slot_t *s, uint32_t id)
         if (must_work)
             edge_fail("must succeed", fn, align, size, p, err);
         if (fn == E_REALLOC)
-            verify(s, s->size); /* a failed realloc keeps the block */
+            model_verify(s, s->size); /* a failed realloc keeps the block */
         return;
     }
     if ((uintptr_t)p % a)
@@ -444,7 +444,7 @@ static void edge_request(input_t *in, slot_t *s, uint32_t id)
         edge_fail("usable size wrong", fn, align, size, p, (int)usable);
     if (must_work) {
         if (fn == E_CALLOC)
-            check_zero(p, total);
+            model_zero(p, total);
         place(s, p, total, id);
         s->align = fn == E_MALLOC || fn == E_CALLOC ? 0
                    : fn == E_ALIGNED ? align : NOT_SIZED;
@@ -488,7 +488,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         case 2: { /* realloc: grow, shrink, to zero, or from NULL */
             size_t n = take_size(&in);
             if (s->p && (n == 0 || take(&in, 1) % 8 == 0)) {
-                verify(s, s->size);
+                model_verify(s, s->size);
                 if (hak_realloc(s->p, 0) != NULL)
                     abort(); /* documented: frees, returns NULL */
                 s->p = NULL;
@@ -501,17 +501,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 place(s, p, n, next_id++);
                 break;
             }
-            verify(s, s->size);
+            model_verify(s, s->size);
             uint8_t *p = hak_realloc(s->p, n);
             if (!p)
                 abort();
             check_aligned(p, 16);
             s->p = p;
             /* The kept prefix must have survived the move. */
-            verify(s, n);
+            model_verify(s, n);
             s->size = n;
             s->align = 0; /* C23: free_sized takes realloc's results */
-            fill(s); /* covers the new tail; the prefix is unchanged */
+            model_fill(s); /* covers the new tail; the prefix is unchanged */
             break;
         }
         case 3: { /* calloc */
@@ -519,7 +519,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             uint8_t *p = hak_calloc(n / m + 1, m);
             if (!p)
                 abort();
-            check_zero(p, (n / m + 1) * m);
+            model_zero(p, (n / m + 1) * m);
             place(s, p, (n / m + 1) * m, next_id++);
             break;
         }

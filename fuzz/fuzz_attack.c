@@ -465,7 +465,7 @@ static void fail(const char *fmt, ...)
 /* ---- Payload patterns --------------------------------------------------- */
 
 MODEL __attribute__((always_inline)) static inline uint8_t
-pattern(uint32_t id, size_t i)
+model_pattern(uint32_t id, size_t i)
 {
     return (uint8_t)(id * 131 + i * 7 + (i >> 8) + 1);
 }
@@ -481,16 +481,17 @@ next_covered(size_t i, size_t size)
     return j < size - 512 ? j : size - 512;
 }
 
-MODEL static void fill(blk_t *b)
+MODEL static void model_fill(blk_t *b)
 {
     model_range(b->p, b->size);
     for (size_t i = 0; i < b->size; i = next_covered(i, b->size))
-        b->p[i] = pattern(b->id, i);
+        b->p[i] = model_pattern(b->id, i);
     b->nclob = b->tainted = 0;
     for (unsigned w = 0; w < 2; w++) {
         b->head[w] = b->head_mask[w] = 0;
         for (size_t i = 8 * w; i < 8 * w + 8 && i < b->size; i++) {
-            b->head[w] |= (uint64_t)pattern(b->id, i) << (8 * (i - 8 * w));
+            b->head[w] |= (uint64_t)model_pattern(b->id, i)
+                          << (8 * (i - 8 * w));
             b->head_mask[w] |= (uint64_t)0xff << (8 * (i - 8 * w));
         }
     }
@@ -504,16 +505,16 @@ static int clobbered(const blk_t *b, size_t i)
     return 0;
 }
 
-MODEL static void verify(const blk_t *b, size_t n, const char *when)
+MODEL static void model_verify(const blk_t *b, size_t n, const char *when)
 {
     if (b->tainted)
         return;
     model_range(b->p, n < b->size ? n : b->size);
     for (size_t i = 0; i < n && i < b->size; i = next_covered(i, b->size)) {
-        if (b->p[i] != pattern(b->id, i) && !clobbered(b, i))
+        if (b->p[i] != model_pattern(b->id, i) && !clobbered(b, i))
             fail("live block %p (id %u, size %zu) byte %zu changed "
                  "(%#x, want %#x), seen %s", (void *)b->p, b->id, b->size, i,
-                 b->p[i], pattern(b->id, i), when);
+                 b->p[i], model_pattern(b->id, i), when);
     }
 }
 
@@ -622,7 +623,7 @@ static void place(blk_t *b, void *p, size_t n)
     b->id = next_id++;
     b->tier = small_tier((uintptr_t)p);
     last_alloc = p;
-    fill(b);
+    model_fill(b);
 }
 
 /* Cheap, after every operation: the first 16 bytes of every live block
@@ -1059,7 +1060,7 @@ static int poison_certain(const ghost_t *g, size_t off, size_t len)
 
 static void release(blk_t *b, int remote)
 {
-    verify(b, b->size, "at its free");
+    model_verify(b, b->size, "at its free");
     ghost_t g = ghost_of(b, remote);
     trace("free%s %p (id %u, size %zu)", remote ? " (other thread)" : "",
           (void *)b->p, b->id, b->size);
@@ -1117,7 +1118,7 @@ static void op_realloc(input_t *in, blk_t *s)
         place(s, p, n);
         return;
     }
-    verify(s, s->size, "before a realloc");
+    model_verify(s, s->size, "before a realloc");
     ghost_t g = ghost_of(s, 0);
     if (n == 0 || mode % 8 == 0) {
         trace("realloc(%p, 0)", (void *)s->p);
@@ -1135,10 +1136,10 @@ static void op_realloc(input_t *in, blk_t *s)
           s->size);
     check_handout(p, n, 16, s, "realloc");
     s->p = p;
-    verify(s, n, "after a realloc");
+    model_verify(s, n, "after a realloc");
     s->size = n;
     s->tier = small_tier((uintptr_t)p);
-    fill(s);
+    model_fill(s);
     last_alloc = p;
     if (p != old)
         ghost_push(&g);

@@ -230,30 +230,31 @@ static void write_after_free(uint8_t *dst, const void *src, size_t n)
 /* The payload of a block: 8-byte words (blocks are 16-byte aligned), a
  * partial last word bytewise; a MODEL loop (the byte loops with traced
  * comparisons took a third of the fuzzer's time). */
-MODEL static uint64_t pattern(uint8_t seed, size_t w)
+MODEL static uint64_t model_pattern(uint8_t seed, size_t w)
 {
     return ((uint64_t)seed << 32 | w) * 0x9E3779B97F4A7C15u;
 }
 
-MODEL static void fill(slot_t *s)
+MODEL static void model_fill(slot_t *s)
 {
     model_range(s->p, s->size);
     size_t w = 0;
     for (; w * 8 + 8 <= s->size; w++)
-        ((uint64_t *)(void *)s->p)[w] = pattern(s->seed, w);
+        ((uint64_t *)(void *)s->p)[w] = model_pattern(s->seed, w);
     for (size_t i = w * 8; i < s->size; i++)
-        s->p[i] = (uint8_t)(pattern(s->seed, w) >> (i % 8 * 8));
+        s->p[i] = (uint8_t)(model_pattern(s->seed, w) >> (i % 8 * 8));
 }
 
-MODEL static void verify(const slot_t *s)
+MODEL static void model_verify(const slot_t *s)
 {
     model_range(s->p, s->size);
     size_t w = 0, bad = SIZE_MAX;
     for (; w * 8 + 8 <= s->size && bad == SIZE_MAX; w++)
-        if (((const uint64_t *)(const void *)s->p)[w] != pattern(s->seed, w))
+        if (((const uint64_t *)(const void *)s->p)[w] !=
+            model_pattern(s->seed, w))
             bad = w * 8;
     for (size_t i = w * 8; i < s->size && bad == SIZE_MAX; i++)
-        if (s->p[i] != (uint8_t)(pattern(s->seed, w) >> (i % 8 * 8)))
+        if (s->p[i] != (uint8_t)(model_pattern(s->seed, w) >> (i % 8 * 8)))
             bad = i;
     if (bad != SIZE_MAX) {
         fprintf(stderr, "fuzz_remote: block %p (size %zu) changed at or after "
@@ -283,9 +284,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 if (!s->p)
                     abort();
                 s->seed = arg2;
-                fill(s);
+                model_fill(s);
             } else {
-                verify(s);
+                model_verify(s);
                 remote_free(code >> 4, s->p, NULL);
                 if (npending < SLOTS)
                     pending[npending++] = s->p;
@@ -295,8 +296,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         case 3: { /* two slots freed by one producer in one go */
             slot_t *t = &slots[arg2 % SLOTS];
             if (s->p && t->p && s != t) {
-                verify(s);
-                verify(t);
+                model_verify(s);
+                model_verify(t);
                 remote_free(code >> 4, s->p, t->p);
                 s->p = t->p = NULL;
                 npending = SLOTS; /* do not damage: order unknown */
@@ -354,7 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     }
     for (unsigned i = 0; i < SLOTS; i++)
         if (slots[i].p) {
-            verify(&slots[i]);
+            model_verify(&slots[i]);
             if (i & 1)
                 remote_free(i, slots[i].p, NULL);
             else
