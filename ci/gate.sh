@@ -2,10 +2,11 @@
 # ci/gate.sh — `make ci`: every gate of the pipeline, bounded to about a
 # quarter of an hour on 2 cores, then a summary table. Fails if any stage
 # fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (30 each here), STRESS_OPS,
-# SOAK_SECONDS (60).
+# SOAK_SECONDS (60); AFL_JOBS (AFL++ instances, default the processors).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_SECONDS=${FUZZ_SECONDS:-30} AFL_SECONDS=${AFL_SECONDS:-30}
+AFL_JOBS=${AFL_JOBS:-$(nproc)}
 export STRESS_OPS=${STRESS_OPS:-1000000}
 # The soak stage: 60 s shared by every program and flavour (ci/soak.sh).
 export SOAK_SECONDS=${SOAK_SECONDS:-60}
@@ -64,11 +65,11 @@ count_afl() { count_fuzz "$1"; }
 # flavour, from ci/fuzz.sh's lines ("libfuzzer H FL: E executions in Ts,
 # R/s, J jobs, C crashes, ..." and "afl H FL: ..." alike).
 fuzz_rates() {
-    echo "| engine    | harness      | flavour | executions |  exec/s | crashes |"
-    echo "|-----------|--------------|---------|------------|---------|---------|"
-    sed -nE 's/^(libfuzzer|afl) ([a-z_]+) ?([a-z]*): ([0-9]+) executions in [0-9]+s, ([0-9]+)\/s, [0-9]+ jobs, ([0-9]+) crashes.*/\1 \2 \3 \4 \5 \6/p' "$@" |
-        while read -r e h f n r c; do
-            printf '| %-9s | %-12s | %-7s | %10s | %7s | %7s |\n' "$e" "$h" "$f" "$n" "$r" "$c"
+    echo "| engine    | harness      | flavour | jobs | executions |  exec/s | crashes |"
+    echo "|-----------|--------------|---------|------|------------|---------|---------|"
+    sed -nE 's/^(libfuzzer|afl) ([a-z_]+) ?([a-z]*): ([0-9]+) executions in [0-9]+s, ([0-9]+)\/s, ([0-9]+) jobs, ([0-9]+) crashes.*/\1 \2 \3 \6 \4 \5 \7/p' "$@" |
+        while read -r e h f j n r c; do
+            printf '| %-9s | %-12s | %-7s | %4s | %10s | %7s | %7s |\n' "$e" "$h" "$f" "$j" "$n" "$r" "$c"
         done
 }
 count_asan() {
@@ -95,7 +96,9 @@ stage real      make -s real
 stage replay    make -s replay
 stage asan      make -s asan-check
 stage fuzz      make -s fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
-stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS"
+# AFL++ as a campaign on this machine runs: one instance a core (a main
+# and a secondary, one output directory); exec/s is their sum.
+stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS" JOBS="$AFL_JOBS"
 stage tsan-stress make -s tsan-stress
 stage valgrind  make -s valgrind VALGRIND_FLAVOURS=debug VALGRIND_SUITES="size_class align death"
 stage stress    make -s stress STRESS_OPS="$STRESS_OPS"
