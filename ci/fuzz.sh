@@ -15,6 +15,8 @@
 # JOBS=N (default 1) runs N processes per harness: libFuzzer's -fork=N
 #   (one corpus, N workers, a crash stops them all); AFL++ one main
 #   instance (-M) and N-1 secondaries (-S) sharing one output directory.
+#   (libFuzzer's -fork first runs the seeds through a worker: a build that
+#   crashes on many of them saves each such seed before it stops.)
 # Prints one line per harness (and flavour, for libFuzzer): executions,
 # executions per second (of all JOBS together), crashes. ci/gate.sh's
 # table takes its per-harness rates from these lines.
@@ -27,8 +29,12 @@ status=0
 B=${BUILD:-build} # the build directory (make passes BUILD)
 mkdir -p $B/fuzz/crashes
 
-save_crash() { # harness file [fuzzer binary]
-    local h=$1 f=$2 bin=${3:-$B/fuzz/$1}
+# Saves a crash with its .repro; names the first few (a build that
+# crashes on most seeds saves hundreds: -fork's workers keep going
+# through the seeds) and counts the rest (crashes_unnamed).
+crashes_unnamed=0
+save_crash() { # harness file [fuzzer binary] [crashes so far]
+    local h=$1 f=$2 bin=${3:-$B/fuzz/$1} n=${4:-0}
     local dst=$B/fuzz/crashes/$(basename "$f")
     cp "$f" "$dst" 2>/dev/null || true
     {
@@ -38,7 +44,18 @@ save_crash() { # harness file [fuzzer binary]
         echo "$B/debug/replay_$h $dst"
         echo "$B/release/replay_$h $dst"
     } > "$dst.repro"
-    echo "  crash saved: $dst (see $dst.repro)"
+    if [ "$n" -lt 3 ]; then
+        echo "  crash saved: $dst (see $dst.repro)"
+    else
+        crashes_unnamed=$((crashes_unnamed + 1))
+    fi
+}
+
+# After a run's crashes are saved: how many were not named.
+crashes_more() {
+    [ "$crashes_unnamed" -eq 0 ] ||
+        echo "  ... and $crashes_unnamed more crashes saved in $B/fuzz/crashes/"
+    crashes_unnamed=0
 }
 
 rate() { # executions seconds
@@ -79,8 +96,9 @@ for h in "$@"; do
             crashes=0
             for f in $B/fuzz/crashes/$h-$fl-*; do
                 case $f in *.repro|*'*') continue ;; esac
-                [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin"; crashes=$((crashes + 1)); }
+                [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin" $crashes; crashes=$((crashes + 1)); }
             done
+            crashes_more
             if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
             extra=$(grep -E '^fuzz_attack: [0-9]+ forks' "$log" | tail -1 | sed 's/^fuzz_attack: /; /')
             echo "libfuzzer $h $fl: $execs executions in ${took}s, $r/s, $jobs jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"
@@ -121,9 +139,10 @@ for h in "$@"; do
         done
         for f in "$out"/*/crashes/id*; do
             [ -e "$f" ] || continue
-            save_crash "$h" "$f" "$bin"
+            save_crash "$h" "$f" "$bin" $crashes
             crashes=$((crashes + 1))
         done
+        crashes_more
         [ "$ran" -gt 0 ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h-$fl.0.log"; crashes=1; }
         # Keep what AFL found, if it adds coverage.
         if [ -x "$B/fuzz/$h" ]; then

@@ -2,11 +2,12 @@
 # ci/gate.sh — `make ci`: every gate of the pipeline, bounded to about a
 # quarter of an hour on 2 cores, then a summary table. Fails if any stage
 # fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (30 each here), STRESS_OPS,
-# SOAK_SECONDS (60); AFL_JOBS (AFL++ instances, default the processors).
+# SOAK_SECONDS (60); FUZZ_JOBS (libFuzzer -fork workers) and AFL_JOBS
+# (AFL++ instances), each by default the processors.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_SECONDS=${FUZZ_SECONDS:-30} AFL_SECONDS=${AFL_SECONDS:-30}
-AFL_JOBS=${AFL_JOBS:-$(nproc)}
+FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)} AFL_JOBS=${AFL_JOBS:-$(nproc)}
 export STRESS_OPS=${STRESS_OPS:-1000000}
 # The soak stage: 60 s shared by every program and flavour (ci/soak.sh).
 export SOAK_SECONDS=${SOAK_SECONDS:-60}
@@ -95,9 +96,10 @@ stage knobs     make -s knobs KNOB_SET=CANARY
 stage real      make -s real
 stage replay    make -s replay
 stage asan      make -s asan-check
-stage fuzz      make -s fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
-# AFL++ as a campaign on this machine runs: one instance a core (a main
-# and a secondary, one output directory); exec/s is their sum.
+# Both engines as a campaign on this machine runs them: one process a
+# core (libFuzzer's -fork workers on one corpus; AFL++'s main and
+# secondary instances on one output directory); exec/s is their sum.
+stage fuzz      make -s fuzz FUZZ_SECONDS="$FUZZ_SECONDS" JOBS="$FUZZ_JOBS"
 stage afl       make -s afl AFL_SECONDS="$AFL_SECONDS" JOBS="$AFL_JOBS"
 stage tsan-stress make -s tsan-stress
 stage valgrind  make -s valgrind VALGRIND_FLAVOURS=debug VALGRIND_SUITES="size_class align death"
