@@ -9,7 +9,8 @@
 #   commands that reproduce it.
 # ENGINE afl: for each flavour of AFL_FLAVOURS (default: debug), afl-fuzz
 #   on build/afl/H (debug core) or build/afl-release/H (release core, what
-#   production preloads), seeded from corpus/H; what it finds
+#   production preloads), seeded from corpus/H as committed (AFL_SEEDS,
+#   below); what it finds
 #   that adds coverage is merged back into corpus/H (through libFuzzer's
 #   merge when its build exists); crashes are kept the same way.
 # JOBS=N (default 1) runs N processes per harness: libFuzzer's -fork=N
@@ -106,6 +107,25 @@ for h in "$@"; do
         done
         continue
     fi
+    # AFL++'s seeds: the corpus as committed (AFL_SEEDS=committed, the
+    # default in a git checkout), not what a libFuzzer run just added to
+    # it. Those inputs are the largest and slowest (libFuzzer grows them
+    # toward -max_len) and AFL++ spends a short run calibrating them: its
+    # rate on fuzz_alloc (release, two instances, 30 s) was 3,497-4,299
+    # executions/s from the corpus a `make ci` fuzz stage had grown (733
+    # files; 3,926-4,425 from that corpus minimized to 496) and
+    # 7,830-9,598 from the committed one (304). So each engine starts from
+    # the same seeds and its rate does not depend on the stage before it;
+    # what it finds is merged into corpus/ as before. AFL_SEEDS=all seeds
+    # it from the whole directory.
+    seeds=corpus/$h
+    if [ "${AFL_SEEDS:-committed}" = committed ] &&
+        tracked=$(git ls-files -- "corpus/$h" 2>/dev/null) && [ -n "$tracked" ]; then
+        seeds=$B/afl/seeds-$h
+        rm -rf "$seeds"
+        mkdir -p "$seeds"
+        echo "$tracked" | xargs cp -t "$seeds"
+    fi
     for fl in ${AFL_FLAVOURS:-debug}; do
         case $fl in
             debug) bin=$B/afl/$h ;;
@@ -121,7 +141,7 @@ for h in "$@"; do
             [ "$jobs" -gt 1 ] || role=()
             AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
             AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1 \
-                timeout $((seconds + 60)) afl-fuzz -i "corpus/$h" -o "$out" "${role[@]}" \
+                timeout $((seconds + 60)) afl-fuzz -i "$seeds" -o "$out" "${role[@]}" \
                 -V "$seconds" -t 10000 -m none -- "$bin" \
                 >"$B/afl/$h-$fl.$i.log" 2>&1 &
             pids+=($!)
