@@ -152,6 +152,16 @@ static void check_heap(hak_heap_t *h, void *arg)
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);
+    /* free's fast path trusts the hot superslab: one of h's own, still
+     * registered (a spare, at most), and its slab size. */
+    uintptr_t hb = h->hot.hot_base;
+    if (hb != UINTPTR_MAX) {
+        unsigned tier = registry_tier(hb);
+        if ((tier != HAK_TIER_TINY && tier != HAK_TIER_MID) ||
+            ss_of(hb)->owner != h ||
+            h->hot.hot_shift != ss_of(hb)->slab_shift)
+            fail((void *)hb, NULL, " (hot superslab not the heap's own)");
+    }
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
         for (hak_slab_t *s = h->cls[c].partial; s; s = s->next)
             if (s->cls != c || s->state != HAK_SLAB_PARTIAL)

@@ -296,6 +296,7 @@ HAK_TAIL void hak_free_small(hak_superslab_t *ss, void *p)
         return;
     }
     h->hot.hot_base = ss_base(ss);
+    h->hot.hot_shift = ss->slab_shift;
     free_local(h, ss, p);
 }
 
@@ -322,5 +323,6 @@ void hak_free(void *p)
         free_cold(p);
         return;
     }
-    free_local(heap_of_hot(hot), ss_of(base), p);
+    free_local_in(heap_of_hot(hot), ss_of(base), hot_slab(hot, (uintptr_t)p),
+                  p);
 }

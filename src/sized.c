@@ -156,10 +156,9 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
 HAK_INLINE int fits_hot(const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p;
-    return !HAK_SLOTSTATE &&
-           (a & ~(uintptr_t)HAK_SS_MASK) == hak_tls_hot->hot_base &&
-           n - 1 < HAK_SMALL_LIMIT &&
-           slab_of(ss_of(a), a)->cls == hak_class_of(n);
+    const hak_heap_hot_t *hot = hak_tls_hot;
+    return !HAK_SLOTSTATE && (a & ~(uintptr_t)HAK_SS_MASK) == hot->hot_base &&
+           n - 1 < HAK_SMALL_LIMIT && hot_slab(hot, a)->cls == hak_class_of(n);
 }
 
 /* Anything else: size_fits decides, with every check of a plain free
@@ -202,7 +201,8 @@ HAK_NOINLINE static void free_sized_cold(void *p, int aligned, size_t align,
 HAK_INLINE void free_hot(void *p)
 {
     const hak_heap_hot_t *hot = hak_tls_hot;
-    free_local(heap_of_hot(hot), ss_of((uintptr_t)p), p);
+    free_local_in(heap_of_hot(hot), ss_of((uintptr_t)p),
+                  hot_slab(hot, (uintptr_t)p), p);
 }
 
 void hak_free_sized(void *p, size_t n)

@@ -16,12 +16,18 @@
 
 /* Slab holding address a, given its superslab. Slab 0 is the metadata and
  * never has carved blocks, so pointers into it fail validation. */
-HAK_INLINE hak_slab_t *slab_of(hak_superslab_t *ss, uintptr_t a)
+HAK_INLINE hak_slab_t *slab_at_shift(hak_superslab_t *ss, uintptr_t a,
+                                      unsigned shift)
 {
     /* Spelled as an address so that the compiler addresses every field
      * from the descriptor (one register), not from the superslab. */
-    uintptr_t i = (a & HAK_SS_MASK) >> ss->slab_shift;
+    uintptr_t i = (a & HAK_SS_MASK) >> shift;
     return (hak_slab_t *)((uintptr_t)ss->slabs + i * sizeof(hak_slab_t));
+}
+
+HAK_INLINE hak_slab_t *slab_of(hak_superslab_t *ss, uintptr_t a)
+{
+    return slab_at_shift(ss, a, ss->slab_shift);
 }
 
 HAK_INLINE uint8_t *slab_slot(const hak_slab_t *s, uint32_t i)

@@ -131,13 +131,13 @@ HAK_INLINE void free_commit(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s,
         hak_slab_attention(h, s);
 }
 
-/* The owner h frees b, an address in its superslab ss (not yet validated).
- * One exact division says which slot b starts; setting its bit must change
+/* The owner h frees b, an address in slab s of its superslab ss (not yet
+ * validated). One exact division says which slot b starts; setting its bit must change
  * the word (it was live). While another thread's frees into s wait (rsum),
  * b might be one of them: the slow path looks. */
-HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
+HAK_INLINE void free_local_in(hak_heap_t *h, hak_superslab_t *ss,
+                              hak_slab_t *s, uint8_t *b)
 {
-    hak_slab_t *s = slab_of(ss, (uintptr_t)b);
     uint32_t i = slab_index(s, (uintptr_t)b, s->capacity);
     if (HAK_HARDEN && HAK_UNLIKELY(i == UINT32_MAX)) {
         hak_free_local_slow(h, ss, b);
@@ -152,6 +152,19 @@ HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
         return;
     }
     free_commit(h, ss, s, b, i, freed);
+}
+
+/* The slab of a, an address in the hot superslab of the heap whose hot
+ * part is hot (hot_base). */
+HAK_INLINE hak_slab_t *hot_slab(const hak_heap_hot_t *hot, uintptr_t a)
+{
+    return slab_at_shift(ss_of(a), a, hot->hot_shift);
+}
+
+/* free_local_in, b's slab found through ss's header. */
+HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
+{
+    free_local_in(h, ss, slab_of(ss, (uintptr_t)b), b);
 }
 
 #endif

@@ -368,6 +368,10 @@ typedef struct hak_heap_hot {
      * own and registered: a free inside it skips the registry lookup and
      * the owner check. UINTPTR_MAX when none (no 2 MiB base equals it). */
     uintptr_t hot_base;
+    /* hot_base's slab_shift (its tier's), read in the same line as
+     * hot_base: free finds the block's slab without first loading it
+     * from the superslab's header. */
+    uint8_t hot_shift;
 } hak_heap_hot_t;
 
 struct hak_heap {

@@ -707,18 +707,41 @@ START_TEST(hot_base_follows_own_frees)
     void *large = hak_malloc(100 * KiB);
     ck_assert_uint_ne(base_of(tiny), base_of(mid));
     hak_heap_t *h = my_heap();
+    /* hot_shift, with which free finds the slab, is hot_base's tier's. */
     hak_free(tiny);
     ck_assert_uint_eq(h->hot.hot_base, base_of(tiny));
+    ck_assert_uint_eq(h->hot.hot_shift, HAK_TINY_SHIFT);
     hak_free(mid);
     ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
+    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
     /* A large block is no superslab's: it leaves the hot one alone. */
     hak_free(large);
     ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
+    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
     hak_free(tiny2);
     ck_assert_uint_eq(h->hot.hot_base, base_of(tiny2));
+    ck_assert_uint_eq(h->hot.hot_shift, HAK_TINY_SHIFT);
     hak_free(mid2);
     ck_assert_uint_eq(h->hot.hot_base, base_of(mid2));
+    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
     hak_check_heap();
+}
+END_TEST
+
+/* The heap walk checks what free's fast path trusts: a hot superslab
+ * whose slab size is not hot_shift is reported. */
+static void hot_shift_damaged(void *arg)
+{
+    (void)arg;
+    hak_free(hak_malloc(40));
+    my_heap()->hot.hot_shift = HAK_MID_SHIFT;
+    hak_check_heap();
+    _exit(0);
+}
+
+START_TEST(heap_check_reports_wrong_hot_shift)
+{
+    expect_abort(hot_shift_damaged, NULL, "hakmem: heap check: ");
 }
 END_TEST
 
@@ -1080,6 +1103,7 @@ Suite *slab_suite(void)
         { "remote", heapless_thread_frees_through_remote_queue, 0, 0 },
         { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
         { "hot superslab", hot_base_follows_own_frees, 0, 0 },
+        { "hot superslab", heap_check_reports_wrong_hot_shift, 0, 0 },
         { "hot superslab",
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
