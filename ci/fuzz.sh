@@ -30,12 +30,11 @@ status=0
 B=${BUILD:-build} # the build directory (make passes BUILD)
 mkdir -p $B/fuzz/crashes
 
-# Saves a crash with its .repro; names the first few (a build that
-# crashes on most seeds saves hundreds: -fork's workers keep going
-# through the seeds) and counts the rest (crashes_unnamed).
-crashes_unnamed=0
-save_crash() { # harness file [fuzzer binary] [crashes so far]
-    local h=$1 f=$2 bin=${3:-$B/fuzz/$1} n=${4:-0}
+# Saves a crash with its .repro. Only the first three of a run are named
+# (a build that crashes on most seeds saves hundreds: -fork's workers
+# keep going through the seeds); crashes_more counts the rest.
+save_crash() { # harness file fuzzer-binary crashes-so-far
+    local h=$1 f=$2 bin=$3 n=$4
     local dst=$B/fuzz/crashes/$(basename "$f")
     cp "$f" "$dst" 2>/dev/null || true
     {
@@ -45,18 +44,12 @@ save_crash() { # harness file [fuzzer binary] [crashes so far]
         echo "$B/debug/replay_$h $dst"
         echo "$B/release/replay_$h $dst"
     } > "$dst.repro"
-    if [ "$n" -lt 3 ]; then
-        echo "  crash saved: $dst (see $dst.repro)"
-    else
-        crashes_unnamed=$((crashes_unnamed + 1))
-    fi
+    [ "$n" -ge 3 ] || echo "  crash saved: $dst (see $dst.repro)"
 }
 
-# After a run's crashes are saved: how many were not named.
-crashes_more() {
-    [ "$crashes_unnamed" -eq 0 ] ||
-        echo "  ... and $crashes_unnamed more crashes saved in $B/fuzz/crashes/"
-    crashes_unnamed=0
+crashes_more() { # crashes of the run
+    [ "$1" -le 3 ] ||
+        echo "  ... and $(($1 - 3)) more crashes saved in $B/fuzz/crashes/"
 }
 
 rate() { # executions seconds
@@ -99,7 +92,7 @@ for h in "$@"; do
                 case $f in *.repro|*'*') continue ;; esac
                 [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin" $crashes; crashes=$((crashes + 1)); }
             done
-            crashes_more
+            crashes_more $crashes
             if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
             extra=$(grep -E '^fuzz_attack: [0-9]+ forks' "$log" | tail -1 | sed 's/^fuzz_attack: /; /')
             echo "libfuzzer $h $fl: $execs executions in ${took}s, $r/s, $jobs jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"
@@ -162,7 +155,7 @@ for h in "$@"; do
             save_crash "$h" "$f" "$bin" $crashes
             crashes=$((crashes + 1))
         done
-        crashes_more
+        crashes_more $crashes
         [ "$ran" -gt 0 ] || { echo "afl-fuzz did not run:"; tail -20 "$B/afl/$h-$fl.0.log"; crashes=1; }
         # Keep what AFL found, if it adds coverage.
         if [ -x "$B/fuzz/$h" ]; then

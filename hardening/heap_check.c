@@ -157,9 +157,9 @@ static void check_heap(hak_heap_t *h, void *arg)
     uintptr_t hb = h->hot.hot_base;
     if (hb != UINTPTR_MAX) {
         unsigned tier = registry_tier(hb);
+        const hak_superslab_t *hs = ss_of(hb);
         if ((tier != HAK_TIER_TINY && tier != HAK_TIER_MID) ||
-            ss_of(hb)->owner != h ||
-            h->hot.hot_shift != ss_of(hb)->slab_shift)
+            hs->owner != h || h->hot.hot_shift != hs->slab_shift)
             fail((void *)hb, NULL, " (hot superslab not the heap's own)");
     }
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)

@@ -132,9 +132,9 @@ HAK_INLINE void free_commit(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *s,
 }
 
 /* The owner h frees b, an address in slab s of its superslab ss (not yet
- * validated). One exact division says which slot b starts; setting its bit must change
- * the word (it was live). While another thread's frees into s wait (rsum),
- * b might be one of them: the slow path looks. */
+ * validated). One exact division says which slot b starts; setting its
+ * bit must change the word (it was live). While another thread's frees
+ * into s wait (rsum), b might be one of them: the slow path looks. */
 HAK_INLINE void free_local_in(hak_heap_t *h, hak_superslab_t *ss,
                               hak_slab_t *s, uint8_t *b)
 {
