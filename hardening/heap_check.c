@@ -152,14 +152,18 @@ static void check_heap(hak_heap_t *h, void *arg)
     for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);
-    /* free's fast path trusts the hot superslab: one of h's own, still
-     * registered (a spare, at most), and its slab size. */
-    uintptr_t hb = h->hot.hot_base;
-    if (hb != UINTPTR_MAX) {
+    /* free's fast path trusts the hot superslabs: each one of h's own,
+     * still registered (a spare, at most), in its way, with its slab
+     * size. */
+    for (unsigned way = 0; way < HAK_HOT_WAYS; way++) {
+        uintptr_t e = h->hot.hot_ss[way], hb = e & ~(uintptr_t)HAK_SS_MASK;
+        if (e == HAK_HOT_NONE)
+            continue;
         unsigned tier = registry_tier(hb);
         const hak_superslab_t *hs = ss_of(hb);
         if ((tier != HAK_TIER_TINY && tier != HAK_TIER_MID) ||
-            hs->owner != h || h->hot.hot_shift != hs->slab_shift)
+            hs->owner != h || HAK_HOT_WAY(hb) != way ||
+            (e & HAK_SS_MASK) != hs->slab_shift)
             fail((void *)hb, NULL, " (hot superslab not the heap's own)");
     }
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)

@@ -295,12 +295,11 @@ HAK_TAIL void hak_free_small(hak_superslab_t *ss, void *p)
         free_remote(p);
         return;
     }
-    h->hot.hot_base = ss_base(ss);
-    h->hot.hot_shift = ss->slab_shift;
+    hot_set(&h->hot, ss);
     free_local(h, ss, p);
 }
 
-/* Not in the hot superslab: ask the registry whose block p is. */
+/* Not in a hot superslab: ask the registry whose block p is. */
 HAK_TAIL static void free_cold(void *p)
 {
     if (HAK_UNLIKELY(hak_sec())) {
@@ -315,14 +314,13 @@ HAK_TAIL static void free_cold(void *p)
 
 void hak_free(void *p)
 {
-    /* Most frees land in the superslab the thread freed into last, which
+    /* Most frees land in a superslab the thread freed into lately, which
      * is its own: then neither the registry nor the owner is asked. */
     const hak_heap_hot_t *hot = hak_tls_hot;
-    uintptr_t base = (uintptr_t)p & ~(uintptr_t)HAK_SS_MASK;
-    if (HAK_UNLIKELY(base != hot->hot_base)) {
+    uintptr_t a = (uintptr_t)p, shift = hot_shift(hot, a);
+    if (HAK_UNLIKELY(!hot_hit(shift))) {
         free_cold(p);
         return;
     }
-    free_local_in(heap_of_hot(hot), ss_of(base), hot_slab(hot, (uintptr_t)p),
-                  p);
+    free_local_in(heap_of_hot(hot), ss_of(a), hot_slab(shift, a), p);
 }

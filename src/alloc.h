@@ -12,11 +12,11 @@
  *                                │             ├ hak_slab_retire + partial slab
  *                                │             └ hak_superslab_take_slab
  *                                └ retry the take
- *   hak_free ─ fast: in the hot superslab (own, registered), slab by
+ *   hak_free ─ fast: in a hot superslab (own, registered), slab by
  *                    address, slot by exact division, bit clear → set ─ return
  *      ├ free_cold        registry byte: hak_large_free (or report), else
  *      │   └ hak_free_small   another heap's: free_remote (rbits,
- *      │                  remote_push) · own: becomes the hot superslab, then
+ *      │                  remote_push) · own: becomes its way's hot one, then
  *      │                  the same local free (also the sized frees' way in)
  *      ├ hak_slab_attention   (a full slab's first free, or a slab now empty)
  *      └ hak_free_local_slow  (bad pointer, free slot, or remote frees pending)
@@ -33,7 +33,7 @@ HAK_INTERNAL void *hak_alloc_class(unsigned c, size_t req);
 
 /* Frees p, an address the registry puts in tiny or mid superslab ss (not
  * yet validated), while HAKMEM_SECURITY is off: the owner's free (ss
- * becomes the hot superslab) or another thread's. free's path after the
+ * becomes the hot superslab of its way) or another thread's. free's path after the
  * registry, and the sized frees' (src/sized.c), which have asked it. */
 HAK_INTERNAL HAK_TAIL void hak_free_small(hak_superslab_t *ss, void *p);
 

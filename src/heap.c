@@ -18,7 +18,7 @@
  * paths fall through to their slow paths. */
 static const hak_heap_hot_t hak_no_heap = {
     .cur = { [0 ... HAK_CLASS_ZERO] = &hak_slab_none },
-    .hot_base = UINTPTR_MAX,
+    .hot_ss = { [0 ... HAK_HOT_WAYS - 1] = HAK_HOT_NONE },
 };
 __thread const hak_heap_hot_t *hak_tls_hot
     __attribute__((tls_model("initial-exec"))) = &hak_no_heap;
@@ -86,7 +86,7 @@ static hak_heap_t *heap_new_locked(void)
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
     chunk_cur += size;
-    h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
+    h->hot = hak_no_heap; /* no current slabs, no hot superslabs yet */
     h->id = ++heap_count;
     hak_remote_init(&h->remote);
     h->all_next = all_heaps;

@@ -145,7 +145,7 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
 }
 
 /* Release's common case, a sized free (or delete) of a block of the
- * thread's hot superslab, for n bytes at most 16-byte aligned: that
+ * thread's hot superslabs, for n bytes at most 16-byte aligned: its
  * superslab is the thread's own, so its slab's class is read plainly,
  * with no registry lookup, and the class of n matching it is the whole
  * check (hak_class_of(n) is every such alignment's class). 0 for
@@ -155,10 +155,9 @@ HAK_INLINE int size_fits(const void *p, int aligned, size_t align, size_t n)
  * builds that keep the slots (the size is exact there) need saying no. */
 HAK_INLINE int fits_hot(const void *p, size_t n)
 {
-    uintptr_t a = (uintptr_t)p;
-    const hak_heap_hot_t *hot = hak_tls_hot;
-    return !HAK_SLOTSTATE && (a & ~(uintptr_t)HAK_SS_MASK) == hot->hot_base &&
-           n - 1 < HAK_SMALL_LIMIT && hot_slab(hot, a)->cls == hak_class_of(n);
+    uintptr_t a = (uintptr_t)p, shift = hot_shift(hak_tls_hot, a);
+    return !HAK_SLOTSTATE && hot_hit(shift) && n - 1 < HAK_SMALL_LIMIT &&
+           hot_slab(shift, a)->cls == hak_class_of(n);
 }
 
 /* Anything else: size_fits decides, with every check of a plain free
@@ -173,7 +172,7 @@ HAK_NOINLINE static void free_sized_checked(void *p, int aligned, size_t align,
     hak_free(p);
 }
 
-/* Not the hot superslab (larson: half of its sized deletes). Release,
+/* Not in a hot superslab. Release,
  * HAKMEM_SECURITY off: a small block's class is the whole check, as in
  * size_fits, and then the registry's answer is not asked for again: the
  * block goes the way of free's own after the registry (hak_free_small).
@@ -196,13 +195,14 @@ HAK_NOINLINE static void free_sized_cold(void *p, int aligned, size_t align,
     free_sized_checked(p, aligned, align, n);
 }
 
-/* p is in the hot superslab (fits_hot): hak_free's fast path, without
+/* p is in a hot superslab (fits_hot): hak_free's fast path, without
  * its test again. */
 HAK_INLINE void free_hot(void *p)
 {
     const hak_heap_hot_t *hot = hak_tls_hot;
-    free_local_in(heap_of_hot(hot), ss_of((uintptr_t)p),
-                  hot_slab(hot, (uintptr_t)p), p);
+    uintptr_t a = (uintptr_t)p;
+    free_local_in(heap_of_hot(hot), ss_of(a), hot_slab(hot_shift(hot, a), a),
+                  p);
 }
 
 void hak_free_sized(void *p, size_t n)

@@ -10,7 +10,7 @@
  *              bitmap in the slab's descriptor, never in the blocks.
  *   block      one allocation; `stride` bytes apart (hak_stride()).
  *   heap       per-thread state: each class's current slab, the superslabs
- *              it owns, its hot superslab and its remote-free queue (of
+ *              it owns, its hot superslabs and its remote-free queue (of
  *              slabs other threads freed into). Heaps are never unmapped:
  *              a thread that exits abandons its heap to a pool, and a new
  *              thread adopts a whole heap from there, so a queue record
@@ -356,6 +356,10 @@ enum hak_heap_state {
     HAK_HEAP_ORPHANED = 3,   /* its thread vanished in a fork: never reused */
 };
 
+#define HAK_HOT_WAYS 8
+#define HAK_HOT_WAY(a) (((uintptr_t)(a) >> HAK_SS_SHIFT) & (HAK_HOT_WAYS - 1u))
+#define HAK_HOT_NONE UINTPTR_MAX /* no base is within 2 MiB of it */
+
 /* What the fast paths read first, through hak_tls_hot (src/heap.h): the
  * heap's first member, or in a thread without a heap a static one that
  * sends both fast paths to their slow paths. */
@@ -364,14 +368,17 @@ typedef struct hak_heap_hot {
      * bitmap is empty, so malloc's fast path has no test for it. The
      * last entry, HAK_CLASS_ZERO, is hak_slab_none forever. */
     hak_slab_t *cur[HAK_NUM_CLASSES + 1];  /* slab each class allocates from */
-    /* Base of the superslab this heap freed into last, known to be its
-     * own and registered: a free inside it skips the registry lookup and
-     * the owner check. UINTPTR_MAX when none (no 2 MiB base equals it). */
-    uintptr_t hot_base;
-    /* hot_base's slab_shift (its tier's), read in the same line as
-     * hot_base: free finds the block's slab without first loading it
-     * from the superslab's header. */
-    uint8_t hot_shift;
+    /* The hot superslabs: entry HAK_HOT_WAY(b) is the base b of the last
+     * superslab this heap freed into whose base falls in that way, or'ed
+     * with its slab_shift (the low 21 bits of a base are 0), or
+     * HAK_HOT_NONE. Each is the heap's own and registered: a free inside
+     * one skips the registry lookup and the owner check, and finds its
+     * slab with the shift it read in the same load. Direct-mapped by
+     * address: a thread's superslabs are mapped next to each other, so
+     * the few its blocks span land in different ways (larson's threads
+     * span two or three each; with a single hot superslab half of their
+     * frees asked the registry). One line of its own. */
+    uintptr_t hot_ss[HAK_HOT_WAYS] __attribute__((aligned(64)));
 } hak_heap_hot_t;
 
 struct hak_heap {

@@ -7,7 +7,7 @@
  * page. A read or write through the pointer faults at the access. The
  * region's registry byte is HAK_TIER_ZERO, so free() tells it from a
  * superslab with the one registry load it makes for every pointer outside
- * its hot superslab.
+ * its hot superslabs.
  *
  * Which slots are live is a bitmap out of line (a guarded metadata
  * mapping), next to a bitmap of the slots ever handed out, so a double

@@ -698,7 +698,26 @@ START_TEST(remote_frees_drive_full_slab_to_release)
 }
 END_TEST
 
-/* ---- The hot superslab -------------------------------------------------- */
+/* ---- The hot superslabs ------------------------------------------------- */
+
+/* The hot superslab of base's way (types.h: hot_ss), HAK_HOT_NONE when
+ * there is none, and the slab shift stored with it. */
+static uintptr_t hot_base_at(const hak_heap_t *h, uintptr_t base)
+{
+    uintptr_t e = h->hot.hot_ss[HAK_HOT_WAY(base)];
+    return e == HAK_HOT_NONE ? e : e & ~(uintptr_t)HAK_SS_MASK;
+}
+
+static unsigned hot_shift_at(const hak_heap_t *h, uintptr_t base)
+{
+    return (unsigned)(h->hot.hot_ss[HAK_HOT_WAY(base)] & HAK_SS_MASK);
+}
+
+/* base is the hot superslab of its way. */
+static int hot_names(const hak_heap_t *h, uintptr_t base)
+{
+    return hot_base_at(h, base) == base;
+}
 
 START_TEST(hot_base_follows_own_frees)
 {
@@ -707,34 +726,79 @@ START_TEST(hot_base_follows_own_frees)
     void *large = hak_malloc(100 * KiB);
     ck_assert_uint_ne(base_of(tiny), base_of(mid));
     hak_heap_t *h = my_heap();
-    /* hot_shift, with which free finds the slab, is hot_base's tier's. */
+    /* The shift, with which free finds the slab, is the superslab's
+     * tier's. */
     hak_free(tiny);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(tiny));
-    ck_assert_uint_eq(h->hot.hot_shift, HAK_TINY_SHIFT);
+    ck_assert_uint_eq(hot_base_at(h, base_of(tiny)), base_of(tiny));
+    ck_assert_uint_eq(hot_shift_at(h, base_of(tiny)), HAK_TINY_SHIFT);
     hak_free(mid);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
-    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
-    /* A large block is no superslab's: it leaves the hot one alone. */
+    ck_assert_uint_eq(hot_base_at(h, base_of(mid)), base_of(mid));
+    ck_assert_uint_eq(hot_shift_at(h, base_of(mid)), HAK_MID_SHIFT);
+    /* A large block is no superslab's: it leaves the hot ones alone. */
+    uintptr_t before[HAK_HOT_WAYS];
+    memcpy(before, h->hot.hot_ss, sizeof before);
     hak_free(large);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(mid));
-    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
+    ck_assert_mem_eq(before, h->hot.hot_ss, sizeof before);
     hak_free(tiny2);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(tiny2));
-    ck_assert_uint_eq(h->hot.hot_shift, HAK_TINY_SHIFT);
+    ck_assert_uint_eq(hot_base_at(h, base_of(tiny2)), base_of(tiny2));
+    ck_assert_uint_eq(hot_shift_at(h, base_of(tiny2)), HAK_TINY_SHIFT);
     hak_free(mid2);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(mid2));
-    ck_assert_uint_eq(h->hot.hot_shift, HAK_MID_SHIFT);
+    ck_assert_uint_eq(hot_base_at(h, base_of(mid2)), base_of(mid2));
+    ck_assert_uint_eq(hot_shift_at(h, base_of(mid2)), HAK_MID_SHIFT);
     hak_check_heap();
 }
 END_TEST
 
+/* Superslabs in different ways are hot together: a free into one does
+ * not push out another's (the point of the ways: larson's frees alternate
+ * between two or three superslabs of each thread). */
+START_TEST(hot_superslabs_of_other_ways_stay_hot)
+{
+    enum { N = 64 };
+    void *p[N], *q[N];
+    size_t n = 0;
+    unsigned ways = 0;
+    settle();
+    /* Superslabs of their own, each with two blocks in one slab, until
+     * two ways are covered (mappings sit side by side: the second
+     * superslab usually is in another way). */
+    while (n < N && __builtin_popcount(ways) < 2) {
+        p[n] = block_in_own_superslab(30000);
+        q[n] = hak_malloc(30000);
+        REQ_NONNULL(q[n]);
+        ck_assert_uint_eq(base_of(q[n]), base_of(p[n]));
+        ways |= 1u << HAK_HOT_WAY(base_of(p[n]));
+        n++;
+    }
+    ck_assert_msg(__builtin_popcount(ways) >= 2, "%d superslabs in one way",
+                  N);
+    uintptr_t a = base_of(p[0]), b = base_of(p[n - 1]);
+    hak_heap_t *h = my_heap();
+    hak_free(q[0]);
+    ck_assert(hot_names(h, a));
+    hak_free(q[n - 1]);
+    ck_assert(hot_names(h, b));
+    ck_assert_msg(hot_names(h, a), "a free in another way pushed out %#jx",
+                  (uintmax_t)a);
+    hak_check_heap();
+    for (size_t i = 0; i < n; i++) {
+        hak_free(p[i]);
+        if (i && i + 1 < n)
+            hak_free(q[i]);
+    }
+    stash_free();
+}
+END_TEST
+
 /* The heap walk checks what free's fast path trusts: a hot superslab
- * whose slab size is not hot_shift is reported. */
+ * stored with a slab size not its own is reported. */
 static void hot_shift_damaged(void *arg)
 {
     (void)arg;
-    hak_free(hak_malloc(40));
-    my_heap()->hot.hot_shift = HAK_MID_SHIFT;
+    void *p = hak_malloc(40);
+    hak_free(p);
+    uintptr_t *e = &my_heap()->hot.hot_ss[HAK_HOT_WAY(p)];
+    *e = (*e & ~(uintptr_t)HAK_SS_MASK) | HAK_MID_SHIFT;
     hak_check_heap();
     _exit(0);
 }
@@ -745,14 +809,15 @@ START_TEST(heap_check_reports_wrong_hot_shift)
 }
 END_TEST
 
-/* hot_base is the free fast path's only check that a pointer is ours: it
- * must be UINTPTR_MAX or a superslab still registered. */
+/* The hot superslabs are the free fast path's only check that a pointer
+ * is ours: each must be HAK_HOT_NONE or a superslab still registered. */
 static void check_hot_base_valid(const hak_heap_t *h)
 {
-    uintptr_t hb = h->hot.hot_base;
-    ck_assert_msg(hb == UINTPTR_MAX || registry_tier(hb) != 0,
-                  "hot_base %#jx names an unregistered superslab",
-                  (uintmax_t)hb);
+    for (unsigned w = 0; w < HAK_HOT_WAYS; w++) {
+        uintptr_t e = h->hot.hot_ss[w], hb = e & ~(uintptr_t)HAK_SS_MASK;
+        ck_assert_msg(e == HAK_HOT_NONE || registry_tier(hb) != 0,
+                      "hot superslab %#jx is not registered", (uintmax_t)hb);
+    }
 }
 
 /* Blocks of n bytes into v, the first opening a superslab of its own,
@@ -815,7 +880,7 @@ START_TEST(hot_base_reset_when_released_superslab_is_unmapped)
         ck_assert_msg(registry_tier(bases[i]) == HAK_TIER_MID,
                       "empty superslab %u of %u is kept as a spare", i + 1,
                       HAK_SPARES);
-        ck_assert_uint_eq(h->hot.hot_base, bases[i]);
+        ck_assert(hot_names(h, bases[i]));
     }
     ck_assert_uint_eq(h->nspare[HAK_TIER_MID], HAK_SPARES);
     check_hot_base_valid(h);
@@ -827,15 +892,15 @@ START_TEST(hot_base_reset_when_released_superslab_is_unmapped)
     ck_assert_msg(registry_tier(bases[HAK_SPARES]) == 0,
                   "an empty superslab past %u spares is unmapped", HAK_SPARES);
     ck_assert_uint_eq(st1.superslabs_returned - st0.superslabs_returned, 1);
-    ck_assert_msg(h->hot.hot_base != bases[HAK_SPARES],
-                  "hot_base still names unmapped superslab %#jx",
+    ck_assert_msg(!hot_names(h, bases[HAK_SPARES]),
+                  "unmapped superslab %#jx is still hot",
                   (uintmax_t)bases[HAK_SPARES]);
     check_hot_base_valid(h);
     hak_check_heap();
 
     /* Frees go on normally, into the current one. */
     hak_free(in_c);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(in_c));
+    ck_assert(hot_names(h, base_of(in_c)));
     hak_check_heap();
     stash_free();
     free(v);
@@ -859,7 +924,7 @@ static uintptr_t own_superslab_freed(void **v)
     /* Its slab is still current: one more free makes it the hot one again
      * after the stash's frees into other superslabs. */
     hak_free(hak_malloc(10000));
-    ck_assert_uint_eq(my_heap()->hot.hot_base, base);
+    ck_assert(hot_names(my_heap(), base));
     return base;
 }
 
@@ -873,20 +938,20 @@ START_TEST(hot_base_reset_when_trim_unmaps_superslab)
     hak_malloc_trim(0);
     ck_assert_msg(registry_tier(base) == 0,
                   "trim left empty superslab %#jx mapped", (uintmax_t)base);
-    ck_assert_msg(h->hot.hot_base != base,
-                  "hot_base still names trimmed superslab %#jx",
+    ck_assert_msg(!hot_names(h, base),
+                  "trimmed superslab %#jx is still hot",
                   (uintmax_t)base);
     check_hot_base_valid(h);
     hak_check_heap();
     /* The heap still works, and the hot superslab follows again. */
     void *p = hak_malloc(10000);
     hak_free(p);
-    ck_assert_uint_eq(h->hot.hot_base, base_of(p));
+    ck_assert(hot_names(h, base_of(p)));
     hak_check_heap();
 }
 END_TEST
 
-/* A stale hot_base would make free trust an address that is no longer
+/* A stale hot superslab would make free trust an address that is no longer
  * ours. Put a foreign mapping where a trimmed superslab was: freeing into
  * it must be reported as an invalid free (not read as slab metadata). */
 static void free_foreign(void *arg)
@@ -1104,6 +1169,7 @@ Suite *slab_suite(void)
         { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
         { "hot superslab", hot_base_follows_own_frees, 0, 0 },
         { "hot superslab", heap_check_reports_wrong_hot_shift, 0, 0 },
+        { "hot superslab", hot_superslabs_of_other_ways_stay_hot, 0, 0 },
         { "hot superslab",
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
