@@ -69,7 +69,12 @@ for h in "$@"; do
             log=$B/fuzz/$h-$fl.log
             par=()
             [ "$jobs" -gt 1 ] && par=(-fork="$jobs")
+            # fuzz_attack's failed children, kept apart: -fork loses the
+            # log of a worker that fails after the time is up
+            fails=$B/fuzz/$h-$fl.failures
+            rm -f "$fails"
             t0=$SECONDS
+            FUZZ_ATTACK_FAILURES=$fails \
             "$bin" "corpus/$h" "${par[@]}" -max_total_time="$seconds" -max_len=2048 \
                 -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
                 -artifact_prefix="$B/fuzz/crashes/$h-$fl-" >"$log" 2>&1
@@ -93,6 +98,10 @@ for h in "$@"; do
                 [ -e "$f.repro" ] || { save_crash "$h" "$f" "$bin" $crashes; crashes=$((crashes + 1)); }
             done
             crashes_more $crashes
+            if [ $crashes -gt 0 ] && [ -s "$fails" ]; then
+                echo "  what the failed children said ($fails):"
+                head -40 "$fails" | sed 's/^/    /'
+            fi
             if [ $rc -ne 0 ] && [ $crashes -eq 0 ]; then crashes=1; tail -30 "$log"; fi
             extra=$(grep -E '^fuzz_attack: [0-9]+ forks' "$log" | tail -1 | sed 's/^fuzz_attack: /; /')
             echo "libfuzzer $h $fl: $execs executions in ${took}s, $r/s, $jobs jobs, $crashes crashes, corpus $(ls "corpus/$h" | wc -l) files$extra"

@@ -71,6 +71,8 @@
  *                             otherwise stop the fuzzer
  *   FUZZ_ATTACK_SKIP=a,b      misuse kinds not to perform (waf, overflow,
  *                             pastend, double, invalid, forge, read)
+ *   FUZZ_ATTACK_FAILURES=f    append each failed child's output and
+ *                             verdict to file f (ci/fuzz.sh sets it)
  *
  * It includes the core's registry.h and slab.h (the same in every core
  * since the registry exists) and links the prefixed core.
@@ -709,6 +711,24 @@ static void free_remote(void *p)
 
 /* ---- Forked children ---------------------------------------------------- */
 
+/* FUZZ_ATTACK_FAILURES: a file each failed child's output and verdict are
+ * appended to. Under libFuzzer's -fork the worker's own log is lost when
+ * it fails after the campaign's time is up (the parent stops reading its
+ * jobs then, and keeps only the crashing input, which may need the
+ * worker's earlier inputs to fail again). */
+static const char *failures_path;
+
+static void keep_failure(const char *buf, const char *msg)
+{
+    if (!failures_path)
+        return;
+    FILE *f = fopen(failures_path, "a");
+    if (!f)
+        return;
+    fprintf(f, "--- pid %d\n%s%s", (int)getpid(), buf, msg);
+    fclose(f);
+}
+
 static int has_report(const char *buf)
 {
     return strncmp(buf, "hakmem: ", 8) == 0 || strstr(buf, "\nhakmem: ");
@@ -810,15 +830,18 @@ static int spawn(const char *what)
     if (tracing || !ok)
         fprintf(stderr, "%s", buf);
     if (!ok) {
-        fprintf(stderr,
-                "fuzz_attack: op %u: the child forked for %s %s %d%s\n",
-                op_no, what,
-                sig ? "died of signal" : "exited with",
-                sig ? sig : WEXITSTATUS(status),
-                WIFEXITED(status) && WEXITSTATUS(status) == EXIT_UNDETECTED
-                    ? " (an oracle failed in it: see above)"
-                    : sig == SIGABRT ? " without a hakmem report"
-                    : sig ? " (the allocator crashed after the misuse)" : "");
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "fuzz_attack: op %u: the child forked for %s %s %d%s\n",
+                 op_no, what,
+                 sig ? "died of signal" : "exited with",
+                 sig ? sig : WEXITSTATUS(status),
+                 WIFEXITED(status) && WEXITSTATUS(status) == EXIT_UNDETECTED
+                     ? " (an oracle failed in it: see above)"
+                     : sig == SIGABRT ? " without a hakmem report"
+                     : sig ? " (the allocator crashed after the misuse)" : "");
+        fputs(msg, stderr);
+        keep_failure(buf, msg);
         abort();
     }
     trace("child for %s: %s", what,
@@ -1514,6 +1537,9 @@ static void setup(void)
     t = getenv("FUZZ_ATTACK_SKIP");
     if (t)
         snprintf(skip_list, sizeof skip_list, "%s", t);
+    t = getenv("FUZZ_ATTACK_FAILURES");
+    if (t && *t)
+        failures_path = t;
     t = getenv("FUZZ_ATTACK_FORK_SHARE");
     if (t && *t)
         fork_share = atof(t);
