@@ -162,8 +162,7 @@ static void check_heap(hak_heap_t *h, void *arg)
         unsigned tier = registry_tier(hb);
         const hak_superslab_t *hs = ss_of(hb);
         if ((tier != HAK_TIER_TINY && tier != HAK_TIER_MID) ||
-            hs->owner != h || HAK_HOT_WAY(hb) != way ||
-            (e & HAK_SS_MASK) != hs->slab_shift)
+            hs->owner != h || HAK_HOT_WAY(hb) != way || e != hot_entry_of(hs))
             fail((void *)hb, NULL, " (hot superslab not the heap's own)");
     }
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)

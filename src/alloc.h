@@ -33,8 +33,9 @@ HAK_INTERNAL void *hak_alloc_class(unsigned c, size_t req);
 
 /* Frees p, an address the registry puts in tiny or mid superslab ss (not
  * yet validated), while HAKMEM_SECURITY is off: the owner's free (ss
- * becomes the hot superslab of its way) or another thread's. free's path after the
- * registry, and the sized frees' (src/sized.c), which have asked it. */
+ * becomes the hot superslab of its way) or another thread's. free's path
+ * after the registry, and the sized frees' (src/sized.c), which have asked
+ * it. */
 HAK_INTERNAL HAK_TAIL void hak_free_small(hak_superslab_t *ss, void *p);
 
 /* Validation shared by free, realloc and usable-size: the superslab and

@@ -31,6 +31,7 @@
 #include "large.h"
 #include "registry.h"
 #include "size_class.h"
+#include "superslab.h"
 #include "zero.h"
 
 /* The class the allocation path picks for n bytes aligned to align (a

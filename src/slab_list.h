@@ -154,37 +154,6 @@ HAK_INLINE void free_local_in(hak_heap_t *h, hak_superslab_t *ss,
     free_commit(h, ss, s, b, i, freed);
 }
 
-/* ---- The hot superslabs (types.h, hak_heap_hot_t.hot_ss) -------------- */
-
-/* Where a's superslab is the hot one of its way in the hot part hot, its
- * slab shift; otherwise 64 or more (hot_hit). One subtraction: the entry
- * minus a's base is the shift it stores exactly when the bases match (and
- * HAK_HOT_NONE minus any base is huge), and the fast path then shifts by
- * it, with no test of the entry's own bits. */
-HAK_INLINE uintptr_t hot_shift(const hak_heap_hot_t *hot, uintptr_t a)
-{
-    uintptr_t base = a & ~(uintptr_t)HAK_SS_MASK;
-    return hot->hot_ss[HAK_HOT_WAY(base)] - base;
-}
-
-HAK_INLINE int hot_hit(uintptr_t shift)
-{
-    return shift < 64;
-}
-
-/* The slab of a, an address in a hot superslab whose shift hot_shift
- * gave. */
-HAK_INLINE hak_slab_t *hot_slab(uintptr_t shift, uintptr_t a)
-{
-    return slab_at_shift(ss_of(a), a, (unsigned)shift);
-}
-
-/* ss, the heap's own, becomes the hot superslab of its way. */
-HAK_INLINE void hot_set(hak_heap_hot_t *hot, const hak_superslab_t *ss)
-{
-    hot->hot_ss[HAK_HOT_WAY(ss_base(ss))] = ss_base(ss) | ss->slab_shift;
-}
-
 /* free_local_in, b's slab found through ss's header. */
 HAK_INLINE void free_local(hak_heap_t *h, hak_superslab_t *ss, uint8_t *b)
 {

@@ -128,9 +128,8 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
 
 static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
 {
-    uintptr_t *e = &h->hot.hot_ss[HAK_HOT_WAY(ss_base(ss))];
-    if (!((*e ^ ss_base(ss)) >> HAK_SS_SHIFT)) /* the free fast path trusts it */
-        *e = HAK_HOT_NONE;
+    if (hot_hit(hot_shift(&h->hot, ss_base(ss)))) /* free's fast path trusts it */
+        h->hot.hot_ss[HAK_HOT_WAY(ss_base(ss))] = HAK_HOT_NONE;
     hak_registry_remove(ss);
     if (ss->slot_req)
         hak_chk_slot_unmap(ss->slot_req);

@@ -43,4 +43,41 @@ HAK_INLINE size_t slab_bytes(const hak_superslab_t *ss)
     return (size_t)1 << ss->slab_shift;
 }
 
+/* ---- The hot superslabs (types.h, hak_heap_hot_t.hot_ss) -------------- */
+
+/* Where a's superslab is the hot one of its way in the hot part hot, its
+ * slab shift; otherwise 64 or more (hot_hit). One subtraction: the entry
+ * minus a's base is the shift it stores exactly when the bases match (and
+ * HAK_HOT_NONE minus any base is huge), and the fast path then shifts by
+ * it, with no test of the entry's own bits. */
+HAK_INLINE uintptr_t hot_shift(const hak_heap_hot_t *hot, uintptr_t a)
+{
+    uintptr_t base = a & ~(uintptr_t)HAK_SS_MASK;
+    return hot->hot_ss[HAK_HOT_WAY(base)] - base;
+}
+
+HAK_INLINE int hot_hit(uintptr_t shift)
+{
+    return shift < 64;
+}
+
+/* The slab of a, an address in a hot superslab whose shift hot_shift
+ * gave. */
+HAK_INLINE hak_slab_t *hot_slab(uintptr_t shift, uintptr_t a)
+{
+    return slab_at_shift(ss_of(a), a, (unsigned)shift);
+}
+
+/* The hot part's entry naming ss. */
+HAK_INLINE uintptr_t hot_entry_of(const hak_superslab_t *ss)
+{
+    return ss_base(ss) | ss->slab_shift;
+}
+
+/* ss, the heap's own, becomes the hot superslab of its way. */
+HAK_INLINE void hot_set(hak_heap_hot_t *hot, const hak_superslab_t *ss)
+{
+    hot->hot_ss[HAK_HOT_WAY(ss_base(ss))] = hot_entry_of(ss);
+}
+
 #endif
