@@ -18,6 +18,14 @@
 #   instance (-M) and N-1 secondaries (-S) sharing one output directory.
 #   (libFuzzer's -fork first runs the seeds through a worker: a build that
 #   crashes on many of them saves each such seed before it stops.)
+# FRESH_RUNS=N (default 0; make fuzz: 100) and FRESH_INPUTS (files under
+#   corpus/, from make): before each libFuzzer campaign of a harness with
+#   such inputs, N fresh processes of the fuzzer binary each run them, as
+#   each of -fork's jobs starts (a fresh process, its smallest seeds
+#   first). The inputs fork at their first operation, which in a fresh
+#   process is beside a thread still starting: fuzz/harness.h,
+#   fork_settle. One line each: "fresh H FL: N fresh processes on K
+#   inputs, C crashes".
 # Prints one line per harness (and flavour, for libFuzzer): executions,
 # executions per second (of all JOBS together), crashes. ci/gate.sh's
 # table takes its per-harness rates from these lines.
@@ -52,6 +60,29 @@ crashes_more() { # crashes of the run
         echo "  ... and $(($1 - 3)) more crashes saved in $B/fuzz/crashes/"
 }
 
+# N fresh processes of bin on FRESH_INPUTS' files under corpus/H; the
+# output of one that failed is kept in $B/fuzz/H-FL.fresh-failed.log.
+fresh() { # harness flavour fuzzer-binary failures-file
+    local h=$1 fl=$2 bin=$3 fails=$4 n=${FRESH_RUNS:-0} bad=0 i f
+    local inputs=()
+    for f in ${FRESH_INPUTS:-}; do
+        case $f in corpus/$h/*) inputs+=("$f") ;; esac
+    done
+    [ "$n" -gt 0 ] && [ ${#inputs[@]} -gt 0 ] || return 0
+    local out=$B/fuzz/$h-$fl.fresh.log
+    for ((i = 0; i < n; i++)); do
+        FUZZ_ATTACK_FAILURES=$fails "$bin" -rss_limit_mb=4096 -timeout=60 \
+            "${inputs[@]}" >"$out" 2>&1 ||
+            { bad=$((bad + 1)); cp "$out" "$B/fuzz/$h-$fl.fresh-failed.log"; }
+    done
+    echo "fresh $h $fl: $n fresh processes on ${#inputs[@]} inputs, $bad crashes"
+    if [ $bad -gt 0 ]; then
+        tail -20 "$B/fuzz/$h-$fl.fresh-failed.log"
+        [ -s "$fails" ] && head -20 "$fails"
+        status=1
+    fi
+}
+
 rate() { # executions seconds
     echo $(($1 / ($2 > 0 ? $2 : 1)))
 }
@@ -73,6 +104,7 @@ for h in "$@"; do
             # log of a worker that fails after the time is up
             fails=$B/fuzz/$h-$fl.failures
             rm -f "$fails"
+            fresh "$h" "$fl" "$bin" "$fails"
             t0=$SECONDS
             FUZZ_ATTACK_FAILURES=$fails \
             "$bin" "corpus/$h" "${par[@]}" -max_total_time="$seconds" -max_len=2048 \

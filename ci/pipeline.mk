@@ -22,6 +22,15 @@ AFL_SECONDS  ?= 60
 # processes per harness: libFuzzer -fork=JOBS, AFL++ one main + JOBS-1
 # secondaries (ci/fuzz.sh)
 JOBS         ?= 1
+# Fresh fuzzing processes per harness and flavour before each libFuzzer
+# campaign (ci/fuzz.sh), each running FRESH_INPUTS: seeds whose first
+# operation forks a child that starts a thread (fuzz_attack: a wild
+# pointer freed on a thread; fuzz_remote: a remote then owner double
+# free, and a producer's double free).
+FRESH_RUNS   ?= 100
+FRESH_INPUTS := corpus/fuzz_attack/b33e3155a63cf0504079c7bc3f5f4a1fd30ab532 \
+                corpus/fuzz_remote/a277c2155bc017fbbd2f12324c17ab0cd2734c2f \
+                corpus/fuzz_remote/1e580562d0076705157cdbbf3771d0548431e6ef
 STRESS_OPS   ?= 1000000
 TSAN_OPS     ?= 200000
 HARNESSES    := fuzz_alloc fuzz_remote fuzz_attack
@@ -114,7 +123,8 @@ deps:
 	@tools/install-deps.sh
 
 fuzz: deps $(foreach f,$(FUZZ_FLAVOURS),$(addprefix $(FUZZ_BUILD_$(f))/,$(HARNESSES)))
-	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" JOBS=$(JOBS) ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
+	FUZZ_FLAVOURS="$(FUZZ_FLAVOURS)" JOBS=$(JOBS) FRESH_RUNS=$(FRESH_RUNS) \
+	    FRESH_INPUTS="$(FRESH_INPUTS)" ci/fuzz.sh libfuzzer $(FUZZ_SECONDS) $(HARNESSES)
 
 afl: deps $(foreach f,$(AFL_FLAVOURS),$(addprefix $(AFL_BUILD_$(f))/,$(HARNESSES)))
 	JOBS=$(JOBS) AFL_FLAVOURS="$(AFL_FLAVOURS)" ci/fuzz.sh afl $(AFL_SECONDS) $(HARNESSES)

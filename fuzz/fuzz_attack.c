@@ -660,6 +660,7 @@ static pthread_t worker;
 static void *worker_main(void *arg)
 {
     (void)arg;
+    thread_settled();
     for (;;) {
         turn_take(&worker_turn);
         HAK_VOID(hak_free(worker_job));
@@ -787,40 +788,21 @@ static int spawn(const char *what)
         nforks_skipped++;
         return -1;
     }
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
     forks++;
     nforks++;
     shm->stage = STAGE_RUN;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
+    int rfd;
+    pid_t pid = fork_child(&rfd);
+    if (pid < 0)
         return -1;
-    }
     if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        /* The fuzzer's crash and timeout handlers are for the parent. */
-        signal(SIGABRT, SIG_DFL);
-        signal(SIGSEGV, SIG_DFL);
-        signal(SIGBUS, SIG_DFL);
-        signal(SIGILL, SIG_DFL);
-        signal(SIGFPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        alarm(20); /* an allocator steered into a loop */
         in_child = 1;
         child_what = what;
         trace("forked for %s", what);
         return 1;
     }
-    close(fds[1]);
     char buf[4096];
-    int status = child_collect(fds[0], pid, buf, sizeof buf);
+    int status = child_collect(rfd, pid, buf, sizeof buf);
     fork_seconds += now() - t0;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     int ok = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||

@@ -82,6 +82,7 @@ static int producers_started;
 static void *producer_main(void *arg)
 {
     producer_t *pr = arg;
+    thread_settled();
     for (;;) {
         uint32_t kind = turn_take(&pr->turn);
         if (kind == JOB_FREE) {
@@ -176,19 +177,11 @@ static void expect_caught(int kind, void *victim)
 {
     flush();
     producers_idle(); /* no trim halfway through in the child */
-    int fds[2];
-    if (pipe(fds) != 0)
-        abort();
-    pid_t pid = fork();
+    int rfd;
+    pid_t pid = fork_child(&rfd);
     if (pid < 0)
         abort();
     if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        /* The fuzzer's own crash handlers are for the parent. */
-        signal(SIGABRT, SIG_DFL);
-        signal(SIGSEGV, SIG_DFL);
-        alarm(20); /* an unchecked damaged chain may loop forever */
         /* The producers stayed in the parent: a thread of the child's. */
         pthread_t t;
         pthread_create(&t, NULL, kind ? double_free_main : free_once_main,
@@ -200,9 +193,8 @@ static void expect_caught(int kind, void *victim)
                                    * let it through */
         _exit(0);
     }
-    close(fds[1]);
     char buf[512];
-    int status = child_collect(fds[0], pid, buf, sizeof buf);
+    int status = child_collect(rfd, pid, buf, sizeof buf);
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
         strncmp(buf, "hakmem: ", 8) != 0) {
         fprintf(stderr, "fuzz_remote: %s went undetected (status %d): %s\n",

@@ -1,21 +1,27 @@
 /* harness.h — what the fuzz harnesses share: reading the input,
- * collecting a forked child's report, handing jobs to helper threads and
- * keeping them on the fuzzing thread's CPU. */
+ * forking beside other threads and collecting a forked child's report,
+ * handing jobs to helper threads and keeping them on the fuzzing thread's
+ * CPU. */
 #ifndef HAK_FUZZ_HARNESS_H
 #define HAK_FUZZ_HARNESS_H
 
 /* (a harness defines _GNU_SOURCE before its first include: sched_getcpu,
  * the CPU_ macros) */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct input {
@@ -30,6 +36,148 @@ static inline uint32_t take(input_t *in, unsigned bytes)
     for (unsigned i = 0; i < bytes; i++)
         v = v << 8 | (in->pos < in->len ? in->data[in->pos++] : 0);
     return v;
+}
+
+/* ---- Forking beside other threads ----------------------------------------
+ * clang 14's ASan takes no lock around fork: a thread that is inside ASan's
+ * allocator when another forks leaves the allocator's lock held in the
+ * child for good, and the child's first malloc (pthread_create's, for the
+ * thread a harness's child frees on) waits until the child's alarm kills
+ * it. libFuzzer's RSS thread is in the allocator for a moment as it starts
+ * (ASan's thread start frees through it), just before a fresh fuzzing
+ * process runs its first inputs, the smallest seeds: fuzz_attack's 16-byte
+ * seed b33e3155 forks at once, and 8 of 200 fresh debug processes hung so
+ * in its child (each -fork job is a fresh process). The helper threads of
+ * a harness are in it the same way until their start routine runs.
+ *
+ * So fork_settle, before each fork, waits until every other thread is
+ * settled: a helper of the harness once its start routine has called
+ * thread_settled (after that it allocates only from hakmem, whose fork
+ * handlers hold its locks across the fork); any other thread once it has
+ * been seen asleep in nanosleep, where the RSS thread spends its life
+ * between polls. A thread settled stays settled. Needed under ASan only;
+ * the same wait elsewhere costs a few directory reads per fork. */
+#define SETTLED_MAX 16
+static _Atomic pid_t settled[SETTLED_MAX] __attribute__((unused));
+static _Atomic unsigned nsettled __attribute__((unused));
+
+static inline void settle_tid(pid_t tid)
+{
+    unsigned i = atomic_fetch_add(&nsettled, 1);
+    if (i < SETTLED_MAX)
+        atomic_store(&settled[i], tid);
+}
+
+/* Called first by each helper thread's start routine. */
+static inline void thread_settled(void)
+{
+    settle_tid((pid_t)syscall(SYS_gettid));
+}
+
+static inline int tid_settled(pid_t tid)
+{
+    unsigned n = atomic_load(&nsettled);
+    for (unsigned i = 0; i < n && i < SETTLED_MAX; i++)
+        if (atomic_load(&settled[i]) == tid)
+            return 1;
+    return 0;
+}
+
+/* Whether thread tid is now blocked in nanosleep or clock_nanosleep (its
+ * /proc syscall file: the number of the call it is blocked in); -1 when
+ * that file cannot be read (then nothing can be told). */
+static inline int tid_asleep(pid_t tid)
+{
+    char path[64], line[32];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int nr = fgets(line, sizeof line, f) ? atoi(line) : -1;
+    fclose(f);
+    return nr == SYS_nanosleep || nr == SYS_clock_nanosleep;
+}
+
+/* The threads of this process other than the caller not yet settled.
+ * Those seen asleep become settled, and so does every thread when /proc
+ * cannot tell, or when `all` is set (the wait gave up). */
+static inline unsigned unsettled_threads(int all)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    unsigned n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == self || tid_settled(tid))
+            continue;
+        if (all || tid_asleep(tid) != 0)
+            settle_tid(tid);
+        else
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Waits until every other thread is settled; call it just before fork.
+ * After FORK_SETTLE_MS it says so, once, and settles the rest as they
+ * are: a wait per fork that long would stop the fuzzer. */
+#define FORK_SETTLE_MS 2000
+static inline void fork_settle(void)
+{
+    const struct timespec tick = { 0, 200 * 1000 }; /* 0.2 ms */
+    for (unsigned ticks = 0; unsettled_threads(0); ticks++) {
+        if (ticks >= FORK_SETTLE_MS * 5) {
+            fprintf(stderr, "harness: a thread was not seen settled in "
+                    "%d ms: forking beside it (a child may hang)\n",
+                    FORK_SETTLE_MS);
+            unsettled_threads(1);
+            return;
+        }
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* Forks a child to judge: in the child, 0, with its stderr on a pipe whose
+ * read end *rfd is the parent's (the answer there: the child's pid; -1
+ * when no pipe or no fork could be had). Flushes stdio first (or the child
+ * would write out the parent's buffers), and waits for the other threads
+ * to settle (fork_settle). The child takes the default action of the
+ * signals the fuzzer catches: they are the parent's, and the verdict reads
+ * the signal the child died of. That includes SIGALRM, libFuzzer's -timeout
+ * timer: its handler would take the child's alarm, find the input within
+ * its time and return, and a child that hung would hang on, outliving a
+ * parent that libFuzzer kills at its timeout. The alarm ends a child the
+ * allocator was steered into a loop in. */
+#define CHILD_SECONDS 20
+static inline pid_t fork_child(int *rfd)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    fork_settle();
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(fds[1]);
+        if (pid < 0)
+            close(fds[0]);
+        *rfd = fds[0];
+        return pid;
+    }
+    close(fds[0]);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+                                SIGALRM };
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+    alarm(CHILD_SECONDS);
+    return 0;
 }
 
 /* Reads what child `pid` writes to fd until it closes it (the start of it
