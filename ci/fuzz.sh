@@ -24,8 +24,8 @@
 #   each of -fork's jobs starts (a fresh process, its smallest seeds
 #   first). The inputs fork at their first operation, which in a fresh
 #   process is beside a thread still starting: fuzz/harness.h,
-#   fork_settle. One line each: "fresh H FL: N fresh processes on K
-#   inputs, C crashes".
+#   fork_settle. One line each: "fresh H FL: N fresh processes, each on
+#   the K seed(s) that fork at once, C crashes".
 # Prints one line per harness (and flavour, for libFuzzer): executions,
 # executions per second (of all JOBS together), crashes. ci/gate.sh's
 # table takes its per-harness rates from these lines.
@@ -75,7 +75,7 @@ fresh() { # harness flavour fuzzer-binary failures-file
             "${inputs[@]}" >"$out" 2>&1 ||
             { bad=$((bad + 1)); cp "$out" "$B/fuzz/$h-$fl.fresh-failed.log"; }
     done
-    echo "fresh $h $fl: $n fresh processes on ${#inputs[@]} inputs, $bad crashes"
+    echo "fresh $h $fl: $n fresh processes, each on the ${#inputs[@]} seed(s) that fork at once, $bad crashes"
     if [ $bad -gt 0 ]; then
         tail -20 "$B/fuzz/$h-$fl.fresh-failed.log"
         [ -s "$fails" ] && head -20 "$fails"
