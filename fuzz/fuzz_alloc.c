@@ -29,6 +29,7 @@
 #include "hakmem.h"
 
 #include "harness.h"
+#include "types.h" /* HAK_MID_MAX: where the large tier starts */
 
 /* The shadow model's per-word helpers, inlined even at the fuzz builds'
  * -O1 (a call per word otherwise). */
@@ -63,14 +64,15 @@ static size_t take_size(input_t *in)
     case 2: case 3: case 4: case 5: case 6: case 7:
         return v % 1025;                         /* tiny */
     case 8: case 9: case 10: case 11:
-        return 1024 + v % (32768 - 1024 + 16);   /* mid, edge */
+        return 1024 + v % (HAK_MID_MAX - 1024 + 16); /* mid, edge */
     case 12: case 13: case 14:
         return (size_t)(v % 64 + 1) * 16 + (kind >> 4) % 3 - 1; /* +-1 */
     default: /* large, 1 in 64: each costs system calls (guard pages,
               * PROT_NONE when cached) and page faults, as much as a
               * hundred small operations, and its pages cost in
               * proportion. So the sizes to 1 MiB are spread evenly over
-              * the octaves (32 KiB times 2^0..2^5, any residue mod 4),
+              * the octaves (32 KiB times 2^0..2^5, any residue mod 4,
+              * past the mid tier's end),
               * not over the bytes: each range gets its share of the
               * requests (a cached mapping 16 times a request, which is
               * split, still comes up), at half the mean size of an
@@ -78,7 +80,8 @@ static size_t take_size(input_t *in)
               * executions/s instead of 479 (3 pairs of 20 s). */
         if ((kind >> 4 & 3) != 3)
             return 16 * 1024 + v % (16 * 1024 + 1);
-        return 32768 + ((size_t)(v & 0x1fff) << (v >> 13) % 6 << 2 | kind >> 6);
+        return HAK_MID_MAX +
+               ((size_t)(v & 0x1fff) << (v >> 13) % 6 << 2 | kind >> 6);
     }
 }
 

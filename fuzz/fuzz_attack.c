@@ -426,10 +426,10 @@ static size_t take_size(input_t *in)
     switch (kind % 8) {
     case 0: return v % 17;
     case 1: case 2: case 3: return v % 1025;
-    case 4: case 5: return 1024 + v % (32768 - 1024 + 16);
+    case 4: case 5: return 1024 + v % (HAK_MID_MAX - 1024 + 16);
     case 6: return (size_t)(v % 64 + 1) * 16 + (kind >> 3) % 3 - 1;
-    default: /* to 160 KiB; one in eight to 1 MiB */
-        return 32768 + (size_t)v * ((kind >> 5) == 7 ? 16 : 2);
+    default: /* past the mid tier: to 184 KiB; one in eight to 1.1 MiB */
+        return HAK_MID_MAX + (size_t)v * ((kind >> 5) == 7 ? 16 : 2);
     }
 }
 

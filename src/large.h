@@ -51,7 +51,7 @@
  *
  * One mutex covers the table and the cache; system calls are made outside
  * it except by realloc. A large operation is rare next to the work of
- * filling >32 KiB.
+ * filling more than 56 KiB.
  */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H

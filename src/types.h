@@ -52,9 +52,9 @@
  * heap walk at alloc's), both below the entry points that call them.
  *
  * Tiers (src/size_class.c has the table)
- *   tiny   1 B .. 1 KiB    20 classes, 64 KiB slabs
- *   mid    1 KiB .. 32 KiB 20 classes, 256 KiB slabs
- *   large  above 32 KiB   mmap
+ *   tiny   1 B .. 1 KiB    21 classes, 64 KiB slabs
+ *   mid    1 KiB .. 56 KiB 24 classes, 256 KiB slabs
+ *   large  above 56 KiB   mmap
  *   zero   0 B            a slot of a zero region (no memory at all)
  *
  * Layout invariants (checked by _Static_assert here and in size_class.c,
@@ -158,9 +158,9 @@
 #define HAK_VA_BITS       47   /* user address space of x86-64 Linux */
 
 #define HAK_TINY_MAX      1024u
-#define HAK_MID_MAX       32768u
+#define HAK_MID_MAX       57344u
 #define HAK_TINY_CLASSES  21
-#define HAK_MID_CLASSES   21
+#define HAK_MID_CLASSES   24
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
 /* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone): a class with no slab and no size, whose current slab

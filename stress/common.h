@@ -241,9 +241,9 @@ static inline size_t pick_tier_size(unsigned long long *s)
     if (k == 0)
         return 0;
     if (k == 1)
-        return 32769 + (size_t)(r % (256u << 10));
+        return 57345 + (size_t)(r % (256u << 10)); /* above the mid tier */
     if (k < 10)
-        return 1025 + (size_t)(r % 31744);
+        return 1025 + (size_t)(r % 56320); /* mid: to 57344 */
     return 1 + (size_t)(r % 1024);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "types.h" /* HAK_MID_MAX: the largest request slabs serve */
 #include "util.h"
 
 /* ---- Errors recorded outside the test thread ---------------------------- */
@@ -191,7 +192,7 @@ static size_t size_mid(unsigned long long *r, size_t max)
 
 static size_t size_large(unsigned long long *r)
 {
-    return 32769 + (size_t)(test_rand(r) % (224u << 10));
+    return HAK_MID_MAX + 1 + (size_t)(test_rand(r) % (224u << 10));
 }
 
 /* Per mille of mid and large blocks; the rest tiny. */

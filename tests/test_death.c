@@ -93,7 +93,7 @@ static void check_line(const char *buf, const char *check, uintptr_t want,
         ck_assert_msg(strncmp(c, "0x", 2) == 0, "slab not an address: %s",
                       buf);
         uintptr_t slab = (uintptr_t)strtoull(c + 2, &end, 16);
-        ck_assert_msg(size >= 16 && size % 16 == 0 && size <= 32768,
+        ck_assert_msg(size >= 16 && size % 16 == 0 && size <= HAK_MID_MAX,
                       "size %llu is no class size: %s", size, buf);
         ck_assert_msg(slab % 65536 == 0, "slab not slab-aligned: %s", buf);
         ck_assert_msg(want >= slab && want < slab + 256 * 1024,

@@ -333,9 +333,9 @@ typedef struct holder {
 static size_t holder_size(unsigned j, unsigned long long *r)
 {
     if (j % 30 == 0)
-        return 32769 + (size_t)(test_rand(r) % (300u << 10));
+        return HAK_MID_MAX + 1 + (size_t)(test_rand(r) % (300u << 10));
     if (j % 3 == 1)
-        return 1025 + (size_t)(test_rand(r) % (32768 - 1024));
+        return 1025 + (size_t)(test_rand(r) % (HAK_MID_MAX - 1024));
     return 1 + (size_t)(test_rand(r) % 1024);
 }
 

@@ -1057,7 +1057,8 @@ END_TEST
  * tombstones, so moving enough of them makes the table grow; with every
  * mprotect refused, moves still work (mmap and mremap) until then. */
 #define RT_BLOCKS 1500
-#define RT_SIZE (40 * KiB)
+#define RT_SIZE (64 * KiB)
+_Static_assert(RT_SIZE > HAK_MID_MAX, "RT_SIZE is a large block");
 
 static int rt_intact(const uint8_t *p, unsigned i)
 {

@@ -132,7 +132,8 @@ START_TEST(tier_of_small_and_large)
         { 1025, HAK_TIER_MID },
         { 4000, HAK_TIER_MID },
         { 32768, HAK_TIER_MID },
-        { 32769, 0 },
+        { 57344, HAK_TIER_MID },
+        { 57345, 0 },
         { (size_t)1 << 20, 0 },
     };
     void *ptrs[sizeof cases / sizeof cases[0]];

@@ -36,7 +36,7 @@
 
 static int is_small(size_t n)
 {
-    return n <= 32768;
+    return n <= HAK_MID_MAX;
 }
 
 /* The number of heaps ever made, parsed from the hak_stats_print report
