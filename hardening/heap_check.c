@@ -105,13 +105,13 @@ static void check_slab(walk_t *w, hak_superslab_t *ss, hak_slab_t *s)
     if (slab_used(s) != s->capacity - nfree)
         fail(s->start, s, " (used count wrong)");
     uint32_t base = s->state == HAK_SLAB_CURRENT ? 0
-                    : s->state == HAK_SLAB_PARTIAL ? 1 : slab_used(s);
+                    : s->state == HAK_SLAB_PARTIAL ? 1 : slab_full_base(s);
     if (s->used_base != base)
         fail(s->start, s, " (free trigger wrong for the slab's state)");
     if (s->state == HAK_SLAB_PARTIAL && !nfree)
         fail(s->start, s, " (partial slab without room)");
-    if (s->state == HAK_SLAB_FULL && nfree)
-        fail(s->start, s, " (full slab with free blocks)");
+    if (s->state == HAK_SLAB_FULL && nfree >= slab_full_wait(s))
+        fail(s->start, s, " (full slab with room to rejoin the partial list)");
     if (hak_slots_kept() && check_slots(ss, s) != s->capacity - nfree)
         fail(s->start, s, " (live slots differ from the bitmap)");
     w->blocks += s->capacity;

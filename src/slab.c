@@ -118,8 +118,8 @@ static void partial_push(hak_class_state_t *cs, hak_slab_t *s)
     head->prev = s;
 }
 
-/* A free made s's credit negative (types.h): a FULL slab got blocks back,
- * or a PARTIAL one became empty. */
+/* A free made s's credit negative (types.h): a FULL slab got enough
+ * blocks back (slab_full_wait), or a PARTIAL one became empty. */
 HAK_NOINLINE void hak_slab_attention(hak_heap_t *h, hak_slab_t *s)
 {
     hak_class_state_t *cs = &h->cls[s->cls];
@@ -146,7 +146,7 @@ void hak_slab_retire(hak_heap_t *h, unsigned c)
         slab_set_state(s, HAK_SLAB_PARTIAL, 1);
         partial_push(cs, s);
     } else {
-        slab_set_state(s, HAK_SLAB_FULL, slab_used(s));
+        slab_set_state(s, HAK_SLAB_FULL, slab_full_base(s));
     }
 }
 

@@ -215,7 +215,8 @@ typedef struct hak_superslab hak_superslab_t;
  * attention":
  *   CURRENT  used_base 0: never (an empty current slab stays current)
  *   PARTIAL  used_base 1: the slab became empty (release it)
- *   FULL     used_base = used: its first free (put it on the partial list)
+ *   FULL     used_base = capacity + 1 - slab_full_wait (slab.h): the free
+ *            that leaves an eighth of it free (put it on the partial list)
  *
  * Cursor invariants (owner-only):
  *   take != NULL  implies  take is slot take_slot and its bit is set;
@@ -227,7 +228,8 @@ enum hak_slab_state {
     HAK_SLAB_UNUSED = 0,  /* in the superslab's free mask */
     HAK_SLAB_CURRENT,     /* its class allocates from it (hot.cur[c]) */
     HAK_SLAB_PARTIAL,     /* on the class's partial list: has room */
-    HAK_SLAB_FULL,        /* every block is out and none was freed since */
+    HAK_SLAB_FULL,        /* every block went out, and fewer than
+                           * slab_full_wait came back since */
 };
 
 typedef struct hak_slab {

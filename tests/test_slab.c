@@ -16,7 +16,8 @@
  *     of a slab after every malloc and free, in every state;
  *   - a block freed into the current slab is the next one handed out, and
  *     a block freed into another slab stays on that slab's list;
- *   - a FULL slab's first free moves it to the partial list, the partial
+ *   - a FULL slab's slab_full_wait-th free moves it to the partial list
+ *     (a double free of a block freed before that is reported), the partial
  *     slab becomes current when the current one fills, and a partial slab
  *     that becomes empty goes back to its superslab;
  *   - the partial list is a queue (oldest first), and a refill moves the
@@ -284,6 +285,11 @@ END_TEST
 
 /* ---- FULL -> PARTIAL -> released ---------------------------------------- */
 
+static void free_again(void *p)
+{
+    hak_free(p);
+}
+
 START_TEST(full_slab_goes_partial_then_released)
 {
     const size_t n = 1000;
@@ -296,16 +302,31 @@ START_TEST(full_slab_goes_partial_then_released)
      * and its count is exact in that state too. */
     ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL);
     ck_assert_uint_eq(slab_used(t.s1), t.cap);
-    ck_assert_uint_eq(t.s1->used_base, t.cap);
+    ck_assert_uint_eq(t.s1->used_base, slab_full_base(t.s1));
     ck_assert(!on_partial_list(t.h, t.c, t.s1));
     ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
     hak_check_heap();
 
-    /* Its first free puts it on the partial list. */
-    hak_free(t.v[t.cap / 2]);
+    /* Its first slab_full_wait - 1 frees leave it FULL and off the list,
+     * the blocks free in its bitmap (a double free of one is reported);
+     * the next puts it on the partial list. */
+    const uint32_t wait = slab_full_wait(t.s1);
+    ck_assert_uint_eq(wait, t.cap / 8);
+    for (uint32_t i = 0; i < wait; i++) {
+        hak_free(t.v[i]);
+        REQ_UINT_EQ(slab_used(t.s1), t.cap - 1 - i);
+        if (i + 1 == wait)
+            break;
+        REQ(t.s1->state == HAK_SLAB_FULL);
+        REQ(!on_partial_list(t.h, t.c, t.s1));
+        if (i == 0) {
+            hak_check_heap();
+            expect_abort(free_again, t.v[0], "hakmem: double free: ");
+        }
+    }
     ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
     ck_assert_uint_eq(t.s1->used_base, 1);
-    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - wait);
     ck_assert(on_partial_list(t.h, t.c, t.s1));
     hak_check_heap();
 
@@ -313,17 +334,15 @@ START_TEST(full_slab_goes_partial_then_released)
      * s1 stays on s1's list. */
     void *q = hak_malloc(n);
     ck_assert_ptr_eq(slab_at(q), t.s2);
-    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - wait);
     ck_assert_uint_eq(slab_used(t.s2), used2 + 1);
     hak_free(q);
 
     /* Free the rest of s1 but one: PARTIAL all the way, count exact. */
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
-    size_t live = t.cap - 1;
-    for (size_t i = 0; i + 1 < t.cap; i++) {
-        if (i == t.cap / 2)
-            continue;
+    size_t live = t.cap - wait;
+    for (size_t i = wait; i + 1 < t.cap; i++) {
         hak_free(t.v[i]);
         REQ_UINT_EQ(slab_used(t.s1), --live);
         REQ(t.s1->state == HAK_SLAB_PARTIAL);
@@ -371,9 +390,15 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     const size_t n = 300; /* a slab of more than one bitmap word */
     two_slabs_t t = fill_past_one_slab(n);
 
-    /* Five blocks back into s1, in this order. */
-    const size_t back[] = { 3, 17, 0, t.cap - 1, 9 };
-    const size_t nback = sizeof back / sizeof back[0];
+    /* slab_full_wait blocks back into s1 (enough to make it PARTIAL): five
+     * in this order, then from 20 on. */
+    const size_t nback = slab_full_wait(t.s1);
+    size_t *back = calloc(nback, sizeof *back);
+    int *got = calloc(nback, sizeof *got);
+    ck_assert(back && got && nback >= 5 && 20 + nback < t.cap);
+    const size_t first[] = { 3, 17, 0, t.cap - 1, 9 };
+    for (size_t i = 0; i < nback; i++)
+        back[i] = i < 5 ? first[i] : 20 + i;
     for (size_t i = 0; i < nback; i++)
         hak_free(t.v[back[i]]);
     ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
@@ -394,7 +419,6 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     /* ... then, before s2 hands out fresh words, the partial s1 becomes
      * current and hands back the freed ones (cursor word first, then by
      * address); s2 waits on the partial list with its room. */
-    int got[sizeof back / sizeof back[0]] = { 0 };
     for (size_t i = 0; i < nback; i++) {
         void *p = hak_malloc(n); /* one of v[back[..]] again: already in v */
         size_t j = 0;
@@ -424,6 +448,8 @@ START_TEST(partial_slab_is_used_before_fresh_carving)
     hak_check_heap();
     stash_free();
     free(t.v);
+    free(back);
+    free(got);
 }
 END_TEST
 
@@ -451,17 +477,25 @@ START_TEST(partial_list_is_a_queue)
     ck_assert_ptr_ne(s3, s1);
     ck_assert_uint_eq(s2->state, HAK_SLAB_FULL);
     ck_assert_ptr_eq(h->hot.cur[c], s3);
-    /* One block back into s1, then one into s2: both join the list. */
-    void *b1 = v[3], *b2 = v[first2 + 5];
-    ck_assert_ptr_eq(slab_at(b1), s1);
-    ck_assert_ptr_eq(slab_at(b2), s2);
-    hak_free(b1);
-    hak_free(b2);
+    /* Enough blocks back into s1 to make it PARTIAL, then into s2: both
+     * join the list, s1 first. (A freed block's entry is cleared: it is
+     * handed out again below.) */
+    const uint32_t w1 = slab_full_wait(s1), w2 = slab_full_wait(s2);
+    for (uint32_t i = 0; i < w1; i++) {
+        REQ(slab_at(v[3 + i]) == s1);
+        hak_free(v[3 + i]);
+        v[3 + i] = NULL;
+    }
+    for (uint32_t i = 0; i < w2; i++) {
+        REQ(slab_at(v[first2 + 5 + i]) == s2);
+        hak_free(v[first2 + 5 + i]);
+        v[first2 + 5 + i] = NULL;
+    }
     ck_assert(on_partial_list(h, c, s1) && on_partial_list(h, c, s2));
     ck_assert_ptr_eq(h->cls[c].partial, s1);
     hak_check_heap();
-    /* Use up s3; the next block is s1's (the older on the list), the one
-     * after it s2's. */
+    /* Use up s3; the next w1 blocks are s1's (the older on the list), the
+     * one after them s2's. */
     for (;;) {
         REQ_MSG(k < t.max, "s3 never filled after %zu blocks", k);
         v[k] = hak_malloc(n);
@@ -470,20 +504,22 @@ START_TEST(partial_list_is_a_queue)
             break;
         k++;
     }
-    ck_assert_ptr_eq(v[k], b1);
-    ck_assert_ptr_eq(h->hot.cur[c], s1);
+    for (uint32_t i = 0; i < w1; i++) {
+        if (i)
+            v[k] = hak_malloc(n);
+        REQ(slab_at(v[k]) == s1);
+        REQ(h->hot.cur[c] == s1);
+        k++;
+    }
     ck_assert(on_partial_list(h, c, s2));
-    k++;
     v[k] = hak_malloc(n);
-    ck_assert_ptr_eq(v[k], b2);
+    ck_assert_ptr_eq(slab_at(v[k]), s2);
     ck_assert_ptr_eq(h->hot.cur[c], s2);
     k++;
     hak_check_heap();
     for (size_t i = 0; i < k; i++)
-        if (v[i] != b1 && v[i] != b2)
+        if (v[i])
             hak_free(v[i]);
-    hak_free(b1);
-    hak_free(b2);
     hak_check_heap();
     stash_free();
     free(v);
@@ -661,13 +697,15 @@ START_TEST(remote_frees_drive_full_slab_to_release)
     hak_stats_t st0, st1;
     hak_stats_get(&st0);
 
-    /* One block first: after the drain, the FULL slab is PARTIAL. */
-    run_heapless(&t.v[5], 1);
+    /* slab_full_wait blocks first: after the drain, the FULL slab is
+     * PARTIAL. */
+    const uint32_t wait = slab_full_wait(t.s1);
+    run_heapless(&t.v[5], wait);
     ck_assert_uint_eq(t.s1->state, HAK_SLAB_FULL); /* not the owner's yet */
     ck_assert_uint_eq(slab_used(t.s1), t.cap);
     hak_check_heap();
     ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
-    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - wait);
     ck_assert(on_partial_list(t.h, t.c, t.s1));
 
     /* All the others at once: the drain empties and releases it. */
@@ -675,10 +713,10 @@ START_TEST(remote_frees_drive_full_slab_to_release)
     ck_assert_ptr_nonnull(rest);
     size_t nr = 0;
     for (size_t i = 0; i < t.cap; i++)
-        if (i != 5)
+        if (i < 5 || i >= 5 + wait)
             rest[nr++] = t.v[i];
     run_heapless(rest, nr);
-    ck_assert_uint_eq(slab_used(t.s1), t.cap - 1);
+    ck_assert_uint_eq(slab_used(t.s1), t.cap - wait);
     uintptr_t base = base_of(t.v[0]);
     hak_check_heap();
     hak_stats_get(&st1);
