@@ -86,7 +86,7 @@ static hak_heap_t *heap_new_locked(void)
     }
     hak_heap_t *h = (hak_heap_t *)chunk_cur;
     chunk_cur += size;
-    h->hot = hak_no_heap; /* no current slabs, no hot superslab yet */
+    h->hot = hak_no_heap; /* no current slabs, no hot superslabs yet */
     h->id = ++heap_count;
     hak_remote_init(&h->remote);
     h->all_next = all_heaps;
