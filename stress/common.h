@@ -24,6 +24,8 @@
 
 #include "hakmem.h"
 
+#include "types.h" /* HAK_MID_MAX: the largest request slabs serve */
+
 typedef struct params {
     unsigned threads;
     unsigned long ops;
@@ -241,9 +243,9 @@ static inline size_t pick_tier_size(unsigned long long *s)
     if (k == 0)
         return 0;
     if (k == 1)
-        return 57345 + (size_t)(r % (256u << 10)); /* above the mid tier */
+        return HAK_MID_MAX + 1 + (size_t)(r % (256u << 10));
     if (k < 10)
-        return 1025 + (size_t)(r % 56320); /* mid: to 57344 */
+        return 1025 + (size_t)(r % (HAK_MID_MAX - 1024));
     return 1 + (size_t)(r % 1024);
 }
 
