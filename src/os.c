@@ -46,15 +46,33 @@ void *hak_os_map(size_t size)
     return p;
 }
 
-void *hak_os_map_aligned(size_t size, size_t align)
+void *hak_os_map_aligned(size_t size, size_t align, uint32_t avoid)
 {
-    size_t over = size + align;
+    uint32_t every = (1u << HAK_OS_COLOURS) - 1u;
+    avoid &= every;
+    if (avoid == every)
+        avoid = 0;
+    /* Room for HAK_OS_COLOURS aligned places, one of each colour. Address
+     * space: what is not kept is unmapped before any page is touched; if
+     * the kernel refuses that much (strict overcommit charges it until
+     * then), the first aligned place will do. */
+    size_t over = size + align * (avoid ? HAK_OS_COLOURS : 1u);
     if (over < size)
         return NULL;
     uint8_t *raw = map_raw(over, 0);
+    if (!raw && avoid) {
+        avoid = 0;
+        over = size + align;
+        raw = map_raw(over, 0);
+    }
     if (!raw)
         return NULL;
     uintptr_t a = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    for (uintptr_t c = a; c + size <= (uintptr_t)raw + over; c += align)
+        if (!(avoid & (1u << ((c / align) % HAK_OS_COLOURS)))) {
+            a = c;
+            break;
+        }
     size_t head = a - (uintptr_t)raw;
     size_t tail = over - head - size;
     if (head)

@@ -8,8 +8,12 @@
 
 /* Fresh zeroed read-write memory, page aligned; NULL on failure. */
 HAK_INTERNAL void *hak_os_map(size_t size);
-/* As hak_os_map, aligned to `align` (a power of two above the page size). */
-HAK_INTERNAL void *hak_os_map_aligned(size_t size, size_t align);
+/* As hak_os_map, aligned to `align` (a power of two above the page size).
+ * The place's colour is (address / align) mod HAK_OS_COLOURS; one whose
+ * bit is set in `avoid` is taken only when every colour's is. */
+#define HAK_OS_COLOURS 8u
+HAK_INTERNAL void *hak_os_map_aligned(size_t size, size_t align,
+                                      uint32_t avoid);
 /* 0, or -1 if the kernel refused (splitting a mapping near
  * vm.max_map_count); the bytes stay mapped and counted then. */
 HAK_INTERNAL int hak_os_unmap(void *p, size_t size);

@@ -376,10 +376,11 @@ typedef struct hak_heap_hot {
      * HAK_HOT_NONE. Each is the heap's own and registered: a free inside
      * one skips the registry lookup and the owner check, and finds its
      * slab with the shift it read in the same load. Direct-mapped by
-     * address: a thread's superslabs are mapped next to each other, so
-     * the few its blocks span land in different ways (larson's threads
-     * span two or three each; with a single hot superslab half of their
-     * frees asked the registry). One line of its own. */
+     * address; a heap's superslabs are mapped each in a way none of its
+     * others is in while it has at most HAK_HOT_WAYS (superslab.c), so
+     * the few its blocks span are hot together (larson's threads span two
+     * or three each; with a single hot superslab half of their frees
+     * asked the registry). One line of its own. */
     uintptr_t hot_ss[HAK_HOT_WAYS] __attribute__((aligned(64)));
 } hak_heap_hot_t;
 

@@ -828,6 +828,60 @@ START_TEST(hot_superslabs_of_other_ways_stay_hot)
 }
 END_TEST
 
+/* The ways of every superslab h has (spares too). Returns how many it
+ * has; *collide: two of them share a way. */
+static unsigned heap_ways(const hak_heap_t *h, int *collide)
+{
+    unsigned n = 0, ways = 0;
+    *collide = 0;
+    for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_MID; t++) {
+        for (int spare = 0; spare < 2; spare++) {
+            const hak_superslab_t *ss = spare ? h->spare[t] : h->ss[t];
+            for (; ss; ss = ss->next, n++) {
+                unsigned w = 1u << HAK_HOT_WAY((uintptr_t)ss);
+                *collide |= (ways & w) != 0;
+                ways |= w;
+            }
+        }
+    }
+    return n;
+}
+
+/* A heap's superslabs land in distinct ways while it has at most
+ * HAK_HOT_WAYS of them, wherever the kernel puts its mappings: two in one
+ * way would take turns in the hot slot, and every free into the other
+ * would ask the registry (larson ran at 0.6-0.8 of its speed in a third
+ * of its runs, with up to a fifth of its frees sent that way). Fillers of
+ * 12 MiB between the superslabs (the place of each, aligned, takes 4 MiB)
+ * move the kernel's next free place by 16 MiB, a whole turn of the ways,
+ * so that taking the first aligned place would put each new superslab in
+ * the way of the one before. */
+START_TEST(heap_superslabs_in_distinct_ways)
+{
+    enum { FILL = 12 << 20 };
+    void *p[HAK_HOT_WAYS], *fill[HAK_HOT_WAYS];
+    settle();
+    unsigned n = 0;
+    int collide;
+    for (; n < HAK_HOT_WAYS; n++) {
+        fill[n] = mmap(NULL, FILL, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        ck_assert_ptr_ne(fill[n], MAP_FAILED);
+        p[n] = block_in_own_superslab(30000);
+        hak_heap_t *h = my_heap();
+        if (heap_ways(h, &collide) >= HAK_HOT_WAYS)
+            break;
+        ck_assert_msg(!collide, "superslab %u shares a way with another "
+                      "of its heap's (%u superslabs)", n, heap_ways(h, &collide));
+    }
+    for (unsigned i = 0; i < n + (n < HAK_HOT_WAYS); i++) {
+        hak_free(p[i]);
+        munmap(fill[i], FILL);
+    }
+    stash_free();
+}
+END_TEST
+
 /* The heap walk checks what free's fast path trusts: a hot superslab
  * stored with a slab size not its own is reported. */
 static void hot_shift_damaged(void *arg)
@@ -1208,6 +1262,7 @@ Suite *slab_suite(void)
         { "hot superslab", hot_base_follows_own_frees, 0, 0 },
         { "hot superslab", heap_check_reports_wrong_hot_shift, 0, 0 },
         { "hot superslab", hot_superslabs_of_other_ways_stay_hot, 0, 0 },
+        { "hot superslab", heap_superslabs_in_distinct_ways, 0, 0 },
         { "hot superslab",
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
