@@ -105,10 +105,10 @@ static uint32_t heap_ways(const hak_heap_t *h)
 {
     uint32_t ways = 0;
     for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_MID; t++) {
-        for (const hak_superslab_t *ss = h->ss[t]; ss; ss = ss->next)
-            ways |= 1u << HAK_HOT_WAY(ss_base(ss));
-        for (const hak_superslab_t *ss = h->spare[t]; ss; ss = ss->next)
-            ways |= 1u << HAK_HOT_WAY(ss_base(ss));
+        const hak_superslab_t *lists[] = { h->ss[t], h->spare[t] };
+        for (unsigned l = 0; l < 2; l++)
+            for (const hak_superslab_t *ss = lists[l]; ss; ss = ss->next)
+                ways |= 1u << HAK_HOT_WAY(ss_base(ss));
     }
     return ways;
 }
