@@ -20,6 +20,7 @@
 typedef struct walk {
     hak_heap_t *h;
     size_t blocks;
+    uint32_t dirty;     /* dirty slabs seen in the tier being walked */
 } walk_t;
 
 HAK_COLD static void fail(const void *p, const hak_slab_t *s, const char *what)
@@ -141,6 +142,9 @@ static void check_superslab(walk_t *w, hak_superslab_t *ss)
     }
     if (used != ss->used_slabs || ss->free_mask & 1)
         fail(ss, NULL, " (superslab slab count wrong)");
+    if (ss->dirty_mask & ~ss->free_mask)
+        fail(ss, NULL, " (dirty slab in use)");
+    w->dirty += (uint32_t)__builtin_popcount(ss->dirty_mask);
 }
 
 static void check_heap(hak_heap_t *h, void *arg)
@@ -149,9 +153,16 @@ static void check_heap(hak_heap_t *h, void *arg)
     w->h = h;
     hak_heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
     hak_heap_drain(h);
-    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++)
+    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++) {
+        w->dirty = 0;
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);
+        if (w->dirty != h->ndirty[tier])
+            fail(h, NULL, " (dirty slab count wrong)");
+        for (hak_superslab_t *ss = h->spare[tier]; ss; ss = ss->next)
+            if (ss->dirty_mask)
+                fail(ss, NULL, " (spare superslab with dirty slabs)");
+    }
     /* free's fast path trusts the hot superslabs: each one of h's own,
      * still registered (a spare, at most), in its way, with its slab
      * size. */
@@ -174,7 +185,7 @@ static void check_heap(hak_heap_t *h, void *arg)
 size_t hak_check_heap(void)
 {
     hak_init();
-    walk_t w = { NULL, 0 };
+    walk_t w = { NULL, 0, 0 };
     if (hak_tls_heap)
         check_heap(hak_tls_heap, &w);
     hak_heap_visit_pool(~0u, check_heap, &w);

@@ -135,6 +135,7 @@ static hak_superslab_t *superslab_map(hak_heap_t *h, unsigned tier)
     ss->slab_shift = (uint8_t)shift;
     ss->nslabs = (uint16_t)(HAK_SS_SIZE >> shift);
     ss->free_mask = (uint32_t)(((uint64_t)1 << ss->nslabs) - 2); /* not 0 */
+    ss->dirty_mask = 0;
     ss->used_slabs = 0;
     ss->slot_req = hak_slots_kept() ? hak_chk_slot_map() : NULL;
     if (hak_slots_kept() && !ss->slot_req) {
@@ -163,6 +164,9 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
 static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
 {
     unsigned t = ss->tier;
+    /* Its pages go whole, below: none stays one of the heap's dirty. */
+    h->ndirty[t] -= (uint32_t)__builtin_popcount(ss->dirty_mask);
+    ss->dirty_mask = 0;
     list_unlink(h, ss);
     if (h->nspare[t] >= HAK_SPARES) {
         superslab_unmap(h, ss);
@@ -193,10 +197,27 @@ static hak_superslab_t *spare_take(hak_heap_t *h, unsigned t)
     return ss;
 }
 
+/* A superslab of h's tier holding a dirty slab, or NULL (none has one). */
+static hak_superslab_t *dirty_superslab(hak_heap_t *h, unsigned tier)
+{
+    if (!h->ndirty[tier])
+        return NULL;
+    hak_superslab_t *ss = h->ss[tier];
+    while (ss && !ss->dirty_mask)
+        ss = ss->next;
+    return ss;
+}
+
 hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
 {
     unsigned tier = hak_class_tier(cls);
     hak_superslab_t *ss = h->ss[tier];
+    /* A dirty slab first, wherever it is (its pages are there). */
+    if (ss && !ss->dirty_mask) {
+        hak_superslab_t *d = dirty_superslab(h, tier);
+        if (d)
+            ss = d;
+    }
     if (!ss || !ss->free_mask) {
         ss = spare_take(h, tier);
         if (!ss)
@@ -205,9 +226,16 @@ hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
             return NULL;
         list_push_head(h, ss);
     }
-    unsigned i = (unsigned)__builtin_ctz(ss->free_mask);
-    if (i == ss->ninit) /* lowest first: never above ninit */
+    /* Its dirty slab if it has one, else its lowest unused, which is
+     * never above ninit. */
+    uint32_t warm = ss->dirty_mask;
+    unsigned i = (unsigned)__builtin_ctz(warm ? warm : ss->free_mask);
+    if (i == ss->ninit)
         slab_desc_init(ss, ss->ninit++);
+    if (warm) {
+        ss->dirty_mask &= ~(1u << i);
+        h->ndirty[tier]--;
+    }
     ss->free_mask &= ~(1u << i);
     ss->used_slabs++;
     if (!ss->free_mask) {
@@ -239,6 +267,14 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
         superslab_release(h, ss);
         return;
     }
+    unsigned t = ss->tier;
+    if (t == HAK_TIER_TINY ||
+        (size_t)h->ndirty[t] << ss->slab_shift < HAK_DIRTY_MID_BYTES) {
+        ss->dirty_mask |= 1u << s->index;
+        h->ndirty[t]++;
+    } else {
+        hak_os_decommit(s->start, slab_bytes(ss));
+    }
     list_unlink(h, ss);
     list_push_head(h, ss);
 }
@@ -263,7 +299,9 @@ size_t hak_superslab_trim(hak_heap_t *h)
                     bytes += slab_bytes(ss);
                 }
             }
+            ss->dirty_mask = 0;
         }
+        h->ndirty[tier] = 0;
     }
     return bytes + hak_superslab_keep_spares(h, 0);
 }

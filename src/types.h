@@ -303,6 +303,9 @@ struct hak_superslab {
     uint8_t  slab_shift;    /* HAK_TINY_SHIFT or HAK_MID_SHIFT */
     uint16_t nslabs;        /* slabs in the superslab, slab 0 included */
     uint32_t free_mask;     /* bit i: slab i unused (owner-only) */
+    /* bit i: slab i unused and its pages still resident, one of the
+     * owner's ndirty (superslab.c); a subset of free_mask (owner-only) */
+    uint32_t dirty_mask;
     uint32_t used_slabs;    /* slabs in use (owner-only) */
     /* Descriptors 0..ninit-1 are written; every one from ninit on is
      * still the mapping's zero page, its slab unused and never touched
@@ -409,6 +412,8 @@ struct hak_heap {
     uint16_t nspare[3];            /* spare[]'s lengths (last: the fields
                                     * the fast paths touch keep their
                                     * offsets) */
+    uint32_t ndirty[3];            /* per tier: the dirty_mask bits of the
+                                    * superslabs on ss[] */
 };
 _Static_assert(offsetof(struct hak_heap, hot) == 0,
                "hak_tls_hot is the heap's address");

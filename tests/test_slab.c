@@ -1248,6 +1248,84 @@ START_TEST(exited_heap_keeps_one_spare)
 }
 END_TEST
 
+/* Whether the first page of slab i of the superslab at base is resident. */
+static int slab_page_resident(uintptr_t base, unsigned i)
+{
+    unsigned char r = 0;
+    ck_assert_int_eq(mincore((void *)(base + ((uintptr_t)i << HAK_MID_SHIFT)),
+                             HAK_PAGE, &r), 0);
+    return r & 1;
+}
+
+START_TEST(mid_slabs_past_the_dirty_budget_give_pages_back)
+{
+    /* 30000 bytes: 8 blocks a mid slab, 56 a superslab. Three superslabs
+     * of the test's own, each keeping one block (so each stays live) and
+     * releasing its six other slabs: 18 slabs, written, then released. */
+    const size_t n = 30000, cap = 56 * 4;
+    enum { WANT = 3 };
+    const unsigned budget = (unsigned)(HAK_DIRTY_MID_BYTES >> HAK_MID_SHIFT);
+    void **v = calloc(cap, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle();
+    uintptr_t bases[WANT];
+    size_t k = fill_superslabs(n, WANT, v, cap, bases);
+    ck_assert_uint_lt(budget, WANT * 6);
+    for (size_t i = 0; i < k; i++)
+        memset(v[i], 0xa5, n);
+    void *keep[WANT] = { NULL };
+    for (size_t i = 0; i < k; i++) {
+        unsigned b = 0;
+        while (bases[b] != base_of(v[i]))
+            b++;
+        if (!keep[b])
+            keep[b] = v[i];
+        else
+            hak_free(v[i]);
+    }
+    hak_check_heap();
+
+    /* The first `budget` released keep their pages; the rest gave theirs
+     * back. */
+    unsigned released = 0, resident = 0;
+    for (unsigned b = 0; b < WANT; b++) {
+        hak_superslab_t *ss = ss_of(bases[b]);
+        for (unsigned i = 1; i < ss->nslabs; i++)
+            if (ss->slabs[i].state == HAK_SLAB_UNUSED) {
+                released++;
+                resident += (unsigned)slab_page_resident(bases[b], i);
+            }
+    }
+    ck_assert_uint_eq(released, WANT * 6);
+    ck_assert_msg(resident == budget,
+                  "%u of %u released mid slabs resident, want %u", resident,
+                  released, budget);
+
+    /* The next slab the class takes is one whose pages are there. */
+    hak_slab_t *fresh = NULL;
+    for (size_t i = 0; i < 64 && !fresh; i++) {
+        void *p = hak_malloc(n);
+        REQ_NONNULL(p);
+        stash_put(p);
+        for (unsigned b = 0; b < WANT; b++)
+            if (base_of(p) == bases[b] && slab_used(slab_at(p)) == 1 &&
+                p != keep[b] && slab_at(p) != slab_at(keep[b])) {
+                fresh = slab_at(p);
+                ck_assert_msg(slab_page_resident(bases[b], fresh->index),
+                              "a new slab was taken without its pages while "
+                              "%u dirty ones waited", budget);
+            }
+    }
+    ck_assert_ptr_nonnull(fresh);
+    for (unsigned b = 0; b < WANT; b++)
+        hak_free(keep[b]);
+    hak_free(v[k]);
+    stash_free();
+    hak_check_heap();
+    free(v);
+}
+END_TEST
+
 Suite *slab_suite(void)
 {
     const test_row_t rows[] = {
@@ -1268,6 +1346,7 @@ Suite *slab_suite(void)
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
         { "hot superslab", exited_heap_keeps_one_spare, 0, 0 },
+        { "lists", mid_slabs_past_the_dirty_budget_give_pages_back, 0, 0 },
         { "hot superslab",
           foreign_memory_where_superslab_was_is_invalid_free, 0, 0 },
         { "churn", seeded_churn_over_classes, 0, 3 },
