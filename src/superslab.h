@@ -1,10 +1,12 @@
 /* superslab.h — mapping superslabs and handing their slabs to classes.
  *
  * A heap keeps its superslabs of each tier on a list ordered so that every
- * superslab with an unused slab comes before every full one; taking a slab
- * looks at the head only. An empty superslab becomes one of the heap's
- * spares for its tier (pages given back lazily, MADV_FREE; mapping and
- * registration kept), up to eight a tier; past that it is unmapped.
+ * superslab with an unused slab comes before every full one. A slab is
+ * taken dirty (unused, its pages still there: HAK_DIRTY_MID_BYTES) from
+ * the first superslab that has one, else as the head's lowest unused one.
+ * An empty superslab becomes one of the heap's spares for its tier (pages
+ * given back lazily, MADV_FREE; mapping and registration kept), up to
+ * eight a tier; past that it is unmapped.
  */
 #ifndef HAK_SUPERSLAB_H
 #define HAK_SUPERSLAB_H
