@@ -211,13 +211,10 @@ static hak_superslab_t *dirty_superslab(hak_heap_t *h, unsigned tier)
 hak_slab_t *hak_superslab_take_slab(hak_heap_t *h, unsigned cls)
 {
     unsigned tier = hak_class_tier(cls);
-    hak_superslab_t *ss = h->ss[tier];
     /* A dirty slab first, wherever it is (its pages are there). */
-    if (ss && !ss->dirty_mask) {
-        hak_superslab_t *d = dirty_superslab(h, tier);
-        if (d)
-            ss = d;
-    }
+    hak_superslab_t *ss = dirty_superslab(h, tier);
+    if (!ss)
+        ss = h->ss[tier];
     if (!ss || !ss->free_mask) {
         ss = spare_take(h, tier);
         if (!ss)

@@ -50,8 +50,7 @@ HAK_INTERNAL void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss,
  * Owner-only. */
 HAK_INTERNAL size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep);
 /* Give back the pages of every unused slab (dirty ones included) and unmap
- * the spares. Returns
- * the bytes given back. Owner-only. */
+ * the spares. Returns the bytes given back. Owner-only. */
 HAK_INTERNAL size_t hak_superslab_trim(hak_heap_t *h);
 
 HAK_INLINE size_t slab_bytes(const hak_superslab_t *ss)

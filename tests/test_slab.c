@@ -1309,7 +1309,7 @@ START_TEST(mid_slabs_past_the_dirty_budget_give_pages_back)
         stash_put(p);
         for (unsigned b = 0; b < WANT; b++)
             if (base_of(p) == bases[b] && slab_used(slab_at(p)) == 1 &&
-                p != keep[b] && slab_at(p) != slab_at(keep[b])) {
+                slab_at(p) != slab_at(keep[b])) {
                 fresh = slab_at(p);
                 ck_assert_msg(slab_page_resident(bases[b], fresh->index),
                               "a new slab was taken without its pages while "
