@@ -23,6 +23,11 @@ unsigned test_scale(void)
     return v ? v : 1;
 }
 
+/* Coverage builds: the profile runtime writes its counts at exit, which
+ * a child's _exit skips, so what the children of run_child reach would
+ * count as never reached. Weak: absent outside coverage builds. */
+extern int __llvm_profile_write_file(void) __attribute__((weak));
+
 int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
 {
     int fds[2];
@@ -33,6 +38,8 @@ int run_child(void (*fn)(void *), void *arg, char *buf, size_t cap)
         close(fds[0]);
         dup2(fds[1], 2);
         fn(arg);
+        if (__llvm_profile_write_file)
+            __llvm_profile_write_file();
         _exit(0); /* not reached when the misuse is caught */
     }
     close(fds[1]);
@@ -68,21 +75,52 @@ void expect_abort(void (*fn)(void *), void *arg, const char *expect)
                   "expected \"%s\" on stderr, got: %s", expect, buf);
 }
 
-void deny_mprotect(void)
+/* Installs filter f in this (forked) child; _exit(3) if it cannot. */
+static void install_filter(struct sock_filter *f, unsigned short n)
 {
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOMEM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+    struct sock_fprog prog = { n, f };
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
         _exit(3);
+}
+
+#define DENY_ENOMEM BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | \
+                                           (ENOMEM & SECCOMP_RET_DATA))
+#define ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define LOAD_AT(offset) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (offset))
+#define LOAD(field) LOAD_AT(offsetof(struct seccomp_data, field))
+
+void deny_mprotect(void)
+{
+    struct sock_filter f[] = {
+        LOAD(arch),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        ALLOW,
+        LOAD(nr),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 1),
+        DENY_ENOMEM,
+        ALLOW,
+    };
+    install_filter(f, (unsigned short)(sizeof f / sizeof f[0]));
+}
+
+void deny_mmap_above(uint32_t bytes)
+{
+    /* The length is mmap's second argument, 64 bits, which the filter
+     * reads as two words (x86-64 is little-endian: the low one first). */
+    struct sock_filter f[] = {
+        LOAD(arch),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 7),
+        LOAD(nr),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
+        LOAD_AT(offsetof(struct seccomp_data, args[1]) + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),
+        LOAD(args[1]),
+        BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, bytes, 0, 1),
+        DENY_ENOMEM,
+        ALLOW,
+    };
+    install_filter(f, (unsigned short)(sizeof f / sizeof f[0]));
 }
 
 void proc_mapping(uintptr_t a, uintptr_t *lo, uintptr_t *hi, char prot[5])

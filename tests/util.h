@@ -44,6 +44,10 @@ void proc_mapping(uintptr_t a, uintptr_t *lo, uintptr_t *hi, char prot[5]);
 /* In a (forked) child: from now on every mprotect fails with ENOMEM, as
  * near vm.max_map_count (a seccomp filter); _exit(3) if it cannot be set. */
 void deny_mprotect(void);
+/* In a (forked) child: from now on every mmap of more than `bytes` fails
+ * with ENOMEM, as under strict overcommit or an address-space limit (a
+ * seccomp filter); _exit(3) if it cannot be set. */
+void deny_mmap_above(uint32_t bytes);
 /* Read-write bytes from p (a page boundary) to the end of the read-write
  * mapping it starts, as /proc/self/maps tells it: a large block's
  * accessible pages, which end at a PROT_NONE page. 0 if p starts none. */
