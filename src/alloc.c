@@ -82,7 +82,15 @@ HAK_NOINLINE static void free_remote(uint8_t *b)
  * memory for a new slab. Order: blocks already freed into the current
  * slab, then a partial slab's (its memory is touched already, and a slab
  * that empties can go), then fresh words of the current slab, then a new
- * slab. */
+ * slab.
+ *
+ * Other threads' frees are merged (the heap's remote queue drained) when
+ * the refill would leave the current slab, not at every refill: a drain
+ * moves the cache lines of the queue, the slabs' summaries and remote
+ * bitmaps from the freeing threads' cores to this one, and the freeing
+ * threads' next frees move them back. xmalloc-test (every free remote)
+ * drained 190k times in 5 s instead of 950k and freed 1.18 times as many
+ * blocks (5 pairs); 1.26 times where its two cores were 400 ns apart. */
 HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
 {
     hak_class_state_t *cs = &h->cls[c];
@@ -91,9 +99,7 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
      * exited threads must not pile up while no new thread adopts them. */
     if ((hak_counter(&cs->nrefill) & 255) == 0)
         hak_heap_reclaim(1, 0);
-    if (remote_pending(&h->remote)) /* a call less when there is none */
-        hak_heap_drain(h);
-    int switched = 0;
+    int switched = 0, drained = 0;
     for (;;) {
         hak_slab_t *s = h->hot.cur[c];
         if (s->take)
@@ -108,6 +114,14 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
                 slab_take_from_bits(s);
                 return 1;
             }
+        }
+        /* Leaving the current slab: first merge what other threads have
+         * freed (once a refill), which may give it free slots again or
+         * make a partial slab of another. */
+        if (!drained && remote_pending(&h->remote)) {
+            drained = 1;
+            hak_heap_drain(h);
+            continue;
         }
         /* The partial slab before the current one joins the list. */
         hak_slab_t *p = cs->partial;

@@ -62,7 +62,8 @@ HAK_INLINE uint64_t remote_free_bits(hak_remote_queue_t *q, hak_slab_t *s,
 /* A cheap peek: the owner drains only when this says there is work. */
 HAK_INLINE int remote_pending(hak_remote_queue_t *q)
 {
-    /* relaxed: a stale NULL only delays the drain to the next refill. */
+    /* relaxed: a stale NULL only delays the drain to the next refill
+     * that leaves a slab. */
     return atomic_load_explicit(&q->head, memory_order_relaxed) != NULL;
 }
 

@@ -692,6 +692,68 @@ START_TEST(heapless_thread_frees_through_remote_queue)
 }
 END_TEST
 
+/* The owner merges other threads' frees when its current slab is used
+ * up, not at every refill: a refill within the slab leaves them queued,
+ * and the refill that would leave the slab merges them first, so that the
+ * slab is taken up again instead of another. (Each merge moves cache
+ * lines between the threads' cores: xmalloc-test, every free of which is
+ * remote, merged a fifth as often.) */
+START_TEST(remote_frees_merged_when_the_current_slab_is_used_up)
+{
+    enum { N = 64, K = 100, F = 64, FRESH = 128 };
+    settle();
+    void *v[K];
+    v[0] = block_in_own_slab(N);
+    hak_heap_t *h = my_heap();
+    hak_slab_t *s = slab_at(v[0]);
+    unsigned c = s->cls;
+    ck_assert_ptr_eq(h->hot.cur[c], s);
+    for (size_t i = 1; i < K; i++) {
+        v[i] = hak_malloc(N);
+        REQ_PTR_EQ(slab_at(v[i]), s);
+    }
+    run_heapless(v + 1, F);
+    ck_assert_ptr_nonnull(atomic_load(&h->remote.head));
+    hak_stats_t st0, st1, st2;
+    hak_stats_get(&st0);
+    /* Fresh words of s, past at least one refill: the frees wait. */
+    for (size_t i = 0; i < FRESH; i++) {
+        void *p = hak_malloc(N);
+        REQ_PTR_EQ(slab_at(p), s);
+        stash_put(p);
+    }
+    hak_stats_get(&st1);
+    ck_assert_uint_gt(st1.refills, st0.refills);
+    ck_assert_msg(st1.drains == st0.drains &&
+                      atomic_load(&h->remote.head) != NULL,
+                  "a refill within the current slab merged the frees");
+    /* s used up: the refill merges the frees and stays in s. */
+    for (;;) {
+        void *p = hak_malloc(N);
+        REQ_NONNULL(p);
+        REQ_MSG(slab_at(p) == s, "left the current slab with %u of its "
+                "blocks freed and queued", (unsigned)F);
+        size_t j = 1;
+        while (j <= F && v[j] != p)
+            j++;
+        if (j <= F) {
+            v[j] = NULL;
+            hak_free(p);
+            break;
+        }
+        stash_put(p);
+    }
+    hak_stats_get(&st2);
+    ck_assert_uint_eq(st2.drains - st1.drains, 1);
+    ck_assert_ptr_null(atomic_load(&h->remote.head));
+    hak_free(v[0]);
+    for (size_t i = F + 1; i < K; i++)
+        hak_free(v[i]);
+    stash_free();
+    hak_check_heap();
+}
+END_TEST
+
 START_TEST(remote_frees_drive_full_slab_to_release)
 {
     const size_t n = 1000;
@@ -1375,6 +1437,7 @@ Suite *slab_suite(void)
         { "lists", partial_list_is_a_queue, 0, 0 },
         { "lists", refill_takes_next_word_after_cursor, 0, 0 },
         { "remote", heapless_thread_frees_through_remote_queue, 0, 0 },
+        { "remote", remote_frees_merged_when_the_current_slab_is_used_up, 0, 0 },
         { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
         { "hot superslab", hot_base_follows_own_frees, 0, 0 },
         { "hot superslab", heap_check_reports_wrong_hot_shift, 0, 0 },
