@@ -127,14 +127,19 @@ static void *block_in_own_slab(size_t n)
     }
 }
 
+/* Whether p is the only live block of its superslab. */
+static int alone_in_superslab(const void *p)
+{
+    return ss_of((uintptr_t)p)->used_slabs == 1 && slab_used(slab_at(p)) == 1;
+}
+
 /* A block of n bytes that is the only live block of its superslab. */
 static void *block_in_own_superslab(size_t n)
 {
     for (;;) {
         void *p = hak_malloc(n);
         REQ_NONNULL(p);
-        if (ss_of((uintptr_t)p)->used_slabs == 1 &&
-            slab_used(slab_at(p)) == 1)
+        if (alone_in_superslab(p))
             return p;
         stash_put(p);
     }
@@ -967,8 +972,7 @@ static void superslabs_when_the_room_is_refused(void *arg)
                     strerror(errno));
             _exit(4);
         }
-        got += ss_of((uintptr_t)p)->used_slabs == 1 &&
-               slab_used(slab_at(p)) == 1;
+        got += alone_in_superslab(p);
     }
     if (got < 3) {
         fprintf(stderr, "%u new superslabs in 4096 blocks\n", got);
