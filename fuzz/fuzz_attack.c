@@ -428,7 +428,8 @@ static size_t take_size(input_t *in)
     case 1: case 2: case 3: return v % 1025;
     case 4: case 5: return 1024 + v % (HAK_MID_MAX - 1024 + 16);
     case 6: return (size_t)(v % 64 + 1) * 16 + (kind >> 3) % 3 - 1;
-    default: /* past the mid tier: to 184 KiB; one in eight to 1.1 MiB */
+    default: /* past the mid tier (big blocks to 112 KiB, then large
+              * ones) to 184 KiB; one in eight to 1.1 MiB */
         return HAK_MID_MAX + (size_t)v * ((kind >> 5) == 7 ? 16 : 2);
     }
 }

@@ -13,7 +13,11 @@ os.makedirs(out, exist_ok=True)
 MALLOC, CALLOC, REALLOC, MEMALIGN, FREE, RFREE, USABLE, RFRESH, RGHOST, WAF, OVF, PAST, DFREE, INV, RFORGE, STORE, MISC = 0,3,4,5,6,9,10,11,12,13,15,17,18,19,20,21,22
 def size_tiny(n): return bytes([1, n >> 8, n & 255])        # kind 1: v % 1025
 def size_mid(n): return bytes([4, (n-1024) >> 8 & 255, (n-1024) & 255])
-def size_large(n): v = (n - 32768) // 2; return bytes([7, v >> 8, v & 255])
+# kind 7: HAK_MID_MAX + 2v, the big tier to HAK_BIG_MAX, large above it
+MID_MAX, BIG_MAX = 57344, 114688
+def size_past_mid(n): v = (n - MID_MAX) // 2; assert 0 < v < 65536; return bytes([7, v >> 8, v & 255])
+def size_big(n): assert n <= BIG_MAX; return size_past_mid(n)
+def size_large(n): assert n > BIG_MAX; return size_past_mid(n)
 def malloc(slot, sz): return bytes([MALLOC, slot]) + sz
 def free(slot): return bytes([FREE, slot])
 def rfree(slot): return bytes([RFREE, slot])
@@ -57,7 +61,8 @@ seeds = {
  'double_free_after_write': malloc(0, size_tiny(64)) + malloc(1, size_tiny(64)) + free(0)
     + waf(0, 8, 1, w_special(0)) + waf(0, 0, 1, w_special(0)) + dfree(0, 0),
  'double_free_remote': malloc(0, size_tiny(100)) + malloc(1, size_tiny(100)) + rfree(0) + dfree(0, 0),
- 'double_free_large': malloc(0, size_large(100000)) + free(0) + dfree(0, 0),
+ 'double_free_large': malloc(0, size_large(130000)) + free(0) + dfree(0, 0),
+ 'double_free_big': malloc(0, size_big(100000)) + malloc(1, size_big(100000)) + free(0) + dfree(0, 0),
  'realloc_freed_mid': malloc(0, size_mid(3000)) + malloc(1, size_mid(3000)) + free(0) + dfree(0, 2),
  # slots never handed out: free, free from another thread, realloc, usable size
  'never_handed_out': malloc(0, size_tiny(64)) + inv(1, 0xffff, 1, 0),
@@ -68,7 +73,8 @@ seeds = {
  'invalid_global': inv(3, 3, 0, 0),
  'invalid_stack_realloc': inv(4, 1, 2, 0),
  'invalid_libc': inv(5, 0, 0, 0),
- 'invalid_large_interior': malloc(0, size_large(80000)) + inv(6, 2, 0, 0),
+ 'invalid_large_interior': malloc(0, size_large(150000)) + inv(6, 2, 0, 0),
+ 'invalid_big_interior': malloc(0, size_big(80000)) + malloc(1, size_big(80000)) + inv(6, 2, 0, 0),
  'invalid_wild': inv(7, 0x1235, 3, 0),
  # forged words in a block another thread freed (a forged queue node)
  'remote_forge': malloc(0, size_tiny(64)) + malloc(1, size_tiny(64)) + malloc(2, size_tiny(64))
@@ -81,16 +87,17 @@ seeds = {
  'overflow_small': b''.join(malloc(i, size_tiny(48)) for i in range(4)) + free(2)
     + ovf(1, 0, 32, w_ptr(GLOBAL), w_ptr(GLOBAL)) + b''.join(malloc(10 + i, size_tiny(48)) for i in range(3)),
  'overflow_mid_k': b''.join(malloc(i, size_mid(5000)) for i in range(3)) + ovf(0, 1, 64, w_const(0x41), w_const(0x41)) + free(0) + free(1),
- 'overflow_large_slack': malloc(0, size_large(70000)) + ovf(0, 0, 16, w_special(1), w_special(1)) + free(0),
+ 'overflow_large_slack': malloc(0, size_large(150000)) + ovf(0, 0, 16, w_special(1), w_special(1)) + free(0),
+ 'overflow_big_k': b''.join(malloc(i, size_big(70000)) for i in range(3)) + ovf(0, 1, 64, w_const(0x41), w_const(0x41)) + free(0) + free(1),
  # off the end of a large mapping into hakmem's next mapping (heap record, table)
  'overflow_past_large': malloc(0, size_tiny(16)) + b''.join(malloc(1 + i, size_large(130000)) for i in range(4))
     + b''.join(past(1 + i, 4, [w_ptr(GLOBAL), w_ptr(GLOBAL), w_const(0x11, 3), w_const(0x10, 3)]) for i in range(4)),
- 'overflow_past_table': b''.join(malloc(i, size_large(40000)) for i in range(40))
+ 'overflow_past_table': b''.join(malloc(i, size_large(120000)) for i in range(40))
     + b''.join(past(i, 8, [w_ptr(GLOBAL), w_ptr(GLOBAL), w_const(0x11, 3), w_const(0x10, 3)]) for i in range(0, 40, 3)),
  # plain operations: every allocation entry point and usable size
  'ops_all': malloc(0, size_tiny(0)) + bytes([CALLOC, 1]) + size_mid(4000) + bytes([3])
     + bytes([REALLOC, 0]) + size_mid(9000) + bytes([1]) + bytes([MEMALIGN, 2, 8]) + size_tiny(100) + bytes([0])
-    + bytes([MEMALIGN, 3, 16]) + size_large(50000) + bytes([2]) + bytes([MEMALIGN, 4, 0]) + size_tiny(10) + bytes([4])
+    + bytes([MEMALIGN, 3, 16]) + size_large(120000) + bytes([2]) + bytes([MEMALIGN, 4, 0]) + size_tiny(10) + bytes([4])
     + bytes([USABLE, 0, USABLE, 3]) + bytes([MISC, 0, 0]) + rfree(1) + free(2) + bytes([MISC, 0, 1]),
 }
 for name, data in seeds.items():

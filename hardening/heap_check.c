@@ -153,7 +153,7 @@ static void check_heap(hak_heap_t *h, void *arg)
     w->h = h;
     hak_heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
     hak_heap_drain(h);
-    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_MID; tier++) {
+    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_BIG; tier++) {
         w->dirty = 0;
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);
@@ -172,7 +172,7 @@ static void check_heap(hak_heap_t *h, void *arg)
             continue;
         unsigned tier = registry_tier(hb);
         const hak_superslab_t *hs = ss_of(hb);
-        if ((tier != HAK_TIER_TINY && tier != HAK_TIER_MID) ||
+        if (!HAK_TIER_IS_SLAB(tier) ||
             hs->owner != h || HAK_HOT_WAY(hb) != way || e != hot_entry_of(hs))
             fail((void *)hb, NULL, " (hot superslab not the heap's own)");
     }

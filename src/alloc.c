@@ -1,5 +1,5 @@
-/* alloc.c — malloc and free for the tiny and mid tiers (call tree in
- * alloc.h). The fast paths take no lock and make no call; everything else
+/* alloc.c — malloc and free for the slab tiers (tiny, mid, big; call tree
+ * in alloc.h). The fast paths take no lock and make no call; everything else
  * is in separate non-inlined functions. Neither path reads or writes the
  * block itself: a slot's state is its bit in the slab's bitmap. */
 #include "alloc.h"
@@ -263,7 +263,7 @@ static void free_not_small(void *p, unsigned tier)
 HAK_INLINE hak_superslab_t *small_or_free(void *p)
 {
     unsigned tier = registry_tier((uintptr_t)p);
-    if (tier != HAK_TIER_TINY && tier != HAK_TIER_MID) {
+    if (!HAK_TIER_IS_SLAB(tier)) {
         free_not_small(p, tier);
         return NULL;
     }

@@ -17,8 +17,9 @@ extern const uint32_t hak_class_size[HAK_NUM_CLASSES];
 /* class of n for n <= HAK_TINY_MAX, indexed by (n + 15) >> 4; n == 0
  * (index 0) is HAK_CLASS_ZERO */
 extern const uint8_t hak_class_of_16[HAK_TINY_MAX / 16 + 1];
-/* class of n for HAK_TINY_MAX < n <= HAK_MID_MAX, indexed by (n + 255) >> 8 */
-extern const uint8_t hak_class_of_256[HAK_MID_MAX / 256 + 1];
+/* class of n for HAK_TINY_MAX < n <= HAK_SMALL_LIMIT, indexed by
+ * (n + 255) >> 8 */
+extern const uint8_t hak_class_of_256[HAK_BIG_MAX / 256 + 1];
 
 /* Class serving a request of n bytes, 0 < n <= HAK_SMALL_LIMIT: the
  * same in every build (the canaries live in the stride, not in a larger
@@ -30,17 +31,22 @@ HAK_INLINE unsigned hak_class_of(size_t n)
     return hak_class_of_256[(n + 255) >> 8];
 }
 
-/* Largest request the tiny/mid tiers serve. */
-#define HAK_SMALL_LIMIT ((size_t)HAK_MID_MAX)
+/* Largest request the slab tiers (tiny, mid, big) serve. */
+#define HAK_SMALL_LIMIT ((size_t)HAK_BIG_MAX)
 
 HAK_INLINE unsigned hak_class_tier(unsigned c)
 {
-    return c < HAK_TINY_CLASSES ? HAK_TIER_TINY : HAK_TIER_MID;
+    if (c < HAK_TINY_CLASSES)
+        return HAK_TIER_TINY;
+    return c < HAK_TINY_CLASSES + HAK_MID_CLASSES ? HAK_TIER_MID
+                                                  : HAK_TIER_BIG;
 }
 
 HAK_INLINE unsigned hak_tier_shift(unsigned tier)
 {
-    return tier == HAK_TIER_TINY ? HAK_TINY_SHIFT : HAK_MID_SHIFT;
+    if (tier == HAK_TIER_TINY)
+        return HAK_TINY_SHIFT;
+    return tier == HAK_TIER_MID ? HAK_MID_SHIFT : HAK_BIG_SHIFT;
 }
 
 /* Bytes of a slab of this class that may hold blocks. */

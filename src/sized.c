@@ -184,7 +184,7 @@ HAK_NOINLINE static void free_sized_cold(void *p, int aligned, size_t align,
     uintptr_t a = (uintptr_t)p;
     unsigned tier = registry_tier(a);
     if (!HAK_SLOTSTATE && !hak_sec() &&
-        (tier == HAK_TIER_TINY || tier == HAK_TIER_MID) &&
+        HAK_TIER_IS_SLAB(tier) &&
         !bad_alignment(aligned, align)) {
         hak_superslab_t *ss = ss_of(a);
         if (class_fits(slab_of(ss, a), class_for(n, aligned ? align : HAK_ALIGN),

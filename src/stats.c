@@ -170,8 +170,11 @@ void hak_stats_print(int fd)
     tier_total(&s, 0, HAK_TINY_CLASSES, &t);
     row(&o, "tiny       ", &t);
     uint64_t remote = t.remote;
-    tier_total(&s, HAK_TINY_CLASSES, HAK_NUM_CLASSES, &t);
+    tier_total(&s, HAK_TINY_CLASSES, HAK_TINY_CLASSES + HAK_MID_CLASSES, &t);
     row(&o, "mid        ", &t);
+    remote += t.remote;
+    tier_total(&s, HAK_TINY_CLASSES + HAK_MID_CLASSES, HAK_NUM_CLASSES, &t);
+    row(&o, "big        ", &t);
     remote += t.remote;
     uint64_t la, lf, live, cached;
     hak_large_stats(&la, &lf, &live, &cached);
@@ -182,7 +185,7 @@ void hak_stats_print(int fd)
         const char *label;
         uint64_t v;
     } totals[] = {
-        { "frees: tiny and mid ", s.frees },
+        { "frees: tiny, mid and big ", s.frees },
         { " by their owner, ", remote },
         { " remote; large ", lf },
         { "\nheaps ", s.heaps },

@@ -25,11 +25,12 @@
 #define HAK_SPARES 8
 
 /* Bytes of unused mid slabs whose pages a heap keeps resident in its live
- * superslabs (the dirty ones, types.h); a mid slab released beyond them
- * gives its pages back at once (MADV_DONTNEED). A slab is taken dirty
- * first, in either tier. Without a bound every slab a thread ever emptied
- * stayed resident: in rptest, where the threads' bursts come in turns,
- * peak RSS was 2.5 times the peak of the bytes live (2.3 with it). The
+ * superslabs (the dirty ones, types.h), and as many of big slabs; a mid or
+ * big slab released beyond them gives its pages back at once
+ * (MADV_DONTNEED). A slab is taken dirty first, in every tier. Without a
+ * bound every slab a thread ever emptied stayed resident: in rptest, where
+ * the threads' bursts come in turns, peak RSS was 2.5 times the peak of
+ * the bytes live (2.3 with it). The
  * bound is close to what bench/mid needs, which empties and retakes mid
  * slabs 26k times in a run: at 1 MiB it ran 1.05 times as long (8k page
  * faults instead of 1k), at 512 KiB 2.2 times, with none kept 9.7 times.

@@ -5,9 +5,10 @@
  *              finds it. Slab 0 holds the header and slab descriptors between
  *              two guard pages; slabs 1..n-1 hold blocks. Every slab of a
  *              superslab belongs to the superslab's owner heap.
- *   slab       2^slab_shift bytes (64 KiB tiny, 256 KiB mid) aligned to its
- *              size; blocks of one size class. Which slots are free is a
- *              bitmap in the slab's descriptor, never in the blocks.
+ *   slab       2^slab_shift bytes (64 KiB tiny, 256 KiB mid, 512 KiB big)
+ *              aligned to its size; blocks of one size class. Which
+ *              slots are free is a bitmap in the slab's descriptor, never
+ *              in the blocks.
  *   block      one allocation; `stride` bytes apart (hak_stride()).
  *   heap       per-thread state: each class's current slab, the superslabs
  *              it owns, its hot superslabs and its remote-free queue (of
@@ -54,7 +55,10 @@
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    21 classes, 64 KiB slabs
  *   mid    1 KiB .. 56 KiB 24 classes, 256 KiB slabs
- *   large  above 56 KiB   mmap
+ *   big    56 .. 112 KiB   4 classes, 512 KiB slabs: a superslab of their
+ *                          own, so that programs using the mid sizes keep
+ *                          eight slabs a superslab
+ *   large  above 112 KiB  mmap
  *   zero   0 B            a slot of a zero region (no memory at all)
  *
  * Layout invariants (checked by _Static_assert here and in size_class.c,
@@ -153,28 +157,43 @@
 #define HAK_SS_MASK       (HAK_SS_SIZE - 1)
 #define HAK_TINY_SHIFT    16   /* 64 KiB tiny slabs: 32 per superslab */
 #define HAK_MID_SHIFT     18   /* 256 KiB mid slabs: 8 per superslab */
+#define HAK_BIG_SHIFT     19   /* 512 KiB big slabs: 4 per superslab */
 #define HAK_MAX_SLABS     (1u << (HAK_SS_SHIFT - HAK_TINY_SHIFT))
 #define HAK_ALIGN         16u
 #define HAK_VA_BITS       47   /* user address space of x86-64 Linux */
 
 #define HAK_TINY_MAX      1024u
 #define HAK_MID_MAX       57344u
+#define HAK_BIG_MAX       114688u
 #define HAK_TINY_CLASSES  21
 #define HAK_MID_CLASSES   24
-#define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES)
+#define HAK_BIG_CLASSES   4
+#define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES + HAK_BIG_CLASSES)
 #define HAK_CLASS_NONE    0xffffu
 /* malloc(0)'s entry of hak_class_of_16 (index 0, n == 0 alone): a class with no slab and no size, whose current slab
  * is always hak_slab_none, so the malloc fast path sends n == 0 to its
  * slow path without a test of its own. Only hak_heap_hot.cur has it. */
 #define HAK_CLASS_ZERO    HAK_NUM_CLASSES
 
-/* Registry values (src/registry.h): a superslab's tier, or a zero region. */
-enum hak_tier { HAK_TIER_TINY = 1, HAK_TIER_MID = 2, HAK_TIER_ZERO = 3 };
+/* Registry values (src/registry.h): a superslab's tier, or a zero region.
+ * The slab tiers come first: a heap's per-tier arrays are indexed by
+ * them (HAK_SLAB_TIERS entries, 0 unused). */
+enum hak_tier {
+    HAK_TIER_TINY = 1,
+    HAK_TIER_MID = 2,
+    HAK_TIER_BIG = 3,
+    HAK_TIER_ZERO = 4,
+};
+#define HAK_SLAB_TIERS (HAK_TIER_BIG + 1)
+/* t is a slab tier: its blocks are slots of slabs (one compare). */
+#define HAK_TIER_IS_SLAB(t) ((unsigned)(t) - HAK_TIER_TINY < HAK_TIER_BIG)
 
 _Static_assert(HAK_TINY_MAX <= (1u << HAK_TINY_SHIFT) / 32,
                "a tiny slab holds at least 32 of its largest blocks");
 _Static_assert(HAK_MID_MAX <= (1u << HAK_MID_SHIFT) / 4,
                "a mid slab holds at least 4 of its largest blocks");
+_Static_assert(HAK_BIG_MAX <= (1u << HAK_BIG_SHIFT) / 4,
+               "a big slab holds at least 4 of its largest blocks");
 
 /* ---- Blocks --------------------------------------------------------------
  * A block holds the program's bytes and nothing else. Every fact about it
@@ -392,10 +411,10 @@ struct hak_heap {
     hak_counter_t nalloc[HAK_NUM_CLASSES];  /* statistics (hak_count) */
     hak_class_state_t cls[HAK_NUM_CLASSES];
     hak_remote_queue_t remote;
-    hak_superslab_t *ss[3];        /* per tier, index enum hak_tier */
+    hak_superslab_t *ss[HAK_SLAB_TIERS]; /* per tier, index enum hak_tier */
     /* per tier: empty superslabs kept mapped and registered, their pages
      * given back lazily (superslab.c), linked by next; how many: nspare */
-    hak_superslab_t *spare[3];
+    hak_superslab_t *spare[HAK_SLAB_TIERS];
     uint32_t id;                   /* 1, 2, ...: named in reports */
     _Atomic int state;             /* enum hak_heap_state */
     hak_counter_t nfree;           /* frees by the owner (all classes) */
@@ -409,11 +428,11 @@ struct hak_heap {
     hak_heap_t *pool_next;         /* abandoned pool link (heap.c lock) */
     int32_t tid;                   /* live: its thread's kernel id, else 0
                                     * (heap.c lock) */
-    uint16_t nspare[3];            /* spare[]'s lengths (last: the fields
-                                    * the fast paths touch keep their
-                                    * offsets) */
-    uint32_t ndirty[3];            /* per tier: the dirty_mask bits of the
-                                    * superslabs on ss[] */
+    uint16_t nspare[HAK_SLAB_TIERS]; /* spare[]'s lengths (last: the
+                                      * fields the fast paths touch keep
+                                      * their offsets) */
+    uint32_t ndirty[HAK_SLAB_TIERS]; /* per tier: the dirty_mask bits of
+                                      * the superslabs on ss[] */
 };
 _Static_assert(offsetof(struct hak_heap, hot) == 0,
                "hak_tls_hot is the heap's address");

@@ -93,10 +93,10 @@ static void check_line(const char *buf, const char *check, uintptr_t want,
         ck_assert_msg(strncmp(c, "0x", 2) == 0, "slab not an address: %s",
                       buf);
         uintptr_t slab = (uintptr_t)strtoull(c + 2, &end, 16);
-        ck_assert_msg(size >= 16 && size % 16 == 0 && size <= HAK_MID_MAX,
+        ck_assert_msg(size >= 16 && size % 16 == 0 && size <= HAK_BIG_MAX,
                       "size %llu is no class size: %s", size, buf);
         ck_assert_msg(slab % 65536 == 0, "slab not slab-aligned: %s", buf);
-        ck_assert_msg(want >= slab && want < slab + 256 * 1024,
+        ck_assert_msg(want >= slab && want < slab + (1u << HAK_BIG_SHIFT),
                       "ptr not in the named slab: %s", buf);
         ck_assert_msg(((want - slab) % size == 0) == !!block_start,
                       "ptr %s a block start of the named slab/size: %s",
@@ -188,7 +188,8 @@ static const death_case_t double_free[] = {
     { dfree, 1000, 0, "double free", PREFIX, 0, 0 },
     { dfree, 3000, 0, "double free", W_SMALL, 1, 0 },
     { dfree, 32000, 0, "double free", PREFIX, 0, 0 },
-    { dfree, 100000, 0, "double free", W_NONE, 1, 0 },
+    { dfree, 100000, 0, "double free", W_SMALL, 1, 0 },
+    { dfree, 200000, 0, "double free", W_NONE, 1, 0 },
     { dfree, 8 << 20, 0, "double free", PREFIX, 0, 0 },
 };
 TABLE_TEST(double_free)
@@ -298,7 +299,7 @@ static void free_interior(void *arg)
     hak_free(p + a->off);
 }
 
-/* Tiny and mid: misaligned; large: not a block at all (page aligned
+/* Tiny, mid and big: misaligned; large: not a block at all (page aligned
  * either). */
 static const death_case_t interior_free[] = {
     { free_interior, 64, 16, "misaligned free", W_SMALL, 0, 0 },
@@ -308,9 +309,11 @@ static const death_case_t interior_free[] = {
     { free_interior, 3000, 16, "misaligned free", PREFIX, 0, 0 },
     { free_interior, 3000, 1, "misaligned free", PREFIX, 0, 0 },
     { free_interior, 3000, 2048, "misaligned free", W_SMALL, 0, 0 },
-    { free_interior, 100000, 16, "invalid free", PREFIX, 0, 0 },
-    { free_interior, 100000, 1, "invalid free", PREFIX, 0, 0 },
-    { free_interior, 100000, 4096, "invalid free", W_NONE, 0, 0 },
+    { free_interior, 100000, 16, "misaligned free", W_SMALL, 0, 0 },
+    { free_interior, 100000, 4096, "misaligned free", W_SMALL, 0, 0 },
+    { free_interior, 200000, 16, "invalid free", PREFIX, 0, 0 },
+    { free_interior, 200000, 1, "invalid free", PREFIX, 0, 0 },
+    { free_interior, 200000, 4096, "invalid free", W_NONE, 0, 0 },
 };
 TABLE_TEST(interior_free)
 
@@ -353,11 +356,13 @@ static const death_case_t invalid_pointer[] = {
     { realloc_freed, 24, 0, "invalid realloc", PREFIX, 0, 0 },
     { realloc_freed, 64, 0, "invalid realloc", W_SMALL, 1, 0 },
     { realloc_freed, 3000, 0, "invalid realloc", PREFIX, 0, 0 },
-    { realloc_freed, 100000, 0, "invalid realloc", PREFIX, 0, 0 },
+    { realloc_freed, 100000, 0, "invalid realloc", W_SMALL, 1, 0 },
+    { realloc_freed, 200000, 0, "invalid realloc", PREFIX, 0, 0 },
     { usable_stack, 0, 0, "invalid pointer", W_NONE, 1, 0 },
     { usable_freed, 64, 0, "invalid pointer", W_SMALL, 1, 0 },
     { usable_freed, 3000, 0, "invalid pointer", PREFIX, 0, 0 },
-    { usable_freed, 100000, 0, "invalid pointer", PREFIX, 0, 0 },
+    { usable_freed, 100000, 0, "invalid pointer", W_SMALL, 1, 0 },
+    { usable_freed, 200000, 0, "invalid pointer", PREFIX, 0, 0 },
 };
 TABLE_TEST(invalid_pointer)
 
@@ -616,7 +621,8 @@ static const death_case_t canary[] = {
     { overflow_one, 3000, 0, "canary overwritten", W_SMALL, 1, NO_CANARY },
     { overflow_one, 1100, 0, "canary overwritten", PREFIX, 0, NO_CANARY },
     { overflow_one, 32000, 0, "canary overwritten", PREFIX, 0, NO_CANARY },
-    { overflow_one, 100000, 0, "canary overwritten", W_LARGE, 1, NO_CANARY },
+    { overflow_one, 100000, 0, "canary overwritten", W_SMALL, 1, NO_CANARY },
+    { overflow_one, 200000, 0, "canary overwritten", W_LARGE, 1, NO_CANARY },
     { overflow_one, 40000, 0, "canary overwritten", PREFIX, 0, NO_CANARY },
 };
 TABLE_TEST(canary)
@@ -634,6 +640,8 @@ static const death_case_t canary_whole_class[] = {
     { overflow_one, 1280, 0, "canary overwritten", PREFIX, 0, 0 },
     { overflow_one, 4096, 0, "canary overwritten", PREFIX, 0, 0 },
     { overflow_one, 32768, 0, "canary overwritten", W_SMALL, 1, 0 },
+    { overflow_one, 65536, 0, "canary overwritten", PREFIX, 0, 0 },
+    { overflow_one, 114688, 0, "canary overwritten", W_SMALL, 1, 0 },
 };
 TABLE_TEST(canary_whole_class)
 
@@ -654,8 +662,8 @@ START_TEST(test_canary_realloc)
         expect_no_abort(overflow_then_realloc, &n);
         return;
     }
-    size_t sizes[] = { 24, 3000, 100000 };
-    for (int i = 0; i < 3; i++)
+    size_t sizes[] = { 24, 3000, 100000, 200000 };
+    for (int i = 0; i < 4; i++)
         expect_abort(overflow_then_realloc, &sizes[i], CANARY);
 }
 END_TEST

@@ -109,7 +109,7 @@ static uint64_t mapped_now(void)
  * so mapped_bytes measured after this moves only with block mappings. */
 static void start_empty(void)
 {
-    hak_free(hak_malloc(HAK_MID_MAX + 1));
+    hak_free(hak_malloc(HAK_SMALL_LIMIT + 1));
     hak_malloc_trim(0);
 }
 
@@ -211,15 +211,18 @@ START_TEST(just_freed_mapping_not_next)
 }
 END_TEST
 
-/* HAK_LARGE_QUARANTINE blocks of 64 KiB, allocated up front and freed
- * last, so the mappings freed before them leave the quarantine (the
- * requests of these tests do not fit 64 KiB mappings). */
+/* HAK_LARGE_QUARANTINE blocks of 128 KiB (large: above HAK_SMALL_LIMIT),
+ * allocated up front and freed last, so the mappings freed before them
+ * leave the quarantine (the requests of these tests do not fit 128 KiB
+ * mappings). */
 #define NQ HAK_LARGE_QUARANTINE
+#define FILLER_SIZE (128 * KiB)
+_Static_assert(FILLER_SIZE > HAK_SMALL_LIMIT, "a filler is a large block");
 
 static void alloc_fillers(uint8_t **v)
 {
     for (int i = 0; i < NQ; i++) {
-        v[i] = hak_malloc(64 * KiB);
+        v[i] = hak_malloc(FILLER_SIZE);
         ck_assert_ptr_nonnull(v[i]);
     }
 }
@@ -302,8 +305,8 @@ END_TEST
 
 /* A cached mapping of exactly `times` x the request's pages is handed
  * out whole for n bytes; one a page bigger is split, and its tail, after
- * the two guard pages, serves the next request (of `next` bytes: the tail
- * is a page short of twice the head when times is 2). */
+ * the two guard pages, serves the next request (of `next` bytes, a large
+ * one: the tail is a page short of the head when times is 2). */
 static void split_bound(size_t n, size_t times, size_t next)
 {
     start_empty();
@@ -340,7 +343,7 @@ END_TEST
  * block does not keep pages it never uses. */
 START_TEST(small_request_splits_above_2x)
 {
-    split_bound(256 * KiB, 2, 64 * KiB);
+    split_bound(256 * KiB, 2, 128 * KiB);
 }
 END_TEST
 
@@ -370,7 +373,7 @@ START_TEST(realloc_grows_in_place_over_split_tail)
 {
     start_empty();
     uint8_t *big = cached_mapping(8 * MiB);
-    const size_t n = 64 * KiB, grown = 256 * KiB;
+    const size_t n = 128 * KiB, grown = 256 * KiB;
     uint8_t *a = take_at(n, big, map_of(n));
     fill(a, n, 1);
     uint64_t m0 = mapped_now();
@@ -407,11 +410,11 @@ START_TEST(realloc_steps_same_in_every_build)
 {
     hak_malloc_trim(0); /* no cached neighbour to grow over */
     static const struct { size_t size, rw; } steps[] = {
-        { 100 * KiB, 100 * KiB },  /* a fresh block: the request's pages */
-        { 110000, 152 * KiB },     /* grown: by half again, in pages */
-        { 150 * KiB, 152 * KiB },  /* within its pages */
-        { 80 * KiB, 152 * KiB },   /* shrunk to more than half: kept */
-        { 60000, 60 * KiB },       /* below half: the pages go back */
+        { 180 * KiB, 180 * KiB },  /* a fresh block: the request's pages */
+        { 200000, 272 * KiB },     /* grown: by half again, in pages */
+        { 270 * KiB, 272 * KiB },  /* within its pages */
+        { 140 * KiB, 272 * KiB },  /* shrunk to more than half: kept */
+        { 120000, 120 * KiB },     /* below half: the pages go back */
     };
     uint8_t *p = hak_malloc(steps[0].size);
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -434,7 +437,7 @@ START_TEST(largest_cached_mapping_grown_when_none_fits)
     uint8_t *p = hak_malloc(MiB);
     ck_assert_ptr_nonnull(p);
     alloc_fillers(fillers);
-    const uint64_t fill_bytes = NQ * total_of(map_of(64 * KiB));
+    const uint64_t fill_bytes = NQ * total_of(map_of(FILLER_SIZE));
     fill(p, MiB, 1);
     hak_free(p);
     free_fillers(fillers); /* p leaves the quarantine: it may be grown */
@@ -625,7 +628,7 @@ START_TEST(contents_survive_reuse_paths)
 {
     start_empty();
     uint8_t *big = cached_mapping(8 * MiB);
-    const size_t n = 100 * KiB, need = map_of(n);
+    const size_t n = 240 * KiB, need = map_of(n);
     uint8_t *a = hak_malloc(n), *b = hak_malloc(n), *c = hak_malloc(n);
     ck_assert_ptr_eq(a, big);
     ck_assert_ptr_eq(b, a + need + 2 * GUARD);
@@ -648,10 +651,11 @@ START_TEST(contents_survive_reuse_paths)
     fill(a2, 3 * n, 5);
     verify(b2, n, 4);
     verify(c, n, 3);
-    /* c shrinks, still large, then leaves the tier. */
-    uint8_t *c2 = hak_realloc(c, 40 * KiB);
+    /* c shrinks below half, still large (above HAK_SMALL_LIMIT), then
+     * leaves the tier. */
+    uint8_t *c2 = hak_realloc(c, 116 * KiB);
     ck_assert_ptr_nonnull(c2);
-    verify(c2, 40 * KiB, 3);
+    verify(c2, 116 * KiB, 3);
     uint8_t *c3 = hak_realloc(c2, 20 * KiB);
     ck_assert_ptr_nonnull(c3);
     verify(c3, 20 * KiB, 3);
@@ -702,7 +706,7 @@ START_TEST(stats_count_each_operation_once)
     check_counts(&s0, 2, 1, 2, 1, "usable size");
     void *big = hak_malloc(8 * MiB);
     hak_free(big);
-    void *a = hak_malloc(64 * KiB);               /* split: one block */
+    void *a = hak_malloc(128 * KiB);              /* split: one block */
     ck_assert_ptr_eq(a, big);
     check_counts(&s0, 4, 2, 4, 2, "split");
     void *r = hak_realloc(a, 256 * KiB);          /* in place: nothing */
@@ -720,7 +724,7 @@ START_TEST(stats_count_each_operation_once)
     /* Across tiers: small -> large is a large malloc and a small free... */
     void *s = hak_malloc(1000);
     check_counts(&s0, la + 1, lf, la, lf, "small malloc");
-    void *l = hak_realloc(s, 100 * KiB);
+    void *l = hak_realloc(s, 200 * KiB);
     check_counts(&s0, la + 2, lf + 1, la + 1, lf, "realloc small to large");
     /* ...and large -> small a small malloc and a large free. */
     void *s2 = hak_realloc(l, 1000);
@@ -753,7 +757,8 @@ START_TEST(seeded_large_churn)
     for (unsigned op = 0; op < ops; op++) {
         unsigned long long r = test_rand(&seed);
         size_t i = r % LARGE_SLOTS;
-        size_t n = HAK_MID_MAX + 1 + (r >> 8) % (r & 0x10000 ? 4 * MiB : MiB);
+        size_t n = HAK_SMALL_LIMIT + 1 +
+                   (r >> 8) % (r & 0x10000 ? 4 * MiB : MiB);
         if (!p[i]) {
             p[i] = hak_malloc(n);
             REQ_NONNULL(p[i]);
@@ -852,8 +857,8 @@ static void check_guarded(uint8_t *p, size_t req, const char *what)
 START_TEST(every_block_between_guards)
 {
     start_empty();
-    uint8_t *fresh = hak_malloc(100000);
-    check_guarded(fresh, 100000, "fresh");
+    uint8_t *fresh = hak_malloc(150000);
+    check_guarded(fresh, 150000, "fresh");
     uint8_t *pages = hak_malloc(128 * KiB); /* a page multiple */
     check_guarded(pages, 128 * KiB, "page multiple");
     uint8_t *aligned = hak_memalign(64 * KiB, 200000);
@@ -874,12 +879,12 @@ START_TEST(every_block_between_guards)
     /* Split: head and tail, each between guards. */
     uint8_t *big = hak_malloc(8 * MiB);
     hak_free(big);
-    uint8_t *head = hak_malloc(64 * KiB);
+    uint8_t *head = hak_malloc(128 * KiB);
     ck_assert_ptr_eq(head, big);
-    check_guarded(head, 64 * KiB, "split head");
-    uint8_t *tail = hak_malloc(64 * KiB);
-    ck_assert_ptr_eq(tail, big + map_of(64 * KiB) + 2 * GUARD);
-    check_guarded(tail, 64 * KiB, "split tail");
+    check_guarded(head, 128 * KiB, "split head");
+    uint8_t *tail = hak_malloc(128 * KiB);
+    ck_assert_ptr_eq(tail, big + map_of(128 * KiB) + 2 * GUARD);
+    check_guarded(tail, 128 * KiB, "split tail");
     /* The tail grows over what is cached after it. */
     uint8_t *absorbed = hak_realloc(tail, 256 * KiB);
     ck_assert_ptr_eq(absorbed, tail);
@@ -889,9 +894,9 @@ START_TEST(every_block_between_guards)
     ck_assert_ptr_ne(moved, head);
     check_guarded(moved, 512 * KiB, "moved");
     /* Shrunk below half: a guard after the new end. */
-    uint8_t *shrunk = hak_realloc(moved, 100 * KiB);
+    uint8_t *shrunk = hak_realloc(moved, 200 * KiB);
     ck_assert_ptr_eq(shrunk, moved);
-    check_guarded(shrunk, 100 * KiB, "shrunk");
+    check_guarded(shrunk, 200 * KiB, "shrunk");
 
     /* A cached mapping out of quarantine grown to fit (mremap). */
     uint8_t *fillers[NQ];
@@ -950,11 +955,11 @@ START_TEST(freed_block_faults_while_cached)
     hak_malloc_trim(0);
     uint8_t *big = hak_malloc(8 * MiB);
     hak_free(big);
-    uint8_t *head = hak_malloc(64 * KiB);
+    uint8_t *head = hak_malloc(128 * KiB);
     ck_assert_ptr_eq(head, big);
-    memset(head, 1, 64 * KiB);
+    memset(head, 1, 128 * KiB);
     hak_free(head);
-    check_freed(head, 64 * KiB, "split head freed");
+    check_freed(head, 128 * KiB, "split head freed");
     uint8_t *m = hak_malloc(MiB);
     hak_free(m);
     uint8_t *whole = hak_malloc(600 * KiB);
@@ -978,12 +983,12 @@ END_TEST
 static void write_then_malloc(void *arg)
 {
     (void)arg;
-    uint8_t *other = hak_malloc(100000);
-    uint8_t *p = hak_malloc(100000);
+    uint8_t *other = hak_malloc(200000);
+    uint8_t *p = hak_malloc(200000);
     hak_free(other);
     hak_free(p);
-    memset(p + 50000, 0x41, 8);
-    _exit(hak_malloc(100000) == p ? 42 : 0);
+    memset(p + 100000, 0x41, 8);
+    _exit(hak_malloc(200000) == p ? 42 : 0);
 }
 
 START_TEST(write_after_free_then_reuse_faults)
@@ -1008,7 +1013,7 @@ static void large_guards_refused(void *arg)
         _exit(3);
     deny_mprotect();
     errno = 0;
-    if (hak_malloc(100000) != NULL) /* would reuse the cached mapping */
+    if (hak_malloc(200000) != NULL) /* would reuse the cached mapping */
         _exit(42);
     if (errno != ENOMEM)
         _exit(4);
@@ -1057,8 +1062,8 @@ END_TEST
  * tombstones, so moving enough of them makes the table grow; with every
  * mprotect refused, moves still work (mmap and mremap) until then. */
 #define RT_BLOCKS 1500
-#define RT_SIZE (64 * KiB)
-_Static_assert(RT_SIZE > HAK_MID_MAX, "RT_SIZE is a large block");
+#define RT_SIZE (128 * KiB)
+_Static_assert(RT_SIZE > HAK_SMALL_LIMIT, "RT_SIZE is a large block");
 
 static int rt_intact(const uint8_t *p, unsigned i)
 {

@@ -133,7 +133,9 @@ START_TEST(tier_of_small_and_large)
         { 4000, HAK_TIER_MID },
         { 32768, HAK_TIER_MID },
         { 57344, HAK_TIER_MID },
-        { 57345, 0 },
+        { 57345, HAK_TIER_BIG },
+        { 114688, HAK_TIER_BIG },
+        { 114689, 0 },
         { (size_t)1 << 20, 0 },
     };
     void *ptrs[sizeof cases / sizeof cases[0]];
@@ -151,7 +153,7 @@ START_TEST(tier_of_small_and_large)
             REQ_MSG(registry_tier((uintptr_t)p + off) == t,
                     "byte %zu of hak_malloc(%zu) has tier %u, want %u", off,
                     cases[i].size, registry_tier((uintptr_t)p + off), t);
-        if (t == HAK_TIER_TINY || t == HAK_TIER_MID)
+        if (HAK_TIER_IS_SLAB(t))
             check_header(p, t, me);
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -217,7 +219,7 @@ static void collect_ss(hak_superslab_t *ss, void *arg)
     if (ss->magic != (HAK_SS_MAGIC ^ ss_base(ss)) ||
         registry_tier(ss_base(ss)) != ss->tier ||
         registry_tier(ss_base(ss) + HAK_SS_SIZE - 1) != ss->tier ||
-        (ss->tier != HAK_TIER_TINY && ss->tier != HAK_TIER_MID))
+        !HAK_TIER_IS_SLAB(ss->tier))
         l->bad++;
 }
 
@@ -254,8 +256,8 @@ static void check_map_matches_list(void)
             continue;
         marked++;
         uintptr_t base = (uintptr_t)i << HAK_SS_SHIFT;
-        REQ_MSG(t == HAK_TIER_TINY || t == HAK_TIER_MID,
-                "chunk %#jx has tier %u", (uintmax_t)base, t);
+        REQ_MSG(HAK_TIER_IS_SLAB(t), "chunk %#jx has tier %u",
+                (uintmax_t)base, t);
         REQ_MSG(listed_has(&l, base),
                 "chunk %#jx marked tier %u but not a listed superslab",
                 (uintmax_t)base, t);

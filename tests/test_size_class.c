@@ -68,14 +68,20 @@ START_TEST(class_sizes_ordered)
         if (c < HAK_TINY_CLASSES) {
             ck_assert_msg(sz <= HAK_TINY_MAX, "tiny class %u size %u", c, sz);
             ck_assert_uint_eq(hak_class_tier(c), HAK_TIER_TINY);
-        } else {
+        } else if (c < HAK_TINY_CLASSES + HAK_MID_CLASSES) {
             ck_assert_msg(sz > HAK_TINY_MAX && sz <= HAK_MID_MAX,
                           "mid class %u size %u", c, sz);
             ck_assert_uint_eq(hak_class_tier(c), HAK_TIER_MID);
+        } else {
+            ck_assert_msg(sz > HAK_MID_MAX && sz <= HAK_BIG_MAX,
+                          "big class %u size %u", c, sz);
+            ck_assert_uint_eq(hak_class_tier(c), HAK_TIER_BIG);
         }
     }
     ck_assert_uint_eq(hak_class_size[HAK_TINY_CLASSES - 1], HAK_TINY_MAX);
-    ck_assert_uint_eq(hak_class_size[HAK_NUM_CLASSES - 1], HAK_MID_MAX);
+    ck_assert_uint_eq(hak_class_size[HAK_TINY_CLASSES + HAK_MID_CLASSES - 1],
+                      HAK_MID_MAX);
+    ck_assert_uint_eq(hak_class_size[HAK_NUM_CLASSES - 1], HAK_BIG_MAX);
 }
 END_TEST
 
@@ -187,8 +193,9 @@ START_TEST(pow2_strides_divide_slab)
                       "slab size %zu", c, stride, slab);
         ck_assert_uint_eq((uint64_t)hak_capacity(c) * stride, slab);
     }
-    /* 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768 */
-    ck_assert_uint_eq(seen, 12);
+    /* 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+     * 65536 */
+    ck_assert_uint_eq(seen, 13);
 }
 END_TEST
 

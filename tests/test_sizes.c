@@ -516,13 +516,14 @@ START_TEST(test_free_sized_mismatch_aborts)
         { 0, 0, 100, 0, 24 },            /* tiny, another class */
         { 0, 0, 24, 0, 100 },
         { 0, 0, 3000, 0, 100 },          /* mid */
-        { 0, 0, 3000, 0, 100000 },       /* small block, large size */
-        { 0, 0, 100000, 0, 99999 },      /* large */
-        { 0, 0, 100000, 0, 100 },
+        { 0, 0, 3000, 0, 200000 },       /* small block, large size */
+        { 0, 0, 100000, 0, 50000 },      /* big, a mid size */
+        { 0, 0, 200000, 0, 199999 },     /* large */
+        { 0, 0, 200000, 0, 100 },
         { 0, 0, 100, 0, SIZE_MAX },
         { 1, 64, 100, 64, 24 },          /* aligned, small */
         { 1, 4096, 100, 64, 100 },       /* right size, wrong alignment */
-        { 1, 4096, 100000, 4096, 50000 }, /* aligned, large */
+        { 1, 4096, 200000, 4096, 100000 }, /* aligned, large */
         { 1, 65536, 10, 16, 10 },        /* large only by its alignment */
         { 1, 64, 100, 3, 100 },          /* no power of two */
         { 1, 64, 100, P2(63), 100 },
@@ -583,6 +584,10 @@ START_TEST(test_free_sized_twice)
                  HAK_SLOTSTATE ? "hakmem: invalid free: "
                                 : "hakmem: double free: ");
     n = 100000;
+    expect_abort(sized_twice, &n,
+                 HAK_SLOTSTATE ? "hakmem: invalid free: "
+                               : "hakmem: double free: ");
+    n = 200000;
     expect_abort(sized_twice, &n, "hakmem: invalid free: ");
 }
 END_TEST

@@ -830,7 +830,8 @@ START_TEST(hot_base_follows_own_frees)
 {
     void *tiny = hak_malloc(40), *tiny2 = hak_malloc(40);
     void *mid = hak_malloc(5000), *mid2 = hak_malloc(5000);
-    void *large = hak_malloc(100 * KiB);
+    void *big = hak_malloc(100 * KiB);
+    void *large = hak_malloc(200 * KiB);
     ck_assert_uint_ne(base_of(tiny), base_of(mid));
     hak_heap_t *h = my_heap();
     /* The shift, with which free finds the slab, is the superslab's
@@ -841,6 +842,9 @@ START_TEST(hot_base_follows_own_frees)
     hak_free(mid);
     ck_assert_uint_eq(hot_base_at(h, base_of(mid)), base_of(mid));
     ck_assert_uint_eq(hot_shift_at(h, base_of(mid)), HAK_MID_SHIFT);
+    hak_free(big);
+    ck_assert_uint_eq(hot_base_at(h, base_of(big)), base_of(big));
+    ck_assert_uint_eq(hot_shift_at(h, base_of(big)), HAK_BIG_SHIFT);
     /* A large block is no superslab's: it leaves the hot ones alone. */
     uintptr_t before[HAK_HOT_WAYS];
     memcpy(before, h->hot.hot_ss, sizeof before);
@@ -903,7 +907,7 @@ static unsigned heap_ways(const hak_heap_t *h, int *collide)
 {
     unsigned n = 0, ways = 0;
     *collide = 0;
-    for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_MID; t++) {
+    for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_BIG; t++) {
         for (int spare = 0; spare < 2; spare++) {
             const hak_superslab_t *ss = spare ? h->spare[t] : h->ss[t];
             for (; ss; ss = ss->next, n++) {
@@ -1254,7 +1258,7 @@ START_TEST(seeded_churn_over_classes)
             uint8_t *p = hak_malloc(n);
             REQ_NONNULL(p);
             REQ_MSG(registry_tier((uintptr_t)p) ==
-                        (n <= HAK_TINY_MAX ? HAK_TIER_TINY : HAK_TIER_MID),
+                        hak_class_tier(hak_class_of(n)),
                     "malloc(%zu) = %p in tier %u", n, (void *)p,
                     registry_tier((uintptr_t)p));
             REQ_UINT_GE(hak_malloc_usable_size(p), n);

@@ -36,7 +36,7 @@
 
 static int is_small(size_t n)
 {
-    return n <= HAK_MID_MAX;
+    return n <= HAK_BIG_MAX;
 }
 
 /* The number of heaps ever made, parsed from the hak_stats_print report

@@ -56,10 +56,10 @@ static uint64_t cached_bytes(void)
  * now separate them. At each step the count is what the pieces hold. */
 START_TEST(large_cache_bytes_follow_cut_grow_free)
 {
-    hak_free(hak_malloc(HAK_MID_MAX + 1));
+    hak_free(hak_malloc(HAK_SMALL_LIMIT + 1));
     hak_malloc_trim(0);
     ck_assert_uint_eq(cached_bytes(), 0);
-    const size_t bign = 8 * MiB, n = 64 * KiB, grown = 256 * KiB;
+    const size_t bign = 8 * MiB, n = 128 * KiB, grown = 256 * KiB;
     const size_t bigmap = map_of(bign);
     void *big = hak_malloc(bign);
     ck_assert_ptr_nonnull(big);

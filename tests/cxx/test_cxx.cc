@@ -423,7 +423,7 @@ void wrong_type_delete() { delete_base(opaque(new derived)); }
 void sized_delete_small() { ::operator delete(opaque(::operator new(100)), 24); }
 void sized_delete_large()
 {
-    ::operator delete(opaque(::operator new(100000)), 99999);
+    ::operator delete(opaque(::operator new(200000)), 199999);
 }
 void sized_delete_array()
 {
@@ -437,17 +437,17 @@ void sized_aligned_delete_small()
 void sized_aligned_delete_large()
 {
     std::align_val_t al{ 4096 };
-    ::operator delete(opaque(::operator new(100000, al)), 4096, al);
+    ::operator delete(opaque(::operator new(200000, al)), 4096, al);
 }
 void free_sized_small() { free_sized(opaque(malloc(100)), 24); }
-void free_sized_large() { free_sized(opaque(malloc(100000)), 100001); }
+void free_sized_large() { free_sized(opaque(malloc(200000)), 200001); }
 void free_aligned_sized_small()
 {
     free_aligned_sized(opaque(aligned_alloc(64, 100)), 64, 24);
 }
 void free_aligned_sized_large()
 {
-    free_aligned_sized(opaque(aligned_alloc(4096, 100000)), 4096, 50000);
+    free_aligned_sized(opaque(aligned_alloc(4096, 200000)), 4096, 100000);
 }
 
 START_TEST(test_sized_delete_mismatch)
@@ -456,7 +456,7 @@ START_TEST(test_sized_delete_mismatch)
     expect_mismatch(array_as_scalar_large, "delete of new elem[20000]", 8);
     expect_mismatch(wrong_type_delete, "delete through base", sizeof(base));
     expect_mismatch(sized_delete_small, "sized delete, small", 24);
-    expect_mismatch(sized_delete_large, "sized delete, large", 99999);
+    expect_mismatch(sized_delete_large, "sized delete, large", 199999);
     expect_mismatch(sized_delete_array, "sized delete[]", 8);
     expect_mismatch(sized_aligned_delete_small, "sized aligned delete, small",
                     24);
@@ -468,10 +468,10 @@ END_TEST
 START_TEST(test_free_sized_mismatch)
 {
     expect_mismatch(free_sized_small, "free_sized, small", 24);
-    expect_mismatch(free_sized_large, "free_sized, large", 100001);
+    expect_mismatch(free_sized_large, "free_sized, large", 200001);
     expect_mismatch(free_aligned_sized_small, "free_aligned_sized, small", 24);
     expect_mismatch(free_aligned_sized_large, "free_aligned_sized, large",
-                    50000);
+                    100000);
 }
 END_TEST
 

@@ -43,8 +43,8 @@
 #include <unistd.h>
 
 #define SMALL 100u     /* tiny tier: <= 1 KiB */
-#define MID   3000u    /* mid tier: 1 KiB - 32 KiB */
-#define LARGE 100000u  /* large tier: > 32 KiB */
+#define MID   3000u    /* mid tier: 1 KiB - 56 KiB */
+#define LARGE 200000u  /* large tier: > 112 KiB */
 
 #define EXIT_WRONG 2
 #define EXIT_SETUP 3
