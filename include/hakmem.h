@@ -84,7 +84,7 @@ typedef struct hak_stats {
     uint64_t frees;            /* frees, all tiers (remote ones when drained) */
     uint64_t remote_frees;     /* frees by a thread other than the owner
                                 * (counted when the owner drains them) */
-    uint64_t refills;          /* tiny/mid slow-path refills */
+    uint64_t refills;          /* slab tiers' slow-path refills */
     uint64_t drains;           /* remote-queue drains that found blocks */
     uint64_t slabs_mapped;     /* slabs taken into use */
     uint64_t slabs_returned;   /* slabs released when empty */

@@ -20,7 +20,7 @@
  * 1.26x with these classes. The big tier takes four more, to 112 KiB
  * (65536, 81920, 98304, 114688), in 512 KiB slabs (a 256 KiB one would
  * hold two of the largest with their canary room): git log -p allocates
- * 7,300 blocks above 56 KiB in 2,000 commits, 78% of them of at most
+ * 7,300 blocks above 56 KiB in 2,000 commits, 75% of them of at most
  * 112 KiB (zlib's and the diff's buffers), and made 14,045 mprotect calls
  * for them, 3,638 with the big classes; its system time went from 0.16 s
  * to 0.12 s (medians of 5 pairs). Mid slabs stay 256 KiB: at 512 KiB a superslab holds three
