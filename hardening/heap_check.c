@@ -153,7 +153,7 @@ static void check_heap(hak_heap_t *h, void *arg)
     w->h = h;
     hak_heap_quarantine_flush(h); /* delayed blocks are live to the bitmap */
     hak_heap_drain(h);
-    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_BIG; tier++) {
+    for (unsigned tier = HAK_TIER_TINY; tier < HAK_SLAB_TIERS; tier++) {
         w->dirty = 0;
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next)
             check_superslab(w, ss);

@@ -23,10 +23,10 @@
  * 7,300 blocks above 56 KiB in 2,000 commits, 75% of them of at most
  * 112 KiB (zlib's and the diff's buffers), and made 14,045 mprotect calls
  * for them, 3,638 with the big classes; its system time went from 0.16 s
- * to 0.12 s (medians of 5 pairs). Mid slabs stay 256 KiB: at 512 KiB a superslab holds three
- * of them, and a program using many mid classes maps more superslabs (the
- * header and descriptor pages of each): bench/mid peaked at 5.9 MiB
- * instead of 5.3. tests/test_size_class.c verifies the lookup tables
+ * to 0.12 s (medians of 5 pairs). Mid slabs stay 256 KiB: at 512 KiB a
+ * superslab holds three of them, and a program using many mid classes
+ * maps more superslabs (the header and descriptor pages of each):
+ * bench/mid peaked at 5.9 MiB instead of 5.3. tests/test_size_class.c verifies the lookup tables
  * against hak_class_size for every size. */
 #include "size_class.h"
 

@@ -129,17 +129,6 @@ static void row(out_t *o, const char *name, const class_sum_t *c)
     put(o, "\n");
 }
 
-static void tier_total(const sums_t *s, unsigned from, unsigned to,
-                       class_sum_t *t)
-{
-    *t = (class_sum_t){ 0 };
-    for (unsigned c = from; c < to; c++) {
-        t->alloc += s->cls[c].alloc;
-        t->remote += s->cls[c].remote;
-        t->refill += s->cls[c].refill;
-    }
-}
-
 void hak_stats_print(int fd)
 {
     out_t o;
@@ -165,21 +154,28 @@ void hak_stats_print(int fd)
         hak_fmt_dec(&f, sz);
         row(&o, name, &s.cls[c]);
     }
-    class_sum_t t;
+    /* Each slab tier's total, by the tier of each class (size_class.h). */
+    static const char *const tier_name[HAK_SLAB_TIERS] = {
+        [HAK_TIER_TINY] = "tiny       ",
+        [HAK_TIER_MID] = "mid        ",
+        [HAK_TIER_BIG] = "big        ",
+    };
+    class_sum_t tier[HAK_SLAB_TIERS] = { { 0 } };
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        class_sum_t *t = &tier[hak_class_tier(c)];
+        t->alloc += s.cls[c].alloc;
+        t->remote += s.cls[c].remote;
+        t->refill += s.cls[c].refill;
+    }
     put(&o, "tier\n");
-    tier_total(&s, 0, HAK_TINY_CLASSES, &t);
-    row(&o, "tiny       ", &t);
-    uint64_t remote = t.remote;
-    tier_total(&s, HAK_TINY_CLASSES, HAK_TINY_CLASSES + HAK_MID_CLASSES, &t);
-    row(&o, "mid        ", &t);
-    remote += t.remote;
-    tier_total(&s, HAK_TINY_CLASSES + HAK_MID_CLASSES, HAK_NUM_CLASSES, &t);
-    row(&o, "big        ", &t);
-    remote += t.remote;
+    uint64_t remote = 0;
+    for (unsigned t = HAK_TIER_TINY; t < HAK_SLAB_TIERS; t++) {
+        row(&o, tier_name[t], &tier[t]);
+        remote += tier[t].remote;
+    }
     uint64_t la, lf, live, cached;
     hak_large_stats(&la, &lf, &live, &cached);
-    t = (class_sum_t){ la, 0, 0 };
-    row(&o, "large      ", &t);
+    row(&o, "large      ", &(class_sum_t){ la, 0, 0 });
     /* The totals: each label, then its value. */
     const struct {
         const char *label;

@@ -104,7 +104,7 @@ _Static_assert(HAK_OS_COLOURS == HAK_HOT_WAYS,
 static uint32_t heap_ways(const hak_heap_t *h)
 {
     uint32_t ways = 0;
-    for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_BIG; t++) {
+    for (unsigned t = HAK_TIER_TINY; t < HAK_SLAB_TIERS; t++) {
         const hak_superslab_t *lists[] = { h->ss[t], h->spare[t] };
         for (unsigned l = 0; l < 2; l++)
             for (const hak_superslab_t *ss = lists[l]; ss; ss = ss->next)
@@ -279,7 +279,7 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
 size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
 {
     size_t bytes = 0;
-    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_BIG; tier++)
+    for (unsigned tier = HAK_TIER_TINY; tier < HAK_SLAB_TIERS; tier++)
         for (; h->nspare[tier] > keep; bytes += HAK_SS_SIZE)
             superslab_unmap(h, spare_take(h, tier));
     return bytes;
@@ -288,7 +288,7 @@ size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
 size_t hak_superslab_trim(hak_heap_t *h)
 {
     size_t bytes = 0;
-    for (unsigned tier = HAK_TIER_TINY; tier <= HAK_TIER_BIG; tier++) {
+    for (unsigned tier = HAK_TIER_TINY; tier < HAK_SLAB_TIERS; tier++) {
         for (hak_superslab_t *ss = h->ss[tier]; ss; ss = ss->next) {
             for (unsigned i = 1; i < ss->ninit; i++) {
                 if (ss->free_mask & (1u << i)) {

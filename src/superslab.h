@@ -30,10 +30,10 @@
  * (MADV_DONTNEED). A slab is taken dirty first, in every tier. Without a
  * bound every slab a thread ever emptied stayed resident: in rptest, where
  * the threads' bursts come in turns, peak RSS was 2.5 times the peak of
- * the bytes live (2.3 with it). The
- * bound is close to what bench/mid needs, which empties and retakes mid
- * slabs 26k times in a run: at 1 MiB it ran 1.05 times as long (8k page
- * faults instead of 1k), at 512 KiB 2.2 times, with none kept 9.7 times.
+ * the bytes live (2.3 with it). The bound is close to what bench/mid
+ * needs, which empties and retakes mid slabs 26k times in a run: at 1 MiB
+ * it ran 1.05 times as long (8k page faults instead of 1k), at 512 KiB
+ * 2.2 times, with none kept 9.7 times.
  * On the tiny tier a bound took xmalloc-test's page faults from 10k to
  * 400k-590k in 5 s (its producer empties and refills whole superslabs). */
 #define HAK_DIRTY_MID_BYTES ((size_t)2 << 20)

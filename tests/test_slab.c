@@ -907,7 +907,7 @@ static unsigned heap_ways(const hak_heap_t *h, int *collide)
 {
     unsigned n = 0, ways = 0;
     *collide = 0;
-    for (unsigned t = HAK_TIER_TINY; t <= HAK_TIER_BIG; t++) {
+    for (unsigned t = HAK_TIER_TINY; t < HAK_SLAB_TIERS; t++) {
         for (int spare = 0; spare < 2; spare++) {
             const hak_superslab_t *ss = spare ? h->spare[t] : h->ss[t];
             for (; ss; ss = ss->next, n++) {
