@@ -247,17 +247,38 @@ static int cache_take(size_t need, size_t align, span_t *out)
     return 0;
 }
 
+/* What the cache may hold: HAKMEM_LARGE_CACHE_MB, or a fraction of the
+ * live large bytes when that is more (never while the option is 0, the
+ * cache off). A program that churns many large blocks needs a few of its
+ * own mappings cached: with two of them in quarantine, a cache of only
+ * two or three sends every request that none fits to fresh pages, which
+ * the kernel zeroes. malloc-large (20 live blocks of 5-25 MiB, one
+ * replaced at a time) is the case: with 64 MiB it faulted in 649 huge
+ * pages and spent a third of its samples in the kernel's
+ * clear_page_erms; from 75 MiB on, 246. The fraction bounds what this
+ * costs in resident memory to that share of the live large bytes.
+ * Called under the lock (live_bytes). */
+#ifndef LARGE_CACHE_LIVE_SHARE
+#define LARGE_CACHE_LIVE_SHARE 4   /* a quarter */
+#endif
+static size_t cache_limit(void)
+{
+    size_t opt = hak_g.large_cache_bytes;
+    size_t share = (size_t)(live_bytes / LARGE_CACHE_LIVE_SHARE);
+    return opt && share > opt ? share : opt;
+}
+
 /* Adds a freed mapping; fills `evict` with what no longer fits (oldest
  * first), to be unmapped outside the lock. Returns their number. */
 static unsigned cache_put(span_t sp, span_t *evict)
 {
     unsigned n = 0;
-    if (sp.map > hak_g.large_cache_bytes) {
+    const size_t limit = cache_limit();
+    if (sp.map > limit) {
         evict[n++] = sp;
         return n;
     }
-    while (cache_n == CACHE_SLOTS ||
-           cache_bytes + sp.map > hak_g.large_cache_bytes)
+    while (cache_n == CACHE_SLOTS || cache_bytes + sp.map > limit)
         evict[n++] = cache_remove(0);
     cache[cache_n++] = sp;
     cache_bytes += sp.map;
@@ -448,11 +469,12 @@ void hak_large_free(void *p)
     live_bytes -= sp.map;
     recent[recent_pos++ % RECENT] = sp.base;
     sp.seq = n_frees;
+    const size_t limit = cache_limit();
     hak_mutex_unlock(&large_mutex);
     /* Out of the table and not yet in the cache: no other thread can
      * reach the mapping while it becomes inaccessible. One that cannot be
      * protected, or that the cache cannot hold, is unmapped. */
-    if (sp.map > hak_g.large_cache_bytes || retire(&sp) != 0) {
+    if (sp.map > limit || retire(&sp) != 0) {
         span_unmap(&sp);
         return;
     }

@@ -21,8 +21,9 @@
  * with ENOMEM (a shrink or an in-place growth just does not happen).
  *
  * Cache. Freed mappings stay in a small cache (HAKMEM_LARGE_CACHE_MB,
- * default 64) and are reused before anything is mapped anew — page faults
- * are most of what a large block costs. A freed mapping is made PROT_NONE
+ * default 64, or a quarter of the live large bytes when that is more:
+ * large.c, cache_limit) and are reused before anything is mapped anew —
+ * page faults are most of what a large block costs. A freed mapping is made PROT_NONE
  * from end to end before it enters the cache (so a read or write through
  * a stale pointer faults); it keeps its pages, so reuse costs one
  * mprotect and no page fault (giving them back at free, MADV_FREE or

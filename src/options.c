@@ -25,7 +25,8 @@ const hak_option_t hak_options[] = {
       offsetof(hak_options_t, stats_file), 0, 0 },
     { "HAKMEM_LARGE_CACHE_MB", HAK_OPT_SIZE, "64",
       "freed large mappings kept for reuse before unmapping, in MiB "
-      "(or with a K/KiB, M/MiB, G/GiB suffix)",
+      "(or with a K/KiB, M/MiB, G/GiB suffix), or a quarter of the live "
+      "large bytes when more; 0: no cache",
       offsetof(hak_options_t, large_cache_bytes), MiB,
       (uint64_t)1 << HAK_VA_BITS },
     { "HAKMEM_LARGE_HUGE_MB", HAK_OPT_SIZE, "4",

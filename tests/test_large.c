@@ -11,8 +11,9 @@
  *     or into its own mapping, and moves it (guards and all) otherwise;
  *   - when nothing fits, the largest cached mapping is grown (mremap), not
  *     mapped anew beside it;
- *   - the cache holds at most HAKMEM_LARGE_CACHE_MB, oldest out first, and
- *     trim empties it;
+ *   - the cache holds at most HAKMEM_LARGE_CACHE_MB, or a quarter of the
+ *     live large bytes when that is more, oldest out first, and trim
+ *     empties it;
  *   - guards: on every path the page after a block's last accessible page
  *     and the page before its first fault; a freed block faults while its
  *     mapping is cached; a guard the kernel refuses to place makes the
@@ -622,6 +623,79 @@ START_TEST(cache_bounded_oldest_evicted)
 }
 END_TEST
 
+/* What the large tier counts now: live mapped bytes, cached bytes. */
+static void large_bytes(uint64_t *live, uint64_t *cached)
+{
+    uint64_t allocs, frees;
+    hak_large_stats(&allocs, &frees, live, cached);
+}
+
+/* The bound is a quarter of the live large bytes when that is more than
+ * HAKMEM_LARGE_CACHE_MB (large.c, cache_limit): a program churning many
+ * large blocks keeps a few of its own mappings cached. With 6x the
+ * option's bytes live, three freed mappings of 0.45x it (1.35x in all)
+ * all stay cached, where the option alone would unmap the oldest. At 0
+ * the option turns the cache off whatever is live. When the live blocks
+ * go, each free brings the bound down with them. */
+START_TEST(cache_bound_follows_live_bytes)
+{
+    start_empty();
+    const size_t limit = large_cache_limit();
+    ck_assert_msg(limit >= 8 * MiB, "needs HAKMEM_LARGE_CACHE_MB >= 8");
+    enum { HELD = 12, FREED = 3 };
+    const size_t held_map = (limit / 2) & ~(size_t)(HAK_PAGE - 1);
+    const size_t map = (limit * 9 / 20) & ~(size_t)(HAK_PAGE - 1);
+    uint8_t *held[HELD], *freed[FREED];
+    for (int i = 0; i < HELD; i++) {
+        held[i] = hak_malloc(req_for_map(held_map));
+        ck_assert_ptr_nonnull(held[i]);
+    }
+    for (int i = 0; i < FREED; i++) {
+        freed[i] = hak_malloc(req_for_map(map));
+        ck_assert_ptr_nonnull(freed[i]);
+    }
+    uint64_t live, cached, m0 = mapped_now();
+    for (int i = 0; i < FREED; i++)
+        hak_free(freed[i]);
+    large_bytes(&live, &cached);
+    ck_assert_uint_ge(live, (uint64_t)HELD * held_map);
+    ck_assert_msg(mapped_now() == m0 && cached == FREED * (uint64_t)map,
+                  "with %ju live bytes, %d freed mappings of %zu (bound "
+                  "%zu alone): %ju bytes cached, %ju unmapped",
+                  (uintmax_t)live, FREED, map, limit, (uintmax_t)cached,
+                  (uintmax_t)(m0 - mapped_now()));
+    /* Each is reused: none went. */
+    for (int i = 0; i < FREED; i++)
+        freed[i] = hak_malloc(req_for_map(map));
+    ck_assert_uint_eq(mapped_now(), m0);
+    for (int i = 0; i < FREED; i++)
+        hak_free(freed[i]);
+    /* The option at 0 turns the cache off whatever is live: the mapping
+     * freed is unmapped, and so is everything cached. */
+    hak_malloc_trim(0);
+    const size_t saved = hak_g.large_cache_bytes;
+    hak_g.large_cache_bytes = 0;
+    uint64_t m1 = mapped_now();
+    hak_free(hak_malloc(req_for_map(map)));
+    large_bytes(&live, &cached);
+    hak_g.large_cache_bytes = saved;
+    ck_assert_msg(cached == 0 && mapped_now() == m1,
+                  "cache off, %ju live bytes: %ju cached, mapped %ju -> %ju",
+                  (uintmax_t)live, (uintmax_t)cached, (uintmax_t)m1,
+                  (uintmax_t)mapped_now());
+    cached_mapping(req_for_map(map));
+    cached_mapping(req_for_map(map));
+    for (int i = 0; i < HELD; i++) {
+        hak_free(held[i]);
+        uint64_t l, c;
+        large_bytes(&l, &c);
+        ck_assert_msg(c <= limit || c <= l / 4,
+                      "%ju bytes cached with %ju live, bound %zu",
+                      (uintmax_t)c, (uintmax_t)l, limit);
+    }
+}
+END_TEST
+
 /* ---- Contents ----------------------------------------------------------- */
 
 START_TEST(contents_survive_reuse_paths)
@@ -1143,6 +1217,7 @@ Suite *large_suite(void)
         { "cache", quarantined_mapping_not_grown, 0, 0 },
         { "cache", trim_empties_cache, 0, 0 },
         { "cache", cache_bounded_oldest_evicted, 0, 0 },
+        { "cache", cache_bound_follows_live_bytes, 0, 0 },
         { "cache" NATIVE, big_blocks_ask_for_huge_pages, 0, 0 },
         { "guards" NATIVE, every_block_between_guards, 120, 0 },
         { "guards" NATIVE, freed_block_faults_while_cached, 0, 0 },
