@@ -250,14 +250,13 @@ static int cache_take(size_t need, size_t align, span_t *out)
 /* What the cache may hold: HAKMEM_LARGE_CACHE_MB, or a fraction of the
  * live large bytes when that is more (never while the option is 0, the
  * cache off). A program that churns many large blocks needs a few of its
- * own mappings cached: with two of them in quarantine, a cache of only
- * two or three sends every request that none fits to fresh pages, which
- * the kernel zeroes. malloc-large (20 live blocks of 5-25 MiB, one
+ * own mappings cached: when the cache holds only the ones in quarantine,
+ * which are never grown, a request none of them fits maps fresh pages,
+ * which the kernel zeroes. malloc-large (20 live blocks of 5-25 MiB, one
  * replaced at a time) is the case: with 64 MiB it faulted in 649 huge
- * pages and spent a third of its samples in the kernel's
- * clear_page_erms; from 75 MiB on, 246. The fraction bounds what this
- * costs in resident memory to that share of the live large bytes.
- * Called under the lock (live_bytes). */
+ * pages a run, from 75 MiB on 246 (806 MiB less to zero). The fraction
+ * bounds what this costs in resident memory to that share of the live
+ * large bytes. Called under the lock (live_bytes). */
 #ifndef LARGE_CACHE_LIVE_SHARE
 #define LARGE_CACHE_LIVE_SHARE 4   /* a quarter */
 #endif

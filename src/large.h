@@ -23,16 +23,17 @@
  * Cache. Freed mappings stay in a small cache (HAKMEM_LARGE_CACHE_MB,
  * default 64, or a quarter of the live large bytes when that is more:
  * large.c, cache_limit) and are reused before anything is mapped anew —
- * page faults are most of what a large block costs. A freed mapping is made PROT_NONE
- * from end to end before it enters the cache (so a read or write through
- * a stale pointer faults); it keeps its pages, so reuse costs one
- * mprotect and no page fault (giving them back at free, MADV_FREE or
- * MADV_DONTNEED, made bench/large 4x and 15x slower: see LARGE_DECOMMIT in
- * large.c), and it keeps its guards, so reuse places none. A
- * request takes the smallest cached mapping that fits (split if more than
- * 16x too big, or 2x for a request of at most 256 KiB: large.c,
- * split_for), else grows the largest by mremap; realloc grows in place
- * over a cached neighbour. What falls out of the cache is unmapped.
+ * page faults are most of what a large block costs. A freed mapping is
+ * made PROT_NONE from end to end before it enters the cache (so a read
+ * or write through a stale pointer faults); it keeps its pages, so reuse
+ * costs one mprotect and no page fault (giving them back at free,
+ * MADV_FREE or MADV_DONTNEED, made bench/large 4x and 15x slower: see
+ * LARGE_DECOMMIT in large.c), and it keeps its guards, so reuse places
+ * none. A request takes the smallest cached mapping that fits (split if
+ * more than 16x too big, or 2x for a request of at most 256 KiB:
+ * large.c, split_for), else grows the largest by mremap; realloc grows
+ * in place over a cached neighbour. What falls out of the cache is
+ * unmapped.
  *
  * Huge pages. A block of HAKMEM_LARGE_HUGE_MB or more (default 4 MiB)
  * asks the kernel for transparent huge pages (MADV_HUGEPAGE) when it is
