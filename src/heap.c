@@ -145,18 +145,10 @@ static void suspect_remove(hak_heap_t *h)
         }
 }
 
-/* The exiting thread's current slabs stay current: the thread that adopts
- * h goes on with them, their pages still there. Retiring them here
- * released every empty one, and a mid or big one past the dirty bound
- * (superslab.h) gave its pages back for the adopter to fault in again
- * (mstress, whose threads are made anew 25 times: twice mimalloc's page
- * faults); and the adopter, starting with no current slab, spread its
- * blocks over the partial ones (larson: a higher peak RSS). A heap no
- * thread adopts keeps one slab a class it used until malloc_trim
- * (reclaim_one). README, "Performance", has the measurements. */
 static void heap_abandon(hak_heap_t *h)
 {
     hak_heap_quarantine_flush(h);
+    hak_heap_flush(h);
     hak_heap_collect(h);
     /* One spare a tier for the thread that adopts h; the others' memory
      * would wait for that thread, which may never come. */
@@ -328,8 +320,6 @@ unsigned hak_heap_visit_pool(unsigned max, void (*fn)(hak_heap_t *, void *),
 
 static void reclaim_one(hak_heap_t *h, void *trim)
 {
-    if (trim) /* the current slabs it kept at abandonment, too */
-        hak_heap_flush(h);
     hak_heap_collect(h);
     if (trim)
         hak_superslab_trim(h);

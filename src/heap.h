@@ -50,9 +50,8 @@ HAK_INTERNAL hak_heap_t *hak_heap_get_slow(void);
 HAK_INTERNAL void hak_heap_collect(hak_heap_t *h);
 /* Retire every class's current slab so empty slabs can be released. */
 HAK_INTERNAL void hak_heap_flush(hak_heap_t *h);
-/* Collect up to `max` abandoned heaps (and with `trim`, retire the
- * current slabs they kept and give back their unused pages); returns how
- * many it visited. */
+/* Collect up to `max` abandoned heaps (and with `trim`, give back their
+ * unused pages); returns how many it visited. */
 HAK_INTERNAL unsigned hak_heap_reclaim(unsigned max, int trim);
 /* Calls fn on up to `max` abandoned heaps, each held exclusively (out of
  * the pool) during the call; returns how many it visited. */
