@@ -15,15 +15,18 @@
 /* ---- Reports (cold) ----------------------------------------------------- */
 
 /* p is in one of our superslabs but is not a block's start (the
- * reporters below read s as slab.h's shared view: any thread). */
+ * reporters below read s as slab.h's shared view: any thread). Inside
+ * the slab's blocks, which run to capacity strides (a stride is more
+ * than the class size when canaries are on), it is misaligned. */
 HAK_COLD void hak_report_bad_small(const void *p, hak_slab_t *s,
                                const char *check)
 {
     uintptr_t a = (uintptr_t)p;
     hak_where_t w = slab_where_shared(s);
     hak_geom_t g = slab_geom_shared(s);
-    if (g.capacity && w.size && a >= (uintptr_t)g.start &&
-        a < (uintptr_t)g.start + (size_t)g.capacity * w.size)
+    if (g.capacity && w.size && w.cls < HAK_NUM_CLASSES &&
+        a >= (uintptr_t)g.start &&
+        a < (uintptr_t)g.start + (size_t)g.capacity * hak_stride(w.cls))
         hak_report(HAK_CHECK_MISALIGNED, p, w, NULL);
     hak_report(check, p, w, " (not a block in use)");
 }

@@ -14,6 +14,7 @@
 
 #include "util.h"
 
+#include "size_class.h"
 #include "types.h"
 
 #define DOUBLE_FREE    "hakmem: double free: "
@@ -98,7 +99,9 @@ static void check_line(const char *buf, const char *check, uintptr_t want,
         ck_assert_msg(slab % 65536 == 0, "slab not slab-aligned: %s", buf);
         ck_assert_msg(want >= slab && want < slab + (1u << HAK_BIG_SHIFT),
                       "ptr not in the named slab: %s", buf);
-        ck_assert_msg(((want - slab) % size == 0) == !!block_start,
+        /* Blocks are a stride apart: more than the size with canaries. */
+        ck_assert_msg(((want - slab) % hak_stride((unsigned)cls) == 0) ==
+                          !!block_start,
                       "ptr %s a block start of the named slab/size: %s",
                       block_start ? "should be" : "should not be", buf);
     } else {
@@ -299,9 +302,27 @@ static void free_interior(void *arg)
     hak_free(p + a->off);
 }
 
+/* Inside the last block of a tiny slab: its blocks run to capacity
+ * strides, which is past capacity class sizes when canaries are on. */
+static void free_interior_last(void *arg)
+{
+    const misuse_t *a = arg;
+    uint8_t *first = hak_malloc(a->n), *last = first;
+    unsigned c = hak_class_of(a->n);
+    for (uint32_t i = 1; first && i <= hak_capacity(c); i++) {
+        uint8_t *p = hak_malloc(a->n);
+        if (p && (uintptr_t)p >> HAK_TINY_SHIFT ==
+                     (uintptr_t)first >> HAK_TINY_SHIFT && p > last)
+            last = p;
+    }
+    a->sh->ptr = (uintptr_t)(last + a->off);
+    hak_free(last + a->off);
+}
+
 /* Tiny, mid and big: misaligned; large: not a block at all (page aligned
  * either). */
 static const death_case_t interior_free[] = {
+    { free_interior_last, 64, 16, "misaligned free", W_SMALL, 0, 0 },
     { free_interior, 64, 16, "misaligned free", W_SMALL, 0, 0 },
     { free_interior, 64, 1, "misaligned free", PREFIX, 0, 0 },
     { free_interior, 64, 8, "misaligned free", PREFIX, 0, 0 },
