@@ -26,8 +26,8 @@
  * to 0.12 s (medians of 5 pairs). Mid slabs stay 256 KiB: at 512 KiB a
  * superslab holds three of them, and a program using many mid classes
  * maps more superslabs (the header and descriptor pages of each):
- * bench/mid peaked at 5.9 MiB instead of 5.3. tests/test_size_class.c verifies the lookup tables
- * against hak_class_size for every size. */
+ * bench/mid peaked at 5.9 MiB instead of 5.3. tests/test_size_class.c
+ * verifies the lookup tables against hak_class_size for every size. */
 #include "size_class.h"
 
 const uint32_t hak_class_size[HAK_NUM_CLASSES] = {

@@ -24,8 +24,7 @@ HAK_COLD void hak_report_bad_small(const void *p, hak_slab_t *s,
     uintptr_t a = (uintptr_t)p;
     hak_where_t w = slab_where_shared(s);
     hak_geom_t g = slab_geom_shared(s);
-    if (g.capacity && w.size && w.cls < HAK_NUM_CLASSES &&
-        a >= (uintptr_t)g.start &&
+    if (g.capacity && w.cls < HAK_NUM_CLASSES && a >= (uintptr_t)g.start &&
         a < (uintptr_t)g.start + (size_t)g.capacity * hak_stride(w.cls))
         hak_report(HAK_CHECK_MISALIGNED, p, w, NULL);
     hak_report(check, p, w, " (not a block in use)");
