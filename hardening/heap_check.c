@@ -124,6 +124,8 @@ static void check_superslab(walk_t *w, hak_superslab_t *ss)
         fail(ss, NULL, " (superslab header damaged)");
     if (registry_tier(ss_base(ss)) != ss->tier)
         fail(ss, NULL, " (superslab not registered)");
+    if (ss->spare_kept)
+        fail(ss, NULL, " (superslab in use marked as a spare)");
     uint32_t used = 0;
     for (unsigned i = 1; i < ss->nslabs; i++) {
         hak_slab_t *s = &ss->slabs[i];
@@ -159,9 +161,14 @@ static void check_heap(hak_heap_t *h, void *arg)
             check_superslab(w, ss);
         if (w->dirty != h->ndirty[tier])
             fail(h, NULL, " (dirty slab count wrong)");
-        for (hak_superslab_t *ss = h->spare[tier]; ss; ss = ss->next)
+        unsigned n = 0;
+        for (hak_superslab_t *ss = h->spare[tier]; ss; ss = ss->next) {
             if (ss->dirty_mask)
                 fail(ss, NULL, " (spare superslab with dirty slabs)");
+            if (ss->spare_kept && n >= HAK_SPARES_KEPT)
+                fail(ss, NULL, " (old spare superslab keeps its pages)");
+            n++;
+        }
     }
     /* free's fast path trusts the hot superslabs: each one of h's own,
      * still registered (a spare, at most), in its way, with its slab

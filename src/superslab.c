@@ -160,6 +160,18 @@ static void superslab_unmap(hak_heap_t *h, hak_superslab_t *ss)
     hak_os_unmap((void *)ss_base(ss), HAK_SS_SIZE);
 }
 
+/* The pages an empty superslab's slabs have had (slabs from ninit on
+ * never had any). */
+static uint8_t *spare_pages(const hak_superslab_t *ss)
+{
+    return (uint8_t *)ss_base(ss) + slab_bytes(ss);
+}
+
+static size_t spare_bytes(const hak_superslab_t *ss)
+{
+    return (size_t)(ss->ninit - 1) << ss->slab_shift;
+}
+
 /* The superslab has no slab in use. */
 static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
 {
@@ -172,17 +184,24 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
         superslab_unmap(h, ss);
         return;
     }
-    /* Keep the mapping and registration; the pages go back lazily (slabs
-     * from ninit on never had any): the kernel takes them only when it
-     * needs memory, and until then the next use of the spare writes into
-     * them without a page fault. A producer thread whose blocks another
-     * thread frees (xmalloc-test) empties and refills a superslab over
-     * and over: with MADV_DONTNEED here it faulted 140k pages in 5 s. */
-    hak_os_decommit_lazy((uint8_t *)ss_base(ss) + slab_bytes(ss),
-                         (size_t)(ss->ninit - 1) << ss->slab_shift);
+    /* Keep the mapping and registration; the pages go back lazily: the
+     * kernel takes them only when it needs memory, and until then the
+     * next use of the spare writes into them without a page fault. A
+     * producer thread whose blocks another thread frees (xmalloc-test)
+     * empties and refills a superslab over and over: with MADV_DONTNEED
+     * here it faulted 140k pages in 5 s. */
+    hak_os_decommit_lazy(spare_pages(ss), spare_bytes(ss));
+    ss->spare_kept = 1;
     ss->next = h->spare[t];
     h->spare[t] = ss;
     h->nspare[t]++;
+    /* Only the newest few keep their pages (superslab.h). */
+    unsigned n = 0;
+    for (hak_superslab_t *o = ss; o; o = o->next)
+        if (n++ >= HAK_SPARES_KEPT && o->spare_kept) {
+            hak_os_decommit(spare_pages(o), spare_bytes(o));
+            o->spare_kept = 0;
+        }
 }
 
 /* A spare of tier t (taken off the list), or NULL. */
@@ -193,6 +212,7 @@ static hak_superslab_t *spare_take(hak_heap_t *h, unsigned t)
         h->spare[t] = ss->next;
         h->nspare[t]--;
         ss->next = NULL;
+        ss->spare_kept = 0;
     }
     return ss;
 }

@@ -332,6 +332,10 @@ struct hak_superslab {
      * ninit). A thread that uses a few classes touches a few descriptor
      * pages, not all nine. Owner-only. */
     uint32_t ninit;
+    /* A spare whose pages went back lazily (MADV_FREE), so they may still
+     * be there: one of the HAK_SPARES_KEPT newest (superslab.h).
+     * Owner-only. */
+    uint32_t spare_kept;
     uint32_t *slot_req;     /* debug: per-slot state (hardening/debug.c)
                              * [slab][slot], owner writes, freer reads */
     struct hak_superslab *next;  /* the owner heap's list of this tier */

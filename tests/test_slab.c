@@ -1516,6 +1516,44 @@ START_TEST(mid_slabs_past_the_dirty_budget_give_pages_back)
 }
 END_TEST
 
+START_TEST(old_spares_give_their_pages_back)
+{
+    /* 30000 bytes: 56 blocks a mid superslab. Superslabs of the test's
+     * own, written, then emptied one after another: each becomes a spare,
+     * and only the HAK_SPARES_KEPT newest keep their pages. */
+    enum { WANT = HAK_SPARES_KEPT + 2 };
+    const size_t n = 30000, cap = 56 * (WANT + 2);
+    void **v = calloc(cap, sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    settle(); /* no spare yet */
+    uintptr_t bases[WANT];
+    size_t k = fill_superslabs(n, WANT, v, cap, bases);
+    for (size_t i = 0; i < k; i++)
+        memset(v[i], 0xa5, n);
+    hak_heap_t *h = my_heap();
+    for (unsigned b = 0; b < WANT; b++) {
+        ck_assert_msg(slab_page_resident(bases[b], 1),
+                      "superslab %u not written", b);
+        free_in(v, k, bases[b]);
+    }
+    ck_assert_uint_eq(h->nspare[HAK_TIER_MID], WANT);
+    /* The newest first: the last emptied keeps its pages (MADV_FREE: in
+     * core until the kernel needs memory), the oldest gave them back. */
+    for (unsigned b = 0; b < WANT; b++) {
+        int newest = b >= WANT - HAK_SPARES_KEPT;
+        ck_assert_msg(slab_page_resident(bases[b], 1) == newest,
+                      "spare %u of %u (%s) %s its pages", b + 1, WANT,
+                      newest ? "one of the newest" : "an old one",
+                      newest ? "gave back" : "kept");
+    }
+    hak_check_heap();
+    hak_free(v[k]);
+    stash_free();
+    hak_check_heap();
+    free(v);
+}
+END_TEST
+
 Suite *slab_suite(void)
 {
     const test_row_t rows[] = {
@@ -1540,6 +1578,7 @@ Suite *slab_suite(void)
         { "hot superslab", exited_heap_keeps_one_spare, 0, 0 },
         { "lists", exit_retires_current_slabs, 0, 0 },
         { "lists", mid_slabs_past_the_dirty_budget_give_pages_back, 0, 0 },
+        { "lists", old_spares_give_their_pages_back, 0, 0 },
         { "hot superslab",
           foreign_memory_where_superslab_was_is_invalid_free, 0, 0 },
         { "churn", seeded_churn_over_classes, 0, 3 },
