@@ -195,13 +195,16 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
     ss->next = h->spare[t];
     h->spare[t] = ss;
     h->nspare[t]++;
-    /* Only the newest few keep their pages (superslab.h). */
-    unsigned n = 0;
-    for (hak_superslab_t *o = ss; o; o = o->next)
-        if (n++ >= HAK_SPARES_KEPT && o->spare_kept) {
-            hak_os_decommit(spare_pages(o), spare_bytes(o));
-            o->spare_kept = 0;
-        }
+    /* Only the newest few keep their pages (superslab.h). None past
+     * place HAK_SPARES_KEPT kept them before this push, which moved one
+     * spare to that place: it is the only one to look at. */
+    hak_superslab_t *o = ss;
+    for (unsigned n = 0; o && n < HAK_SPARES_KEPT; n++)
+        o = o->next;
+    if (o && o->spare_kept) {
+        hak_os_decommit(spare_pages(o), spare_bytes(o));
+        o->spare_kept = 0;
+    }
 }
 
 /* A spare of tier t (taken off the list), or NULL. */
