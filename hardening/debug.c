@@ -242,24 +242,38 @@ static size_t large_canary_len(size_t req, size_t rw)
 {
     return rw - req < HAK_LARGE_CANARY ? rw - req : HAK_LARGE_CANARY;
 }
-
-void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw)
+static size_t large_front_len(size_t lead)
 {
-    memset(b + req, HAK_CANARY_BYTE, large_canary_len(req, rw));
+    return lead < HAK_LARGE_CANARY ? lead : HAK_LARGE_CANARY;
 }
 
-void hak_chk_large_check(const uint8_t *b, size_t req, size_t rw, size_t map)
+void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw, size_t lead)
 {
-    size_t end = req + large_canary_len(req, rw);
-    size_t bad = first_not(b, req, end, HAK_CANARY_BYTE);
-    if (bad == end)
+    memset(b + req, HAK_CANARY_BYTE, large_canary_len(req, rw));
+    /* The front is no-access to memcheck but the canary's own. */
+    const size_t f = large_front_len(lead);
+    HAK_VG_UNDEFINED(b - f, f);
+    memset(b - f, HAK_CANARY_BYTE, f);
+    HAK_VG_NOACCESS(b - f, f);
+}
+
+void hak_chk_large_check(const uint8_t *b, size_t req, size_t rw,
+                         size_t lead, size_t map)
+{
+    const size_t end = req + large_canary_len(req, rw);
+    const size_t f = large_front_len(lead);
+    const size_t bad = first_not(b, req, end, HAK_CANARY_BYTE);
+    /* The front's damaged byte farthest from the block: how far an
+     * underflow reached (f: none). */
+    const size_t front = first_not(b - f, 0, f, HAK_CANARY_BYTE);
+    if (bad == end && front == f)
         return;
     char d[80];
-    hak_fmt_t f = { d, 0, sizeof d };
-    hak_fmt_str(&f, " requested=");
-    hak_fmt_dec(&f, req);
-    hak_fmt_str(&f, " offset=");
-    hak_fmt_dec(&f, bad);
+    hak_fmt_t fmt = { d, 0, sizeof d };
+    hak_fmt_str(&fmt, " requested=");
+    hak_fmt_dec(&fmt, req);
+    hak_fmt_str(&fmt, bad != end ? " offset=" : " offset=-");
+    hak_fmt_dec(&fmt, bad != end ? bad : f - front);
     hak_report(HAK_CHECK_CANARY, b, (hak_where_t){ HAK_WHERE_LARGE, map, NULL },
                d);
 }

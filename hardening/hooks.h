@@ -84,22 +84,28 @@ HAK_INLINE void hak_dbg_on_free(hak_superslab_t *ss, hak_slab_t *s,
 
 /* Large blocks (src/large.c): the canary after the request, in the
  * block's read-write slack (its first HAK_LARGE_CANARY bytes: an overflow
- * starts at the end of the request). With no slack (a request of whole
- * pages), the PROT_NONE page after the block is what an overflow meets. */
+ * starts at the end of the request), and before it, in the read-write
+ * front of a huge block placed at the end of its 2 MiB pages (the front's
+ * last HAK_LARGE_CANARY bytes: an underflow starts at the block's first
+ * byte). With no slack (a request of whole pages), the PROT_NONE page
+ * after the block is what an overflow meets; with no front, the one
+ * before it. rw: the read-write bytes from b; lead: the front's. */
 #define HAK_LARGE_CANARY ((size_t)4096)
-HAK_INTERNAL void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw);
+HAK_INTERNAL void hak_chk_large_arm(uint8_t *b, size_t req, size_t rw,
+                                    size_t lead);
 HAK_INTERNAL void hak_chk_large_check(const uint8_t *b, size_t req,
-                                      size_t rw, size_t map);
-HAK_INLINE void hak_dbg_large_arm(uint8_t *b, size_t req, size_t rw)
+                                      size_t rw, size_t lead, size_t map);
+HAK_INLINE void hak_dbg_large_arm(uint8_t *b, size_t req, size_t rw,
+                                  size_t lead)
 {
     if (hak_canary_on())
-        hak_chk_large_arm(b, req, rw);
+        hak_chk_large_arm(b, req, rw, lead);
 }
 HAK_INLINE void hak_dbg_large_check(const uint8_t *b, size_t req, size_t rw,
-                                    size_t map)
+                                    size_t lead, size_t map)
 {
     if (hak_canary_on())
-        hak_chk_large_check(b, req, rw, map);
+        hak_chk_large_check(b, req, rw, lead, map);
 }
 /* Bytes of a large block the program may use: the request where sizes
  * are exact (the slot state is kept, as for small blocks; canaries need

@@ -10,24 +10,33 @@
 #include "vg.h"
 #include "hooks.h"
 
-/* One mapping, guard pages included (large.h):
+/* One mapping, guard pages included (large.h); start = base - lead:
  *
- *   base-GUARD   base              base+rw            base+map     +GUARD
- *   |  guard  |  read-write: block |  PROT_NONE  ...  |   guard   |
+ *   start-GUARD  start   base                start+rw        start+map  +GUARD
+ *   |  guard  |  front  |  read-write: block |  PROT_NONE ... |  guard  |
  *
- * Live: [base, base+rw) holds the request and its slack (with the
- * canary, when canaries are on); everything else is PROT_NONE. rw < map
- * when a cached mapping was taken whole for a smaller request (or a
- * shrink could not give the tail back): the rest is address space the
- * block may grow into. Cached: all of it is PROT_NONE (rw = 0). Each mapping owns both of its guard
- * pages, so it can be unmapped or moved alone. */
+ * Live: [base, start+rw) holds the request and its slack (with the
+ * canary, when canaries are on); everything else is PROT_NONE, except
+ * the front [start, base) of a huge block placed at the end of its 2 MiB
+ * pages (place_huge). rw < map when a cached mapping was taken whole for
+ * a smaller request (or a shrink could not give the tail back): the rest
+ * is address space the block may grow into. Cached: all of it is
+ * PROT_NONE (rw = 0, lead = 0, base = start). Each mapping owns both of
+ * its guard pages, so it can be unmapped or moved alone. */
 typedef struct span {
     uintptr_t base;   /* what malloc returned; 0 empty, 1 deleted */
     size_t map;       /* bytes between the two guard pages */
-    size_t rw;        /* live: bytes from base that are read-write */
+    size_t rw;        /* live: bytes from start that are read-write */
     size_t req;       /* live: bytes requested */
+    size_t lead;      /* live: bytes from start to base (the front) */
     uint64_t seq;     /* cached: n_frees when it was freed (quarantine) */
 } span_t;
+
+/* The mapping's first byte after its leading guard page. */
+static uintptr_t span_start(const span_t *sp)
+{
+    return sp->base - sp->lead;
+}
 
 #define GUARD ((size_t)HAK_PAGE)
 #define TOMB ((uintptr_t)1)
@@ -74,6 +83,39 @@ static int split_for(size_t map, size_t need)
 static int wants_huge(size_t bytes)
 {
     return hak_g.large_huge_bytes && bytes >= hak_g.large_huge_bytes;
+}
+
+static size_t huge_round(size_t n)
+{
+    return (n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+}
+
+/* The read-write bytes a block of `need` bytes (a page multiple) at a
+ * multiple of `align` takes from a mapping of `map` bytes at `start`.
+ * A huge block whose mapping starts on a 2 MiB boundary takes whole
+ * 2 MiB pages (as many as the mapping has) and is placed at their end:
+ * the read-write part then starts and ends on a huge page's boundary.
+ * Its guard changes (PROT_NONE at free, read-write at reuse) each change
+ * one page-table entry per 2 MiB; a boundary inside a huge page makes the
+ * kernel split it into 512 entries, which every later change of that
+ * range walks. With the end of the block at a page boundary anywhere,
+ * reuse at other sizes split the huge pages of a cached mapping one by
+ * one: malloc-large (5-25 MiB blocks) split 200 a run, and its mprotect
+ * calls spent 0.4-1.0 s of system time walking them; placed here, it
+ * splits none (0.1-0.4 s of system time). The block still ends at a
+ * guard: an overflow past its last page faults as before. What the
+ * placement gives up is the front, up to 2 MiB - 4 KiB before the block
+ * that is read-write: an underflow into it does not fault (the debug
+ * flavour's canary covers its last HAK_LARGE_CANARY bytes). The price in
+ * memory is none beyond what huge pages cost already: the first touch of
+ * the block's first huge page faults in all of it, front included. */
+static size_t place_huge(uintptr_t start, size_t map, size_t need,
+                         size_t align)
+{
+    if (!wants_huge(need) || align > HAK_PAGE || (start & (HUGE_ALIGN - 1)))
+        return need;
+    size_t rw = huge_round(need);
+    return rw < map ? rw : map;
 }
 #define CACHE_SLOTS 64
 #define RECENT 256
@@ -183,7 +225,7 @@ static size_t page_round(size_t n)
 /* The whole mapping goes back to the kernel, guards included. */
 static void span_unmap(const span_t *sp)
 {
-    hak_os_unmap((void *)(sp->base - GUARD), sp->map + 2 * GUARD);
+    hak_os_unmap((void *)(span_start(sp) - GUARD), sp->map + 2 * GUARD);
 }
 
 /* ---- The cache of freed mappings ----------------------------------------- */
@@ -289,58 +331,71 @@ static unsigned cache_put(span_t sp, span_t *evict)
  * refused the protection: the mapping must not be cached then. */
 static int retire(const span_t *sp)
 {
-    if (hak_os_guard((void *)sp->base, sp->rw) != 0)
+    void *start = (void *)span_start(sp);
+    if (hak_os_guard(start, sp->rw) != 0)
         return -1;
     if (LARGE_DECOMMIT == 1)
-        hak_os_decommit_lazy((void *)sp->base, sp->rw);
+        hak_os_decommit_lazy(start, sp->rw);
     else if (LARGE_DECOMMIT == 2)
-        hak_os_decommit((void *)sp->base, sp->rw);
+        hak_os_decommit(start, sp->rw);
     return 0;
 }
 
 /* ---- The block's slack -------------------------------------------------- */
 
+/* Read-write bytes from base: the request and its slack. */
+static size_t span_avail(const span_t *sp)
+{
+    return sp->rw - sp->lead;
+}
+
 /* Bytes after the requested size up to the end of the accessible pages:
  * where the canary is (hardening/hooks.h), and no-access to memcheck. */
 static size_t span_slack(const span_t *sp)
 {
-    return sp->rw - sp->req;
+    return span_avail(sp) - sp->req;
 }
 
 /* The block becomes the program's: memcheck sees a heap block of the
- * requested size and no-access slack. */
+ * requested size, and no-access slack and front. */
 static void announce(span_t *sp)
 {
-    HAK_VG_UNDEFINED((void *)sp->base, sp->rw);
-    hak_dbg_large_arm((uint8_t *)sp->base, sp->req, sp->rw);
-    HAK_VG_ALLOC((void *)sp->base, sp->req);
-    HAK_VG_NOACCESS((uint8_t *)sp->base + sp->req, span_slack(sp));
+    uint8_t *b = (uint8_t *)sp->base;
+    HAK_VG_UNDEFINED(b, span_avail(sp));
+    hak_dbg_large_arm(b, sp->req, span_avail(sp), sp->lead);
+    HAK_VG_ALLOC(b, sp->req);
+    HAK_VG_NOACCESS(b + sp->req, span_slack(sp));
+    HAK_VG_NOACCESS(b - sp->lead, sp->lead);
 }
 
 static void canary_check(const span_t *sp)
 {
-    hak_dbg_large_check((const uint8_t *)sp->base, sp->req, sp->rw, sp->map);
+    hak_dbg_large_check((const uint8_t *)sp->base, sp->req, span_avail(sp),
+                        sp->lead, sp->map);
 }
 
 /* Moves the first e->rw bytes of e's mapping (its pages, read-write or
- * not as they are) to a new mapping of `need` bytes with guards of its
- * own (mremap into the new reservation), then unmaps what is left of the
- * old one — its guards and the rest — piece by piece (the place the pages
- * left may be another mapping's by then). The pages must be one kernel
- * mapping. 0 if nothing moved. */
+ * not as they are, the front included) to a new mapping of `need` bytes
+ * from its start with guards of its own (mremap into the new
+ * reservation), then unmaps what is left of the old one — its guards and
+ * the rest — piece by piece (the place the pages left may be another
+ * mapping's by then). The pages must be one kernel mapping. 0 if nothing
+ * moved. A huge block's front starts on a 2 MiB boundary and so does the
+ * new reservation: its huge pages move whole. */
 static int span_move(span_t *e, size_t need)
 {
     uint8_t *to =
         hak_os_reserve(need, wants_huge(need) ? HUGE_ALIGN : HAK_PAGE);
     if (!to)
         return 0;
-    if (hak_os_move((void *)e->base, e->rw, to, need) != 0) {
+    uintptr_t start = span_start(e);
+    if (hak_os_move((void *)start, e->rw, to, need) != 0) {
         hak_os_unmap(to - GUARD, need + 2 * GUARD);
         return 0;
     }
-    hak_os_unmap((void *)(e->base - GUARD), GUARD);
-    hak_os_unmap((void *)(e->base + e->rw), e->map - e->rw + GUARD);
-    e->base = (uintptr_t)to;
+    hak_os_unmap((void *)(start - GUARD), GUARD);
+    hak_os_unmap((void *)(start + e->rw), e->map - e->rw + GUARD);
+    e->base = (uintptr_t)to + e->lead;
     e->map = e->rw = need;
     return 1;
 }
@@ -371,12 +426,14 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
     int cached = cache_take(need, align, &sp);
     hak_mutex_unlock(&large_mutex);
     if (cached > 0 && split_for(sp.map, need)) {
-        /* Too big (split_for): the block takes the head and a guard page
-         * after it; the tail, after a guard page of its own, stays cached.
-         * All of it is PROT_NONE already: the split costs no call. */
-        rest = (span_t){ sp.base + need + 2 * GUARD,
-                         sp.map - need - 2 * GUARD, 0, 0, sp.seq };
-        sp.map = need;
+        /* Too big (split_for): the block takes the head (whole 2 MiB
+         * pages for a huge block: place_huge) and a guard page after it;
+         * the tail, after a guard page of its own, stays cached. All of
+         * it is PROT_NONE already: the split costs no call. */
+        size_t head = place_huge(sp.base, sp.map, need, align);
+        rest = (span_t){ sp.base + head + 2 * GUARD,
+                         sp.map - head - 2 * GUARD, 0, 0, 0, sp.seq };
+        sp.map = head;
     } else if (cached < 0) {
         /* Too small: grow it, guards and all; mremap carries its pages
          * along, and the guard after it ends up after the new end. mremap
@@ -400,18 +457,24 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
     }
     int huge = wants_huge(need);
     if (!cached) {
+        /* A huge block's reservation starts on a 2 MiB boundary: it is
+         * as long as place_huge makes the block's read-write part. */
+        sp.map = place_huge(0, SIZE_MAX, need, align);
         sp.base = (uintptr_t)hak_os_reserve(
-            need, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align);
-        sp.map = need;
+            sp.map, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align);
     }
-    /* Only the block's pages become accessible; the guards (and the rest
-     * of a mapping taken whole) stay PROT_NONE. If the kernel refuses,
-     * the mapping is not used: no block goes out unguarded. */
-    int ok = sp.base && hak_os_unguard((void *)sp.base, need) == 0;
+    /* Only the block's pages (and a huge block's front) become
+     * accessible; the guards (and the rest of a mapping taken whole) stay
+     * PROT_NONE. If the kernel refuses, the mapping is not used: no block
+     * goes out unguarded. */
+    size_t rw = sp.base ? place_huge(sp.base, sp.map, need, align) : 0;
+    int ok = sp.base && hak_os_unguard((void *)sp.base, rw) == 0;
     if (ok && huge)
-        hak_os_huge((void *)sp.base, need);
+        hak_os_huge((void *)sp.base, rw);
     if (ok) {
-        sp.rw = need;
+        sp.rw = rw;
+        sp.lead = rw - need;
+        sp.base += sp.lead;
         sp.req = size;
         announce(&sp);
     }
@@ -477,7 +540,8 @@ void hak_large_free(void *p)
         span_unmap(&sp);
         return;
     }
-    sp.rw = sp.req = 0;
+    sp.base = span_start(&sp);
+    sp.rw = sp.req = sp.lead = 0;
     hak_mutex_lock(&large_mutex);
     unsigned n = cache_put(sp, evict);
     hak_mutex_unlock(&large_mutex);
@@ -491,7 +555,7 @@ size_t hak_large_usable(const void *p, const char *check)
     span_t *e = table_find((uintptr_t)p);
     if (!e)
         report_not_large(p, check, 0);
-    size_t n = hak_large_usable_of(e->req, e->rw);
+    size_t n = hak_large_usable_of(e->req, span_avail(e));
     hak_mutex_unlock(&large_mutex);
     return n;
 }
@@ -499,16 +563,17 @@ size_t hak_large_usable(const void *p, const char *check)
 /* ---- realloc -------------------------------------------------------------- */
 
 /* Grows live block e in place over the cached mapping right after it (the
- * tail of a split, two guard pages on): by `want` bytes in all if that
- * mapping has them, by all of it if that reaches `least`. The guard pages
- * between them become the block's; the first page after the block's new
- * end, PROT_NONE like all of the cached mapping, is its guard, and the
- * page after that the guard before what stays cached. A remainder too
- * small for both guards and a page is taken too. Returns 0 when there is
+ * tail of a split, two guard pages on): to `want` bytes from its start in
+ * all if that mapping has them, by all of it if that reaches `least`. The
+ * guard pages between them become the block's; the first page after the
+ * block's new end, PROT_NONE like all of the cached mapping, is its guard,
+ * and the page after that the guard before what stays cached. A remainder
+ * too small for both guards and a page is taken too. Returns 0 when there is
  * no such neighbour (or the kernel refused). */
 static int absorb_next(span_t *e, size_t least, size_t want)
 {
-    uintptr_t end = e->base + e->map + 2 * GUARD;
+    const uintptr_t start = span_start(e);
+    const uintptr_t end = start + e->map + 2 * GUARD;
     for (unsigned i = 0; i < cache_n; i++) {
         span_t *c = &cache[i];
         if (c->base != end)
@@ -518,8 +583,7 @@ static int absorb_next(span_t *e, size_t least, size_t want)
         if (avail - take < 3 * GUARD)
             take = avail;
         if (e->map + take < least ||
-            hak_os_unguard((void *)(e->base + e->rw),
-                       e->map + take - e->rw) != 0)
+            hak_os_unguard((void *)(start + e->rw), e->map + take - e->rw) != 0)
             return 0;
         e->map += take;
         e->rw = e->map;
@@ -536,16 +600,17 @@ static int absorb_next(span_t *e, size_t least, size_t want)
     return 0;
 }
 
-/* Shrinks live block e to `need` accessible bytes: the pages after them
- * become the guard (and inaccessible), then all but that guard go back.
- * Best effort: if the kernel refuses, the block stays as it was (or keeps
- * the inaccessible tail reserved). */
+/* Shrinks live block e to `need` accessible bytes from its start: the
+ * pages after them become the guard (and inaccessible), then all but that
+ * guard go back. Best effort: if the kernel refuses, the block stays as it
+ * was (or keeps the inaccessible tail reserved). */
 static void span_shrink(span_t *e, size_t need)
 {
-    if (hak_os_guard((void *)(e->base + need), e->rw - need) != 0)
+    const uintptr_t start = span_start(e);
+    if (hak_os_guard((void *)(start + need), e->rw - need) != 0)
         return;
     e->rw = need;
-    if (hak_os_unmap((void *)(e->base + need + GUARD), e->map - need) == 0) {
+    if (hak_os_unmap((void *)(start + need + GUARD), e->map - need) == 0) {
         live_bytes -= e->map - need;
         e->map = need;
     }
@@ -566,20 +631,24 @@ void *hak_large_realloc(void *p, size_t size)
         hak_mutex_unlock(&large_mutex);
         return NULL;
     }
-    size_t old_req = e->req, rw = e->rw;
+    size_t old_req = e->req, avail = span_avail(e);
     /* Growing: by half again at least, so a block grown in small steps
      * moves its pages O(log n) times, not once per page. Address space
      * only: pages appear as they are touched. */
-    if (need > rw && need < rw + rw / 2)
-        need = page_round(rw + rw / 2);
+    if (need > avail && need < avail + avail / 2)
+        need = page_round(avail + avail / 2);
     /* Shrinking: in place down to half the block; only below that are
      * pages given back (and never by each small step of a growing block). */
-    if (need < rw && need >= rw / 2)
-        need = rw;
+    if (need < avail && need >= avail / 2)
+        need = avail;
+    /* From here on, bytes from the mapping's start, front included. */
+    const size_t rw = e->rw;
+    need += e->lead;
+    least += e->lead;
     if (need > rw && least <= e->map) {
         /* Into the mapping's own reserved pages: one mprotect. */
         size_t to = need < e->map ? need : e->map;
-        if (hak_os_unguard((void *)(e->base + rw), to - rw) != 0)
+        if (hak_os_unguard((void *)(span_start(e) + rw), to - rw) != 0)
             goto refused;
         e->rw = to;
         HAK_VG_RESIZE(p, old_req, size);
@@ -617,10 +686,10 @@ void *hak_large_realloc(void *p, size_t size)
         HAK_VG_RESIZE(p, old_req, size);
     }
     if (e->rw > rw && wants_huge(e->rw))
-        hak_os_huge((void *)e->base, e->rw);
+        hak_os_huge((void *)span_start(e), e->rw);
     e->req = size;
     HAK_VG_UNDEFINED((uint8_t *)e->base + size, span_slack(e));
-    hak_dbg_large_arm((uint8_t *)e->base, size, e->rw);
+    hak_dbg_large_arm((uint8_t *)e->base, size, span_avail(e), e->lead);
     HAK_VG_NOACCESS((uint8_t *)e->base + size, span_slack(e));
     void *q = (void *)e->base;
     hak_mutex_unlock(&large_mutex);

@@ -6,9 +6,10 @@
  *
  * Guards. Every mapping has an inaccessible page right before its first
  * page and right after its last, and only the block's own pages (the
- * request rounded up to a page) are read-write: a linear overflow past the
- * block's pages or an underflow before its start faults at the program's
- * own access. Every path keeps them: a fresh mapping is reserved
+ * request rounded up to a page) are read-write — and a huge block's front
+ * (below): a linear overflow past the block's pages, or an underflow
+ * before its start (before its front), faults at the program's own
+ * access. Every path keeps them: a fresh mapping is reserved
  * PROT_NONE and its middle made read-write; a split of a cached mapping
  * leaves two guard pages between head and tail (each mapping owns both of
  * its guards, so either can be unmapped or moved alone); growth by mremap
@@ -38,8 +39,14 @@
  * Huge pages. A block of HAKMEM_LARGE_HUGE_MB or more (default 4 MiB)
  * asks the kernel for transparent huge pages (MADV_HUGEPAGE) when it is
  * allocated and when realloc grows it, and a fresh mapping for one (or
- * one realloc moves it into) is placed on a 2 MiB boundary: its guards
- * and cache changes then touch one page-table entry per 2 MiB.
+ * one realloc moves it into) is placed on a 2 MiB boundary. The block
+ * takes whole 2 MiB pages and sits at their end, after a read-write
+ * front of less than 2 MiB (large.c, place_huge): what it makes
+ * read-write or PROT_NONE then starts and ends on huge-page boundaries,
+ * and each change touches one page-table entry per 2 MiB instead of
+ * splitting a huge page. An underflow into the front does not fault (the
+ * debug flavour's canary covers its last 4 KiB); an overflow past the
+ * block does.
  *
  * Reuse order: a short quarantine. The last HAK_LARGE_QUARANTINE mappings
  * freed are not reused while any other cached mapping fits (and are never

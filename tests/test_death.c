@@ -666,6 +666,35 @@ static const death_case_t canary_whole_class[] = {
 };
 TABLE_TEST(canary_whole_class)
 
+/* A huge block placed at the end of its 2 MiB pages (src/large.c,
+ * place_huge) has read-write memory before it, its front. With canaries
+ * the bytes just before the block are the front's canary, found damaged
+ * at free; without, the write lands in the front, memory of no other
+ * block and no allocator state, and nothing is reported. Sizes for the
+ * default HAKMEM_LARGE_HUGE_MB (4): 4 MiB and a byte has the longest
+ * front, 2 MiB less a page. */
+static void underflow_one(void *arg)
+{
+    const misuse_t *a = arg;
+    /* A fresh mapping: one the cache holds may not start on a 2 MiB
+     * boundary (a split's tail), and a block there has no front. */
+    hak_malloc_trim(0);
+    uint8_t *p = hak_malloc(a->n);
+    if (!p)
+        _exit(7);
+    a->sh->ptr = (uintptr_t)p;
+    p[-1] = (uint8_t)(p[-1] + 1);
+    hak_free(p);
+}
+
+static const death_case_t canary_front[] = {
+    { underflow_one, (4u << 20) + 1, 0, "canary overwritten", W_LARGE, 1,
+      NO_CANARY },
+    { underflow_one, (5u << 20) + 100, 0, "canary overwritten", PREFIX, 0,
+      NO_CANARY },
+};
+TABLE_TEST(canary_front)
+
 /* The canary is also checked when realloc moves or resizes the block. */
 static void overflow_then_realloc(void *arg)
 {
@@ -805,6 +834,7 @@ Suite *death_suite(void)
         { "misuse", test_remote_double_free, 0, 0 },
         { "misuse", test_remote_misuse, 0, COUNT(remote_misuse) },
         { "misuse", test_canary, 0, COUNT(canary) },
+        { "misuse", test_canary_front, 0, COUNT(canary_front) },
         { "misuse", test_canary_realloc, 0, 0 },
         { "misuse", test_heap_damage, 0, COUNT(heap_damage) },
         { "misuse", test_metadata_guard_pages, 0, 0 },

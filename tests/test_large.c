@@ -43,27 +43,64 @@
 #include "types.h"
 #include "vg.h"
 
+/* The options as the program's environment sets them, read by the
+ * library's own parser with its own defaults (HAKMEM_LARGE_CACHE_MB 64,
+ * HAKMEM_LARGE_HUGE_MB 4). */
+static hak_options_t env_options(void)
+{
+    extern char **environ;
+    hak_options_t o;
+    hak_options_parse(environ, &o, -1);
+    return o;
+}
+
+/* The size from which large blocks ask for huge pages (0: never). */
+static size_t large_huge_limit(void)
+{
+    return (size_t)env_options().large_huge_bytes;
+}
+
 /* ---- Geometry (hak_large_alloc): a request of n bytes needs
  * page_round(n) accessible bytes in every build (a canary, when on, is in
  * the slack of the last page; with none, the PROT_NONE page after the
  * block is what an overflow meets); its mapping has a guard page on each
- * side. */
+ * side. A fresh block of HAKMEM_LARGE_HUGE_MB or more maps whole 2 MiB
+ * pages and sits at their end (large.c, place_huge). */
 
 #define GUARD ((size_t)HAK_PAGE)
+#define HUGE_PAGE ((size_t)2 << 20)
 
 static size_t page_round(size_t n)
 {
     return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
 }
 
-static size_t map_of(size_t n)
+static int is_huge(size_t n)
 {
-    return page_round(n);
+    const size_t limit = large_huge_limit();
+    return limit && page_round(n) >= limit;
 }
 
-/* The request whose mapping is exactly `map` bytes (a page multiple). */
+/* The bytes a fresh block of n bytes maps (its guards not counted). */
+static size_t map_of(size_t n)
+{
+    return is_huge(n) ? (page_round(n) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+                      : page_round(n);
+}
+
+/* The first byte of the fresh mapping of block p of n bytes: a huge one
+ * ends where its mapping does. */
+static uint8_t *start_of(uint8_t *p, size_t n)
+{
+    return p - (map_of(n) - page_round(n));
+}
+
+/* The request whose fresh mapping is exactly `map` bytes (a page
+ * multiple; for a huge block, a multiple of 2 MiB). */
 static size_t req_for_map(size_t map)
 {
+    ck_assert_msg(map_of(map) == map, "no request maps exactly %zu bytes",
+                  map);
     return map;
 }
 
@@ -94,8 +131,8 @@ static void check_usable(const void *p, size_t req, size_t rw)
 static size_t rw_of(const void *p, size_t req)
 {
     size_t rw = rw_extent(p);
-    ck_assert_msg(rw >= map_of(req), "%p: %zu read-write bytes for a request "
-                  "of %zu", p, rw, req);
+    ck_assert_msg(rw >= page_round(req), "%p: %zu read-write bytes for a "
+                  "request of %zu", p, rw, req);
     return rw;
 }
 
@@ -291,11 +328,11 @@ START_TEST(far_too_big_mapping_split_tail_cached)
     fill(a, n, 1);
     fill(b, n, 2);
     fill(c, MiB, 3);
-    uint8_t *c2 = hak_realloc(c, req_for_map(rest));
+    uint8_t *c2 = hak_realloc(c, rest);
     ck_assert_ptr_eq(c2, c);
-    check_usable(c2, req_for_map(rest), rest);
+    check_usable(c2, rest, rest);
     verify(c2, MiB, 3);
-    fill(c2, req_for_map(rest), 4);
+    fill(c2, rest, 4);
     verify(a, n, 1);
     verify(b, n, 2);
     hak_free(a);
@@ -305,9 +342,10 @@ START_TEST(far_too_big_mapping_split_tail_cached)
 END_TEST
 
 /* A cached mapping of exactly `times` x the request's pages is handed
- * out whole for n bytes; one a page bigger is split, and its tail, after
- * the two guard pages, serves the next request (of `next` bytes, a large
- * one: the tail is a page short of the head when times is 2). */
+ * out whole for n bytes; one a page bigger (2 MiB for a huge one) is
+ * split, and its tail, after the two guard pages, serves the next request
+ * (of `next` bytes, a large one: the tail is a page short of the head
+ * when times is 2). */
 static void split_bound(size_t n, size_t times, size_t next)
 {
     start_empty();
@@ -322,7 +360,8 @@ static void split_bound(size_t n, size_t times, size_t next)
     hak_free(b);
     hak_malloc_trim(0);
 
-    uint8_t *cut = cached_mapping(req_for_map(times * need + HAK_PAGE));
+    uint8_t *cut = start_of(cached_mapping(times * need + HAK_PAGE),
+                            times * need + HAK_PAGE);
     a = take_at(n, cut, need);
     b = hak_malloc(next);
     ck_assert_ptr_eq(b, cut + need + 2 * GUARD);
@@ -333,10 +372,11 @@ static void split_bound(size_t n, size_t times, size_t next)
     hak_free(b);
 }
 
-/* Above 256 KiB the bound is 16x (excess 15x, not more). */
+/* Above 256 KiB the bound is 16x (excess 15x, not more); 16 x 384 KiB
+ * is a whole number of 2 MiB pages. */
 START_TEST(split_only_above_16x)
 {
-    split_bound(320 * KiB, 16, 320 * KiB);
+    split_bound(384 * KiB, 16, 384 * KiB);
 }
 END_TEST
 
@@ -492,27 +532,10 @@ START_TEST(trim_empties_cache)
 }
 END_TEST
 
-/* The options as the program's environment sets them, read by the
- * library's own parser with its own defaults (HAKMEM_LARGE_CACHE_MB 64,
- * HAKMEM_LARGE_HUGE_MB 4). */
-static hak_options_t env_options(void)
-{
-    extern char **environ;
-    hak_options_t o;
-    hak_options_parse(environ, &o, -1);
-    return o;
-}
-
 /* The large cache's bound. */
 static size_t large_cache_limit(void)
 {
     return (size_t)env_options().large_cache_bytes;
-}
-
-/* The size from which large blocks ask for huge pages (0: never). */
-static size_t large_huge_limit(void)
-{
-    return (size_t)env_options().large_huge_bytes;
 }
 
 /* Whether the kernel mapping holding p was advised MADV_HUGEPAGE: its
@@ -590,7 +613,7 @@ START_TEST(cache_bounded_oldest_evicted)
     const size_t limit = large_cache_limit();
     ck_assert_msg(limit >= 8 * MiB, "needs HAKMEM_LARGE_CACHE_MB >= 8");
     /* Two fit in the cache, three do not. */
-    const size_t map = (limit * 2 / 5) & ~(size_t)(HAK_PAGE - 1);
+    const size_t map = map_of(limit * 2 / 5);
     const size_t n = req_for_map(map);
     uint64_t m0 = mapped_now();
     uint8_t *a = hak_malloc(n), *b = hak_malloc(n), *c = hak_malloc(n);
@@ -611,7 +634,7 @@ START_TEST(cache_bounded_oldest_evicted)
      * what the cache holds stays. */
     hak_malloc_trim(0);
     uint64_t m1 = mapped_now();
-    const size_t hugemap = page_round(limit + 1);
+    const size_t hugemap = map_of(limit + 1);
     uint8_t *h = hak_malloc(req_for_map(hugemap));
     ck_assert_ptr_nonnull(h);
     ck_assert_uint_eq(mapped_now(), m1 + total_of(hugemap));
@@ -643,8 +666,8 @@ START_TEST(cache_bound_follows_live_bytes)
     const size_t limit = large_cache_limit();
     ck_assert_msg(limit >= 8 * MiB, "needs HAKMEM_LARGE_CACHE_MB >= 8");
     enum { HELD = 12, FREED = 3 };
-    const size_t held_map = (limit / 2) & ~(size_t)(HAK_PAGE - 1);
-    const size_t map = (limit * 9 / 20) & ~(size_t)(HAK_PAGE - 1);
+    const size_t held_map = map_of(limit / 2);
+    const size_t map = map_of(limit * 9 / 20);
     uint8_t *held[HELD], *freed[FREED];
     for (int i = 0; i < HELD; i++) {
         held[i] = hak_malloc(req_for_map(held_map));
@@ -996,6 +1019,106 @@ START_TEST(every_block_between_guards)
 }
 END_TEST
 
+/* A huge block (HAKMEM_LARGE_HUGE_MB or more) takes whole 2 MiB pages
+ * and sits at their end (large.c, place_huge): the read-write kernel
+ * mapping holding it starts and ends on 2 MiB boundaries, so making it
+ * PROT_NONE at free and read-write at reuse never splits a huge page, and
+ * the block still ends at a page that faults; the front before it is
+ * less than a huge page, after a guard. */
+static void check_on_huge_pages(uint8_t *p, size_t n, const char *what)
+{
+    ck_assert_ptr_nonnull(p);
+    uintptr_t lo, hi;
+    char prot[5];
+    proc_mapping((uintptr_t)p, &lo, &hi, prot);
+    const uintptr_t end = (uintptr_t)p + page_round(n);
+    ck_assert_msg(prot[0] == 'r' && prot[1] == 'w',
+                  "%s: block %p is not read-write (%s)", what, (void *)p,
+                  prot);
+    ck_assert_msg(lo % HUGE_PAGE == 0 && hi % HUGE_PAGE == 0,
+                  "%s: the read-write mapping %#lx-%#lx of block %p (%zu "
+                  "bytes) is not on 2 MiB boundaries", what,
+                  (unsigned long)lo, (unsigned long)hi, (void *)p, n);
+    ck_assert_msg(end == hi && (uintptr_t)p - lo < HUGE_PAGE,
+                  "%s: block %p of %zu bytes is not at the end of its "
+                  "read-write mapping %#lx-%#lx", what, (void *)p, n,
+                  (unsigned long)lo, (unsigned long)hi);
+    p[0] ^= 1;
+    p[n - 1] ^= 1;
+    expect_segv(p, (ptrdiff_t)page_round(n), 1, what);
+    expect_segv(p, (ptrdiff_t)page_round(n), 0, what);
+    expect_segv(p, -((ptrdiff_t)((uintptr_t)p - lo) + 1), 1, what);
+}
+
+/* Fresh, taken whole from a bigger cached mapping, and the head of a
+ * split one; then moved by realloc, front and all. With huge pages off
+ * (HAKMEM_LARGE_HUGE_MB 0) no block has a front: the byte before it
+ * faults. */
+START_TEST(huge_blocks_on_whole_huge_pages)
+{
+    start_empty();
+    const size_t limit = large_huge_limit();
+    if (!limit) {
+        uint8_t *p = hak_malloc(5 * MiB + 123);
+        check_guarded(p, 5 * MiB + 123, "huge pages off");
+        hak_free(p);
+        return;
+    }
+    const size_t sizes[] = { limit + 1, limit + 3 * MiB / 2 + 123,
+                             2 * limit - HAK_PAGE, 2 * limit };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint8_t *p = hak_malloc(sizes[i]);
+        check_on_huge_pages(p, sizes[i], "fresh");
+        hak_free(p);
+    }
+    /* Taken whole: a mapping of 3x the request, the one cached. */
+    hak_malloc_trim(0);
+    const size_t n = limit + 12345;
+    uint8_t *big = start_of(cached_mapping(3 * limit), 3 * limit);
+    uint8_t *whole = hak_malloc(n);
+    ck_assert_ptr_eq(start_of(whole, n), big);
+    check_on_huge_pages(whole, n, "taken whole");
+    hak_free(whole);
+    hak_malloc_trim(0);
+
+    /* The head of a split: a mapping over 16x the request, cached while
+     * enough is live (a reservation: never touched). */
+    const size_t far = 17 * map_of(n);
+    uint8_t *held = hak_malloc(5 * far);
+    ck_assert_ptr_nonnull(held);
+    uint8_t *cut = start_of(cached_mapping(far), far);
+    uint8_t *head = hak_malloc(n);
+    ck_assert_ptr_eq(start_of(head, n), cut);
+    check_on_huge_pages(head, n, "split head");
+    /* The tail was cut after the head's whole huge pages; it starts two
+     * guard pages on, off a 2 MiB boundary, so a block cut from it has no
+     * front (and is guarded at page granularity, as before). */
+    uint8_t *tail = hak_malloc(n);
+    ck_assert_ptr_eq(tail, cut + map_of(n) + 2 * GUARD);
+    check_guarded(tail, n, "split tail");
+
+    /* Moved by realloc (its neighbour is live): the front moves with the
+     * block, which keeps its contents and still ends at a guard. */
+    fill(head, n, 7);
+    uint8_t *moved = hak_realloc(head, 3 * n);
+    ck_assert_ptr_nonnull(moved);
+    ck_assert_ptr_ne(moved, head);
+    verify(moved, n, 7);
+    uintptr_t lo, hi;
+    char prot[5];
+    proc_mapping((uintptr_t)moved, &lo, &hi, prot);
+    ck_assert_msg(hi >= (uintptr_t)moved + page_round(3 * n) &&
+                      (uintptr_t)moved - lo == (uintptr_t)head - (uintptr_t)cut,
+                  "moved block %p: read-write %#lx-%#lx, front %zu before",
+                  (void *)moved, (unsigned long)lo, (unsigned long)hi,
+                  (size_t)(head - cut));
+    expect_segv(moved, (ptrdiff_t)(hi - (uintptr_t)moved), 1, "moved");
+    hak_free(moved);
+    hak_free(tail);
+    hak_free(held);
+}
+END_TEST
+
 /* A freed block is PROT_NONE while its mapping waits in the cache: a read
  * or a write through the stale pointer faults, at the block's first,
  * middle and last byte, also after other blocks were freed and allocated
@@ -1220,6 +1343,7 @@ Suite *large_suite(void)
         { "cache", cache_bound_follows_live_bytes, 0, 0 },
         { "cache" NATIVE, big_blocks_ask_for_huge_pages, 0, 0 },
         { "guards" NATIVE, every_block_between_guards, 120, 0 },
+        { "guards" NATIVE, huge_blocks_on_whole_huge_pages, 0, 0 },
         { "guards" NATIVE, freed_block_faults_while_cached, 0, 0 },
         { "guards" NATIVE, write_after_free_then_reuse_faults, 0, 0 },
         { "guards" NATIVE, guard_refused_is_enomem, 0, 0 },
