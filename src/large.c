@@ -85,9 +85,10 @@ static int wants_huge(size_t bytes)
     return hak_g.large_huge_bytes && bytes >= hak_g.large_huge_bytes;
 }
 
-static size_t huge_round(size_t n)
+/* n rounded up to a multiple of unit, a power of two. */
+static size_t round_up(size_t n, size_t unit)
 {
-    return (n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+    return (n + unit - 1) & ~(unit - 1);
 }
 
 /* The read-write bytes a block of `need` bytes (a page multiple) at a
@@ -114,7 +115,7 @@ static size_t place_huge(uintptr_t start, size_t map, size_t need,
 {
     if (!wants_huge(need) || align > HAK_PAGE || (start & (HUGE_ALIGN - 1)))
         return need;
-    size_t rw = huge_round(need);
+    size_t rw = round_up(need, HUGE_ALIGN);
     return rw < map ? rw : map;
 }
 #define CACHE_SLOTS 64
@@ -219,7 +220,7 @@ static void recent_forget(uintptr_t base)
 
 static size_t page_round(size_t n)
 {
-    return (n + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    return round_up(n, HAK_PAGE);
 }
 
 /* The whole mapping goes back to the kernel, guards included. */
