@@ -163,7 +163,7 @@ void *hak_valloc(size_t size)
 
 void *hak_pvalloc(size_t size)
 {
-    size_t rounded = (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    size_t rounded = hak_round_up(size, HAK_PAGE);
     if (rounded < size) {
         errno = ENOMEM;
         return NULL;

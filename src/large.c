@@ -85,12 +85,6 @@ static int wants_huge(size_t bytes)
     return hak_g.large_huge_bytes && bytes >= hak_g.large_huge_bytes;
 }
 
-/* n rounded up to a multiple of unit, a power of two. */
-static size_t round_up(size_t n, size_t unit)
-{
-    return (n + unit - 1) & ~(unit - 1);
-}
-
 /* The read-write bytes a block of `need` bytes (a page multiple) at a
  * multiple of `align` takes from a mapping of `map` bytes at `start`.
  * A huge block whose mapping starts on a 2 MiB boundary takes whole
@@ -115,7 +109,7 @@ static size_t place_huge(uintptr_t start, size_t map, size_t need,
 {
     if (!wants_huge(need) || align > HAK_PAGE || (start & (HUGE_ALIGN - 1)))
         return need;
-    size_t rw = round_up(need, HUGE_ALIGN);
+    size_t rw = hak_round_up(need, HUGE_ALIGN);
     return rw < map ? rw : map;
 }
 #define CACHE_SLOTS 64
@@ -216,11 +210,6 @@ static void recent_forget(uintptr_t base)
     for (unsigned i = 0; i < RECENT; i++)
         if (recent[i] == base)
             recent[i] = 0;
-}
-
-static size_t page_round(size_t n)
-{
-    return round_up(n, HAK_PAGE);
 }
 
 /* The whole mapping goes back to the kernel, guards included. */
@@ -413,7 +402,7 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = page_round(size);
+    size_t need = hak_round_up(size, HAK_PAGE);
     if (need > hak_os_commit_bound()) {
         errno = ENOMEM;
         return NULL;
@@ -619,7 +608,7 @@ static void span_shrink(span_t *e, size_t need)
 
 void *hak_large_realloc(void *p, size_t size)
 {
-    size_t least = page_round(size), need = least;
+    size_t least = hak_round_up(size, HAK_PAGE), need = least;
     hak_mutex_lock(&large_mutex);
     span_t *e = table_find((uintptr_t)p);
     if (!e)
@@ -637,7 +626,7 @@ void *hak_large_realloc(void *p, size_t size)
      * moves its pages O(log n) times, not once per page. Address space
      * only: pages appear as they are touched. */
     if (need > avail && need < avail + avail / 2)
-        need = page_round(avail + avail / 2);
+        need = hak_round_up(avail + avail / 2, HAK_PAGE);
     /* Shrinking: in place down to half the block; only below that are
      * pages given back (and never by each small step of a growing block). */
     if (need < avail && need >= avail / 2)

@@ -67,7 +67,7 @@ void *hak_os_map_aligned(size_t size, size_t align, uint32_t avoid)
     }
     if (!raw)
         return NULL;
-    uintptr_t a = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    uintptr_t a = hak_round_up((uintptr_t)raw, align);
     for (uintptr_t c = a; c + size <= (uintptr_t)raw + over; c += align)
         if (!(avoid & (1u << ((c / align) % HAK_OS_COLOURS)))) {
             a = c;
@@ -152,7 +152,7 @@ size_t hak_os_commit_bound(void)
 
 void *hak_os_reserve(size_t size, size_t align)
 {
-    size = (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
+    size = hak_round_up(size, HAK_PAGE);
     if (size > hak_os_commit_bound())
         return NULL;
     size_t extra = align > HAK_PAGE ? align - HAK_PAGE : 0;
@@ -173,7 +173,7 @@ void *hak_os_reserve(size_t size, size_t align)
     uintptr_t raw = (uintptr_t)m;
     uintptr_t body = raw + HAK_PAGE;
     if (extra)
-        body = (body + align - 1) & ~(uintptr_t)(align - 1);
+        body = hak_round_up(body, align);
     uintptr_t lo = body - HAK_PAGE, hi = body + size + HAK_PAGE;
     if (lo > raw)
         munmap(m, lo - raw);
@@ -197,14 +197,9 @@ int hak_os_move(void *p, size_t old_size, void *to, size_t new_size)
     return 0;
 }
 
-static size_t meta_round(size_t size)
-{
-    return (size + HAK_PAGE - 1) & ~(size_t)(HAK_PAGE - 1);
-}
-
 void *hak_os_map_meta(size_t size)
 {
-    size = meta_round(size);
+    size = hak_round_up(size, HAK_PAGE);
     size_t total = size + 2 * (size_t)HAK_PAGE;
     if (size == 0 || total < size)
         return NULL;
@@ -221,7 +216,8 @@ void *hak_os_map_meta(size_t size)
 
 void hak_os_unmap_meta(void *p, size_t size)
 {
-    hak_os_unmap((uint8_t *)p - HAK_PAGE, meta_round(size) + 2 * (size_t)HAK_PAGE);
+    hak_os_unmap((uint8_t *)p - HAK_PAGE,
+                 hak_round_up(size, HAK_PAGE) + 2 * (size_t)HAK_PAGE);
 }
 
 void *hak_os_remap(void *p, size_t old_size, size_t new_size)

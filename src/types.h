@@ -470,6 +470,14 @@ typedef struct hak_global {
 #define HAK_NO_COVERAGE
 #endif
 
+/* x rounded up to a multiple of a, a power of two (sizes and addresses:
+ * both are unsigned long on LP64). Wraps to a small value past the top;
+ * callers that take sizes from the program check for that. */
+HAK_INLINE uintptr_t hak_round_up(uintptr_t x, uintptr_t a)
+{
+    return (x + a - 1) & ~(a - 1);
+}
+
 /* Owner-only add to a counter (see hak_counter_t): a relaxed load and a
  * relaxed store. gcc spells that as three instructions where a plain
  * counter takes one `add` to memory; the one `addq` below is the same

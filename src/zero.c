@@ -56,7 +56,7 @@ static void *region_take(zregion_t *r, size_t align)
     if (align > ZERO_REGION) /* slot 0 of a region aligned that far */
         return (r->base & (align - 1)) || bit(r->live, 0) ? NULL : take(r, 0);
     size_t step = align / ZERO_SLOT; /* the region's base is aligned */
-    size_t start = (r->cursor + step - 1) & ~(step - 1);
+    size_t start = hak_round_up(r->cursor, step);
     if (start >= ZERO_SLOTS)
         start = 0;
     if (step >= 64) {
