@@ -24,8 +24,9 @@
 #   each of -fork's jobs starts (a fresh process, its smallest seeds
 #   first). The inputs fork at their first operation, which in a fresh
 #   process is beside a thread still starting: fuzz/harness.h,
-#   fork_settle. One line each: "fresh H FL: N fresh processes, each on
-#   the K seed(s) that fork at once, C crashes".
+#   fork_settle. JOBS of them run at a time. One line each: "fresh H FL:
+#   N fresh processes, each on the K seed(s) that fork at once, C
+#   crashes".
 # Prints one line per harness (and flavour, for libFuzzer): executions,
 # executions per second (of all JOBS together), crashes. ci/gate.sh's
 # table takes its per-harness rates from these lines.
@@ -69,11 +70,20 @@ fresh() { # harness flavour fuzzer-binary failures-file
         case $f in corpus/$h/*) inputs+=("$f") ;; esac
     done
     [ "$n" -gt 0 ] && [ ${#inputs[@]} -gt 0 ] || return 0
-    local out=$B/fuzz/$h-$fl.fresh.log
-    for ((i = 0; i < n; i++)); do
-        FUZZ_ATTACK_FAILURES=$fails "$bin" -rss_limit_mb=4096 -timeout=60 \
-            "${inputs[@]}" >"$out" 2>&1 ||
-            { bad=$((bad + 1)); cp "$out" "$B/fuzz/$h-$fl.fresh-failed.log"; }
+    # JOBS processes at a time, each with its own log (a fresh process
+    # spends most of its time starting up, in system calls).
+    local out=$B/fuzz/$h-$fl.fresh j pids
+    for ((i = 0; i < n; i += jobs)); do
+        pids=()
+        for ((j = 0; j < jobs && i + j < n; j++)); do
+            FUZZ_ATTACK_FAILURES=$fails "$bin" -rss_limit_mb=4096 -timeout=60 \
+                "${inputs[@]}" >"$out.$j.log" 2>&1 &
+            pids+=($!)
+        done
+        for ((j = 0; j < ${#pids[@]}; j++)); do
+            wait "${pids[j]}" ||
+                { bad=$((bad + 1)); cp "$out.$j.log" "$B/fuzz/$h-$fl.fresh-failed.log"; }
+        done
     done
     echo "fresh $h $fl: $n fresh processes, each on the ${#inputs[@]} seed(s) that fork at once, $bad crashes"
     if [ $bad -gt 0 ]; then
