@@ -585,6 +585,157 @@ START_TEST(refill_takes_next_word_after_cursor)
 }
 END_TEST
 
+/* A current slab with free slots left in the words it has touched, and a
+ * partial slab s1 with slab_full_wait free: s1 FULL then given back
+ * slab_full_wait blocks, s2 filled to the last slot and then given back
+ * its slots 0..f-1 (its cursor word is the last one, empty): f = 3, or
+ * with `rich` the fewest that leave s2, once malloc has taken the slot
+ * freed last, at least half of s1's free slots. */
+static two_slabs_t poor_and_partial(size_t n, int rich, size_t *fp)
+{
+    two_slabs_t t = fill_past_one_slab(n);
+    const size_t f = rich ? 1 + (slab_full_wait(t.s1) + 1) / 2 : 3;
+    *fp = f;
+    ck_assert_uint_ge(t.s2->capacity, 2 * 64); /* slot 0 not in the last word */
+    while (slab_used(t.s2) < t.s2->capacity) {
+        REQ(t.k < t.max);
+        t.v[t.k] = hak_malloc(n);
+        REQ_MSG(slab_at(t.v[t.k]) == t.s2, "block %zu left s2", t.k);
+        t.k++;
+    }
+    ck_assert_ptr_null(t.s2->take);
+    const uint32_t w1 = slab_full_wait(t.s1);
+    for (uint32_t i = 0; i < w1; i++) {
+        hak_free(t.v[i]);
+        t.v[i] = NULL;
+    }
+    ck_assert_uint_eq(t.s1->state, HAK_SLAB_PARTIAL);
+    ck_assert_uint_eq(t.s1->capacity - slab_used(t.s1), w1);
+    ck_assert_ptr_eq(t.h->cls[t.c].partial, t.s1);
+    for (size_t i = 0; i < f; i++) {
+        void *p = t.s2->start + i * t.s2->stride;
+        size_t j = t.cap;
+        while (j < t.k && t.v[j] != p)
+            j++;
+        REQ(j < t.k);
+        hak_free(p);
+        t.v[j] = NULL;
+    }
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s2);
+    hak_check_heap();
+    return t;
+}
+
+/* The two mallocs after poor_and_partial: the first takes s2's slot freed
+ * last (f - 1), the second is the refill's; both land in got[0..1]. */
+static void refill_after_lifo(two_slabs_t *t, size_t n, size_t f, void **got)
+{
+    got[0] = hak_malloc(n);
+    ck_assert_ptr_eq(got[0], t->s2->start + (f - 1) * t->s2->stride);
+    got[1] = hak_malloc(n);
+}
+
+static void poor_and_partial_free(two_slabs_t *t, void **extra, size_t nextra)
+{
+    for (size_t i = 0; i < nextra; i++)
+        hak_free(extra[i]);
+    for (size_t i = 0; i < t->k; i++)
+        if (t->v[i])
+            hak_free(t->v[i]);
+    hak_check_heap();
+    stash_free();
+    free(t->v);
+}
+
+/* The refill leaves a current slab whose freed slots are fewer than half
+ * the partial list head's (src/alloc.c, richer): the head becomes current
+ * and the slab left waits at the tail of the list, although its touched
+ * words still hold free slots; and keeps it (`rich`) while the head has
+ * at most twice its freed slots, moving the cursor to the touched word
+ * with free slots. */
+static void refill_choice(int rich)
+{
+    const size_t n = 300;
+    size_t f;
+    two_slabs_t t = poor_and_partial(n, rich, &f);
+    /* at the refill s2 has f - 1 free slots (in word 0), s1 slab_full_wait */
+    ck_assert_int_eq(2 * (f - 1) >= slab_full_wait(t.s1), rich);
+    void *got[2];
+    refill_after_lifo(&t, n, f, got);
+    hak_slab_t *cur = rich ? t.s2 : t.s1, *waits = rich ? t.s1 : t.s2;
+    ck_assert_ptr_eq(slab_at(got[1]), cur);
+    if (rich)
+        ck_assert_ptr_eq(got[1], t.s2->start);
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], cur);
+    ck_assert_uint_eq(waits->state, HAK_SLAB_PARTIAL);
+    ck_assert_ptr_eq(t.h->cls[t.c].partial, waits);
+    hak_check_heap();
+    poor_and_partial_free(&t, got, 2);
+}
+
+START_TEST(poor_current_slab_left_for_richer_partial)
+{
+    refill_choice(0);
+}
+END_TEST
+
+START_TEST(current_slab_kept_while_partial_not_twice_as_rich)
+{
+    refill_choice(1);
+}
+END_TEST
+
+/* ... nor for a partial slab with fewer than an eighth of its slots free,
+ * however poor the current one: here s2, left poor as above, is given
+ * back a few more blocks while s1, current, runs down to one free slot. */
+START_TEST(current_slab_kept_while_partial_below_an_eighth)
+{
+    const size_t n = 300;
+    size_t f;
+    two_slabs_t t = poor_and_partial(n, 0, &f);
+    const uint32_t w1 = slab_full_wait(t.s1);
+    ck_assert_uint_gt(t.cap, 130); /* slots 70 and 130: words 1 and 2 */
+    void **got = calloc(w1 + 4, sizeof *got);
+    ck_assert_ptr_nonnull(got);
+    size_t ng = 2;
+    refill_after_lifo(&t, n, f, got); /* the second from s1: richer */
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s1);
+    /* the rest of s1's free slots (word 0) */
+    while (slab_used(t.s1) < t.s1->capacity) {
+        REQ(ng < w1 + 2);
+        got[ng] = hak_malloc(n);
+        REQ(slab_at(got[ng]) == t.s1);
+        ng++;
+    }
+    /* s1: two free slots, in words 1 and 2 (130 is malloc's next) */
+    uint8_t *b70 = t.v[70], *b130 = t.v[130];
+    hak_free(b70);
+    hak_free(b130);
+    t.v[70] = t.v[130] = NULL;
+    /* s2, at the head of the list: its f - 1 free slots and ten more */
+    ck_assert_ptr_eq(t.h->cls[t.c].partial, t.s2);
+    for (size_t i = t.cap; i < t.k; i++)
+        if (t.v[i] && (uint8_t *)t.v[i] >= t.s2->start + 10 * t.s2->stride &&
+            (uint8_t *)t.v[i] < t.s2->start + 20 * t.s2->stride) {
+            hak_free(t.v[i]);
+            t.v[i] = NULL;
+        }
+    uint32_t free2 = t.s2->capacity - slab_used(t.s2);
+    ck_assert_uint_eq(free2, f - 1 + 10);
+    ck_assert_uint_lt(free2, slab_full_wait(t.s2));
+    got[ng] = hak_malloc(n);
+    ck_assert_ptr_eq(got[ng++], b130);
+    /* s1 has one free slot, s2 more than twice that but under an eighth */
+    ck_assert_uint_gt(free2, 2 * (t.s1->capacity - slab_used(t.s1)));
+    got[ng] = hak_malloc(n);
+    ck_assert_ptr_eq(got[ng++], b70);
+    ck_assert_ptr_eq(t.h->hot.cur[t.c], t.s1);
+    hak_check_heap();
+    poor_and_partial_free(&t, got, ng);
+    free(got);
+}
+END_TEST
+
 START_TEST(trim_retires_current_slab_with_blocks_to_partial)
 {
     settle();
@@ -1564,6 +1715,9 @@ Suite *slab_suite(void)
         { "lists", trim_retires_current_slab_with_blocks_to_partial, 0, 0 },
         { "lists", partial_list_is_a_queue, 0, 0 },
         { "lists", refill_takes_next_word_after_cursor, 0, 0 },
+        { "lists", poor_current_slab_left_for_richer_partial, 0, 0 },
+        { "lists", current_slab_kept_while_partial_not_twice_as_rich, 0, 0 },
+        { "lists", current_slab_kept_while_partial_below_an_eighth, 0, 0 },
         { "remote", heapless_thread_frees_through_remote_queue, 0, 0 },
         { "remote", remote_frees_merged_when_the_current_slab_is_used_up, 0, 0 },
         { "remote", remote_frees_drive_full_slab_to_release, 0, 0 },
