@@ -78,18 +78,10 @@ HAK_NOINLINE static void free_remote(uint8_t *b)
 
 /* ---- Refill (slow) ------------------------------------------------------ */
 
-/* Free slots of s in the words its cursor has reached: blocks that went
- * out and came back, not fresh memory. */
-HAK_INLINE uint32_t slab_free_touched(const hak_slab_t *s)
-{
-    uint32_t touched = ((uint32_t)s->top + 1u) * 64u;
-    return (touched < s->capacity ? touched : s->capacity) - slab_used(s);
-}
-
-/* Whether partial slab q (NULL: none) is worth leaving the current slab s
- * for: it has an eighth of its slots free (what a full slab waits for
- * before it joins the queue) and more than twice as many freed slots as
- * s (fresh words do not count: they come last, after every freed block).
+/* Whether partial slab q is worth leaving the current slab s for: it has
+ * an eighth of its slots free (what a full slab waits for before it joins
+ * the queue) and more than twice as many freed slots as s (fresh words do
+ * not count: they come last, after every freed block).
  * Then the refill takes q, and s waits at the tail of the queue,
  * gathering the frees made into it meanwhile. Frees land in every slab of
  * a class while malloc takes from one: without this, a nearly full current
@@ -99,8 +91,6 @@ HAK_INLINE uint32_t slab_free_touched(const hak_slab_t *s)
  * alloc-test with two threads refill 1.4 times as often as no rule.) */
 HAK_INLINE int richer(const hak_slab_t *q, const hak_slab_t *s)
 {
-    if (!q)
-        return 0;
     uint32_t free_q = slab_free_touched(q);
     return free_q >= slab_full_wait(q) && free_q > 2u * slab_free_touched(s);
 }
@@ -133,11 +123,11 @@ HAK_NOINLINE static int heap_refill(hak_heap_t *h, unsigned c)
             return 1;
         if (s != &hak_slab_none) {
             /* The cursor word is empty: the next word with free slots,
-             * unless the slab at the head of the queue is the richer. */
+             * unless a partial slab comes first (fresh words, or the
+             * slab at the head of the queue is the richer). */
             uint32_t words = (s->capacity + 63u) / 64u, k = slab_next_word(s);
-            if (k < words &&
-                (switched || (!richer(cs->partial, s) &&
-                              (k <= s->top || !cs->partial)))) {
+            if (k < words && (switched || !cs->partial ||
+                              (k <= s->top && !richer(cs->partial, s)))) {
                 s->cursor = (uint16_t)k;
                 if (k > s->top) /* read by other threads (slab.h) */
                     HAK_SHARED_STORE(s->top, (uint16_t)k);

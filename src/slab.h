@@ -71,6 +71,15 @@ HAK_INLINE uint32_t slab_used(const hak_slab_t *s)
     return s->used_base + (uint32_t)s->credit;
 }
 
+/* Free slots of s in the words its cursor has reached since
+ * hak_slab_init: blocks that went out and came back, not fresh memory
+ * (words above `top` were never handed out: types.h). */
+HAK_INLINE uint32_t slab_free_touched(const hak_slab_t *s)
+{
+    uint32_t touched = ((uint32_t)s->top + 1u) * 64u;
+    return (touched < s->capacity ? touched : s->capacity) - slab_used(s);
+}
+
 /* The frees a FULL slab waits for before it rejoins its class's partial
  * list (types.h): an eighth of its blocks, one for a slab of fewer than
  * 16. A slab taken back with a block or two free costs a refill for each
