@@ -139,6 +139,9 @@ static size_t cache_bytes;
 static uintptr_t recent[RECENT];
 static unsigned recent_pos;
 static uint64_t n_allocs, n_frees, live_bytes;
+/* The most live large bytes there have been at once (live_grow); the
+ * cache holds at most what live_bytes has fallen below it. */
+static uint64_t live_peak;
 
 void hak_large_lock(void) { pthread_mutex_lock(&large_mutex); }
 void hak_large_unlock(void) { pthread_mutex_unlock(&large_mutex); }
@@ -281,7 +284,17 @@ static int cache_take(size_t need, size_t align, span_t *out)
 
 /* What the cache may hold: HAKMEM_LARGE_CACHE_MB, or a fraction of the
  * live large bytes when that is more (never while the option is 0, the
- * cache off). A program that churns many large blocks needs a few of its
+ * cache off), and never more than the live bytes have fallen below their
+ * peak. So live and cached mappings together take no more memory than
+ * the program's blocks once took at the same time: the cache keeps
+ * memory the program had in use and may want again, never memory on top
+ * of its own peak. Where a fresh mapping (or realloc's move) takes the
+ * live bytes past that, the oldest cached mappings go (cache_shrink).
+ * malloc-large (20 live blocks of 5-25 MiB, one replaced at a time, at
+ * most 397 MiB live at once) held 75-100 MiB cached at its peak; with
+ * this bound and release_rest its peak RSS went from 583 to 431 MiB.
+ *
+ * A program that churns many large blocks needs a few of its
  * own mappings cached: when the cache holds only the ones in quarantine,
  * which are never grown, a request none of them fits maps fresh pages,
  * which the kernel zeroes. malloc-large (20 live blocks of 5-25 MiB, one
@@ -296,7 +309,29 @@ static size_t cache_limit(void)
 {
     size_t opt = hak_g.large_cache_bytes;
     size_t share = (size_t)(live_bytes / LARGE_CACHE_LIVE_SHARE);
-    return opt && share > opt ? share : opt;
+    size_t cap = opt && share > opt ? share : opt;
+    size_t room = (size_t)(live_peak - live_bytes);
+    return cap < room ? cap : room;
+}
+
+/* live_bytes grows by n, and with it live_peak if it passes it. Called
+ * under the lock. */
+static void live_grow(size_t n)
+{
+    live_bytes += n;
+    if (live_bytes > live_peak)
+        live_peak = live_bytes;
+}
+
+/* Fills `evict` with the oldest cached mappings until the cache holds no
+ * more than cache_limit; returns their number. Called under the lock. */
+static unsigned cache_shrink(span_t *evict)
+{
+    unsigned n = 0;
+    const size_t limit = cache_limit();
+    while (cache_n && cache_bytes > limit)
+        evict[n++] = cache_remove(0);
+    return n;
 }
 
 /* Adds a freed mapping; fills `evict` with what no longer fits (oldest
@@ -392,6 +427,24 @@ static int span_move(span_t *e, size_t need)
 
 /* ---- malloc and free ------------------------------------------------------ */
 
+/* A cached mapping taken whole for a smaller block (split_for) keeps the
+ * pages a bigger block touched past the new one's read-write part:
+ * resident, PROT_NONE, and of no use to the block unless realloc grows it
+ * there. They go back to the kernel, from the first 2 MiB boundary after
+ * the block's pages (so no huge page under the block is split) to the
+ * mapping's end, when that is at least a huge page: malloc-large (5-25
+ * MiB blocks, which take cached mappings up to 16x their size whole) kept
+ * about 130 MiB so at its peak. The range stays reserved and PROT_NONE;
+ * pages the block grows into later fault in zeroed. Called without the
+ * lock: the mapping is no other thread's yet. */
+static void release_rest(const span_t *sp, size_t rw)
+{
+    const uintptr_t from = hak_round_up(sp->base + rw, HUGE_ALIGN);
+    const uintptr_t end = sp->base + sp->map;
+    if (from < end && end - from >= HUGE_ALIGN)
+        hak_os_decommit((void *)from, end - from);
+}
+
 void *hak_large_alloc(size_t size, size_t align, int *fresh)
 {
     if (align < HAK_PAGE)
@@ -461,6 +514,8 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
     int ok = sp.base && hak_os_unguard((void *)sp.base, rw) == 0;
     if (ok && huge)
         hak_os_huge((void *)sp.base, rw);
+    if (ok && cached > 0)
+        release_rest(&sp, rw);
     if (ok) {
         sp.rw = rw;
         sp.lead = rw - need;
@@ -472,10 +527,11 @@ void *hak_large_alloc(size_t size, size_t align, int *fresh)
     if (ok && (ok = table_insert(sp))) {
         recent_forget(sp.base);
         n_allocs++;
-        live_bytes += sp.map;
+        live_grow(sp.map);
     }
     if (rest.map)
         nevict = cache_put(rest, evict);
+    nevict += cache_shrink(evict + nevict);
     hak_mutex_unlock(&large_mutex);
     for (unsigned i = 0; i < nevict; i++)
         span_unmap(&evict[i]);
@@ -577,7 +633,7 @@ static int absorb_next(span_t *e, size_t least, size_t want)
             return 0;
         e->map += take;
         e->rw = e->map;
-        live_bytes += take;
+        live_grow(take);
         if (take == avail) {
             cache_remove(i);
         } else {
@@ -663,7 +719,7 @@ void *hak_large_realloc(void *p, size_t size)
             HAK_VG_DEFINED(p, old_req);
             goto refused;
         }
-        live_bytes += need - e->map;
+        live_grow(need - e->map);
         e->base = TOMB;
         table_live--;
         table_insert(sp); /* reserved: tombstoning e used none of it */
@@ -682,6 +738,11 @@ void *hak_large_realloc(void *p, size_t size)
     hak_dbg_large_arm((uint8_t *)e->base, size, span_avail(e), e->lead);
     HAK_VG_NOACCESS((uint8_t *)e->base + size, span_slack(e));
     void *q = (void *)e->base;
+    /* Grown by fresh pages (a move) or over a cached neighbour with its
+     * guards: the cache gives way as at an allocation. */
+    span_t evict[CACHE_SLOTS];
+    for (unsigned i = 0, n = cache_shrink(evict); i < n; i++)
+        span_unmap(&evict[i]);
     hak_mutex_unlock(&large_mutex);
     return q;
 refused:
@@ -704,6 +765,14 @@ size_t hak_large_trim(void)
         bytes += all[i].map;
     }
     return bytes;
+}
+
+uint64_t hak_large_live_peak(void)
+{
+    hak_mutex_lock(&large_mutex);
+    uint64_t peak = live_peak;
+    hak_mutex_unlock(&large_mutex);
+    return peak;
 }
 
 void hak_large_stats(uint64_t *allocs, uint64_t *frees, uint64_t *live,

@@ -22,7 +22,8 @@
  * with ENOMEM (a shrink or an in-place growth just does not happen).
  *
  * Cache. Freed mappings stay in a small cache (HAKMEM_LARGE_CACHE_MB,
- * default 64, or a quarter of the live large bytes when that is more:
+ * default 64, or a quarter of the live large bytes when that is more,
+ * and never more than the live large bytes are below their peak:
  * large.c, cache_limit) and are reused before anything is mapped anew —
  * page faults are most of what a large block costs. A freed mapping is
  * made PROT_NONE from end to end before it enters the cache (so a read
@@ -32,7 +33,8 @@
  * LARGE_DECOMMIT in large.c), and it keeps its guards, so reuse places
  * none. A request takes the smallest cached mapping that fits (split if
  * more than 16x too big, or 2x for a request of at most 256 KiB:
- * large.c, split_for), else grows the largest by mremap; realloc grows
+ * large.c, split_for; one taken whole gives back its pages past the
+ * block: release_rest), else grows the largest by mremap; realloc grows
  * in place over a cached neighbour. What falls out of the cache is
  * unmapped.
  *
@@ -98,5 +100,8 @@ HAK_INTERNAL void hak_large_lock(void);
 HAK_INTERNAL void hak_large_unlock(void);
 HAK_INTERNAL void hak_large_stats(uint64_t *allocs, uint64_t *frees,
                               uint64_t *live_bytes, uint64_t *cached_bytes);
+/* The most live large bytes there have been at once: the cache holds no
+ * more than live_bytes is below it (large.c, cache_limit). */
+HAK_INTERNAL uint64_t hak_large_live_peak(void);
 
 #endif

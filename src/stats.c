@@ -192,6 +192,7 @@ void hak_stats_print(int fd)
         { "  superslabs mapped ", s.ss_new },
         { " returned ", s.ss_free },
         { "\nlarge live bytes ", live },
+        { " peak ", hak_large_live_peak() },
         { " cached ", cached },
         { "\nmapped bytes now ", hak_os_mapped_bytes() },
         { " peak ", hak_os_peak_mapped_bytes() },

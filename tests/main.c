@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -150,6 +151,18 @@ size_t rw_extent(const void *p)
     proc_mapping((uintptr_t)p, &lo, &hi, prot);
     return lo == (uintptr_t)p && prot[0] == 'r' && prot[1] == 'w' ? hi - lo
                                                                     : 0;
+}
+
+size_t resident_pages(const void *p, size_t len)
+{
+    size_t n = len / (size_t)sysconf(_SC_PAGESIZE), r = 0;
+    unsigned char *v = malloc(n);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(mincore((void *)p, len, v), 0);
+    for (size_t i = 0; i < n; i++)
+        r += v[i] & 1;
+    free(v);
+    return r;
 }
 
 int child_faults(void (*fn)(void *), void *arg, char *buf, size_t cap)

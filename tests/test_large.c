@@ -13,7 +13,11 @@
  *     mapped anew beside it;
  *   - the cache holds at most HAKMEM_LARGE_CACHE_MB, or a quarter of the
  *     live large bytes when that is more, oldest out first, and trim
- *     empties it;
+ *     empties it; and never more than the live bytes are below their
+ *     peak, so live and cached never take more than the program's blocks
+ *     once did;
+ *   - a mapping taken whole for a smaller block gives back its pages past
+ *     the block (but for the rest of a 2 MiB page);
  *   - guards: on every path the page after a block's last accessible page
  *     and the page before its first fault; a freed block faults while its
  *     mapping is cached; a guard the kernel refuses to place makes the
@@ -144,9 +148,14 @@ static uint64_t mapped_now(void)
 }
 
 /* Empties the cache; also maps the large table once (its first insert),
- * so mapped_bytes measured after this moves only with block mappings. */
+ * so mapped_bytes measured after this moves only with block mappings.
+ * And a block of 64 MiB (never touched) comes and goes first: the cache
+ * holds only what the live large bytes are below their peak, and this
+ * leaves at least that much room, so that the tests of the other rules
+ * are not bound by this one (cache_stays_under_live_peak tests it). */
 static void start_empty(void)
 {
+    hak_free(hak_malloc(64 * MiB));
     hak_free(hak_malloc(HAK_SMALL_LIMIT + 1));
     hak_malloc_trim(0);
 }
@@ -719,6 +728,89 @@ START_TEST(cache_bound_follows_live_bytes)
 }
 END_TEST
 
+/* The cache holds only what the live large bytes have fallen below their
+ * peak (large.c, cache_limit): live and cached mappings together never
+ * take more than the program's blocks once took at the same time. Here
+ * a block first takes the live bytes to their peak whatever earlier tests
+ * left; then b stays live and a is cached (1 MiB below the peak, room for
+ * it); c, which a cannot serve, is mapped fresh and takes the live bytes
+ * 2 MiB past the peak, so a goes. Without the bound a stays cached beside
+ * c: the program's footprint grows by a mapping it never needed at once
+ * with c. */
+START_TEST(cache_stays_under_live_peak)
+{
+    start_empty();
+    uint64_t live, cached;
+    large_bytes(&live, &cached);
+    uint8_t *lift = hak_malloc(hak_large_live_peak() - live + MiB);
+    ck_assert_ptr_nonnull(lift); /* never touched: address space only */
+    uint8_t *a = hak_malloc(MiB), *b = hak_malloc(MiB);
+    ck_assert(a && b);
+    hak_free(a); /* in quarantine: c cannot grow it */
+    uint64_t m1 = mapped_now();
+    large_bytes(&live, &cached);
+    ck_assert_uint_eq(cached, map_of(MiB));
+    uint8_t *c = hak_malloc(3 * MiB);
+    ck_assert_ptr_nonnull(c);
+    large_bytes(&live, &cached);
+    ck_assert_msg(cached == 0 &&
+                      mapped_now() == m1 - total_of(map_of(MiB)) +
+                                          total_of(map_of(3 * MiB)),
+                  "a fresh 3 MiB block past the live peak: %ju bytes still "
+                  "cached, mapped %ju -> %ju", (uintmax_t)cached,
+                  (uintmax_t)m1, (uintmax_t)mapped_now());
+    /* Below the peak again: b's mapping is cached and comes back. */
+    hak_free(b);
+    large_bytes(&live, &cached);
+    ck_assert_uint_eq(cached, map_of(MiB));
+    ck_assert_ptr_eq(hak_malloc(MiB), b);
+    hak_free(b);
+    /* realloc moving c to fresh pages takes the live bytes past the peak
+     * as well: b's mapping goes. */
+    uint8_t *c2 = hak_realloc(c, 8 * MiB);
+    ck_assert_ptr_nonnull(c2);
+    large_bytes(&live, &cached);
+    ck_assert_msg(cached == 0, "c moved to 8 MiB past the live peak: %ju "
+                  "bytes still cached", (uintmax_t)cached);
+    hak_free(c2);
+    hak_free(lift);
+}
+END_TEST
+
+/* A cached mapping taken whole for a smaller block gives back the pages a
+ * bigger block touched past the new one (large.c, release_rest): all but
+ * what lies before the first 2 MiB boundary after the block's pages.
+ * Without it the 12 MiB block's pages stay resident under a 1 MiB one.
+ * The rest is still the block's to grow into: realloc grows it in place,
+ * contents kept. */
+START_TEST(whole_mapping_gives_back_its_rest)
+{
+    start_empty();
+    const size_t big_n = 12 * MiB, n = MiB;
+    uint8_t *big = hak_malloc(big_n);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 0x77, big_n);
+    uint8_t *start = start_of(big, big_n), *end = start + map_of(big_n);
+    hak_free(big);
+    uint8_t *p = hak_malloc(n);
+    ck_assert_msg(p >= start && p < end, "%p: not in the cached mapping "
+                  "[%p, %p)", (void *)p, (void *)start, (void *)end);
+    const uint8_t *past = p + page_round(n);
+    const size_t kept = resident_pages(past, (size_t)(end - past));
+    ck_assert_msg(kept * HAK_PAGE < HUGE_PAGE,
+                  "%zu of the %zu pages past a %zu-byte block in a %zu-byte "
+                  "mapping taken whole are resident", kept,
+                  (size_t)(end - past) / HAK_PAGE, n, map_of(big_n));
+    fill(p, n, 1);
+    uint8_t *q = hak_realloc(p, 8 * MiB);
+    ck_assert_ptr_eq(q, p);
+    verify(q, n, 1);
+    fill(q, 8 * MiB, 2);
+    verify(q, 8 * MiB, 2);
+    hak_free(q);
+}
+END_TEST
+
 /* ---- Contents ----------------------------------------------------------- */
 
 START_TEST(contents_survive_reuse_paths)
@@ -841,6 +933,12 @@ END_TEST
 START_TEST(seeded_large_churn)
 {
     start_empty();
+    /* A block at the live peak first, so that the cache has no room but
+     * what the churn frees (cache_stays_under_live_peak). */
+    uint64_t live, cached;
+    large_bytes(&live, &cached);
+    uint8_t *lift = hak_malloc(hak_large_live_peak() - live + MiB);
+    REQ_NONNULL(lift);
     uint64_t m0 = mapped_now();
     hak_stats_t s0, s1;
     hak_stats_get(&s0);
@@ -878,6 +976,8 @@ START_TEST(seeded_large_churn)
             hak_free(p[i]);
             p[i] = NULL;
         }
+        large_bytes(&live, &cached);
+        REQ_UINT_LE(live + cached, hak_large_live_peak());
     }
     for (size_t i = 0; i < LARGE_SLOTS; i++) {
         if (p[i]) {
@@ -892,6 +992,7 @@ START_TEST(seeded_large_churn)
      * with the cache trimmed, nothing is left mapped. */
     hak_malloc_trim(0);
     ck_assert_uint_eq(mapped_now(), m0);
+    hak_free(lift);
 }
 END_TEST
 
@@ -1341,6 +1442,8 @@ Suite *large_suite(void)
         { "cache", trim_empties_cache, 0, 0 },
         { "cache", cache_bounded_oldest_evicted, 0, 0 },
         { "cache", cache_bound_follows_live_bytes, 0, 0 },
+        { "cache", cache_stays_under_live_peak, 0, 0 },
+        { "cache" NATIVE, whole_mapping_gives_back_its_rest, 0, 0 },
         { "cache" NATIVE, big_blocks_ask_for_huge_pages, 0, 0 },
         { "guards" NATIVE, every_block_between_guards, 120, 0 },
         { "guards" NATIVE, huge_blocks_on_whole_huge_pages, 0, 0 },

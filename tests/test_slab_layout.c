@@ -267,19 +267,6 @@ END_TEST
 
 /* ---- One block's metadata pages ----------------------------------------- */
 
-/* Resident pages of [p, p + len), both page aligned. */
-static size_t resident_pages(const void *p, size_t len)
-{
-    size_t n = len / HAK_PAGE, r = 0;
-    unsigned char *v = malloc(n);
-    ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(mincore((void *)p, len, v), 0);
-    for (size_t i = 0; i < n; i++)
-        r += v[i] & 1;
-    free(v);
-    return r;
-}
-
 typedef struct {
     void *block;
     pthread_barrier_t done, freed;

@@ -52,6 +52,9 @@ void deny_mmap_above(uint32_t bytes);
  * mapping it starts, as /proc/self/maps tells it: a large block's
  * accessible pages, which end at a PROT_NONE page. 0 if p starts none. */
 size_t rw_extent(const void *p);
+/* Resident pages of [p, p + len), both page aligned (mincore, which
+ * answers for PROT_NONE pages too). */
+size_t resident_pages(const void *p, size_t len);
 
 /* Check's ck_assert* records the location of every passing assertion
  * through a pipe (a system call each), which makes loops over many blocks
