@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # ci/gate.sh — `make ci`: every gate of the pipeline, bounded to under 20
 # minutes on 2 cores, then a summary table. Fails if any stage
-# fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (20 each here), STRESS_OPS,
+# fails. Time knobs: FUZZ_SECONDS, AFL_SECONDS (15 each here), STRESS_OPS,
 # SOAK_SECONDS (60); FUZZ_JOBS (libFuzzer -fork workers) and AFL_JOBS
 # (AFL++ instances), each by default the processors.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export FUZZ_SECONDS=${FUZZ_SECONDS:-20} AFL_SECONDS=${AFL_SECONDS:-20}
+export FUZZ_SECONDS=${FUZZ_SECONDS:-15} AFL_SECONDS=${AFL_SECONDS:-15}
 FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)} AFL_JOBS=${AFL_JOBS:-$(nproc)}
 export STRESS_OPS=${STRESS_OPS:-1000000}
 # The soak stage: 60 s shared by every program and flavour (ci/soak.sh).
