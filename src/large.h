@@ -23,8 +23,8 @@
  *
  * Cache. Freed mappings stay in a small cache (HAKMEM_LARGE_CACHE_MB,
  * default 64, or a quarter of the live large bytes when that is more,
- * and never more than the live large bytes are below their peak:
- * large.c, cache_limit) and are reused before anything is mapped anew —
+ * and never more than the live large bytes are below their peak plus
+ * an eighth of the option: large.c, cache_limit) and are reused before anything is mapped anew —
  * page faults are most of what a large block costs. A freed mapping is
  * made PROT_NONE from end to end before it enters the cache (so a read
  * or write through a stale pointer faults); it keeps its pages, so reuse
@@ -101,7 +101,7 @@ HAK_INTERNAL void hak_large_unlock(void);
 HAK_INTERNAL void hak_large_stats(uint64_t *allocs, uint64_t *frees,
                               uint64_t *live_bytes, uint64_t *cached_bytes);
 /* The most live large bytes there have been at once: the cache holds no
- * more than live_bytes is below it (large.c, cache_limit). */
+ * more than live_bytes is below it, plus a slack (large.c, cache_limit). */
 HAK_INTERNAL uint64_t hak_large_live_peak(void);
 
 #endif

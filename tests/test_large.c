@@ -150,8 +150,8 @@ static uint64_t mapped_now(void)
 /* Empties the cache; also maps the large table once (its first insert),
  * so mapped_bytes measured after this moves only with block mappings.
  * And a block of 64 MiB (never touched) comes and goes first: the cache
- * holds only what the live large bytes are below their peak, and this
- * leaves at least that much room, so that the tests of the other rules
+ * holds only what the live large bytes are below their peak (and a
+ * slack), and this leaves at least that much room, so that the tests of the other rules
  * are not bound by this one (cache_stays_under_live_peak tests it). */
 static void start_empty(void)
 {
