@@ -812,6 +812,8 @@ END_TEST
 START_TEST(whole_mapping_gives_back_its_rest)
 {
     start_empty();
+    ck_assert_msg(large_cache_limit() >= 16 * MiB,
+                  "needs HAKMEM_LARGE_CACHE_MB >= 16");
     const size_t big_n = 12 * MiB, n = MiB;
     uint8_t *big = hak_malloc(big_n);
     ck_assert_ptr_nonnull(big);
