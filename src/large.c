@@ -301,8 +301,8 @@ static int cache_take(size_t need, size_t align, span_t *out)
  * MiB it makes as many as without the bound, and malloc-large's peak is
  * the same 431 MiB (at 1/16 of its peak instead, 444 MiB).
  *
- * A program that churns many large blocks needs a few of its
- * own mappings cached: when the cache holds only the ones in quarantine,
+ * A program that churns many large blocks needs a few of its own
+ * mappings cached: when the cache holds only the ones in quarantine,
  * which are never grown, a request none of them fits maps fresh pages,
  * which the kernel zeroes. malloc-large (20 live blocks of 5-25 MiB, one
  * replaced at a time) is the case: with 64 MiB it faulted in 649 huge

@@ -24,8 +24,9 @@
  * Cache. Freed mappings stay in a small cache (HAKMEM_LARGE_CACHE_MB,
  * default 64, or a quarter of the live large bytes when that is more,
  * and never more than the live large bytes are below their peak plus
- * an eighth of the option: large.c, cache_limit) and are reused before anything is mapped anew —
- * page faults are most of what a large block costs. A freed mapping is
+ * an eighth of the option: large.c, cache_limit) and are reused before
+ * anything is mapped anew — page faults are most of what a large block
+ * costs. A freed mapping is
  * made PROT_NONE from end to end before it enters the cache (so a read
  * or write through a stale pointer faults); it keeps its pages, so reuse
  * costs one mprotect and no page fault (giving them back at free,

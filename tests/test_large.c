@@ -151,8 +151,9 @@ static uint64_t mapped_now(void)
  * so mapped_bytes measured after this moves only with block mappings.
  * And a block of 64 MiB (never touched) comes and goes first: the cache
  * holds only what the live large bytes are below their peak (and a
- * slack), and this leaves at least that much room, so that the tests of the other rules
- * are not bound by this one (cache_stays_under_live_peak tests it). */
+ * slack), and this leaves at least that much room, so that the tests of
+ * the other rules are not bound by this one (cache_stays_under_live_peak
+ * tests it). */
 static void start_empty(void)
 {
     hak_free(hak_malloc(64 * MiB));
