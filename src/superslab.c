@@ -172,6 +172,17 @@ static size_t spare_bytes(const hak_superslab_t *ss)
     return (size_t)(ss->ninit - 1) << ss->slab_shift;
 }
 
+/* The newest spare of tier t, if it still has its pages as they were,
+ * gives them back lazily (MADV_FREE). */
+static void spare_newest_lazy(hak_heap_t *h, unsigned t)
+{
+    hak_superslab_t *ss = h->spare[t];
+    if (ss && ss->spare_kept == HAK_SPARE_AS_IS) {
+        hak_os_decommit_lazy(spare_pages(ss), spare_bytes(ss));
+        ss->spare_kept = HAK_SPARE_LAZY;
+    }
+}
+
 /* The superslab has no slab in use. */
 static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
 {
@@ -184,14 +195,23 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
         superslab_unmap(h, ss);
         return;
     }
-    /* Keep the mapping and registration; the pages go back lazily: the
-     * kernel takes them only when it needs memory, and until then the
-     * next use of the spare writes into them without a page fault. A
+    /* Keep the mapping and registration, and the pages as they are: the
+     * newest spare of a tier is the one a heap at the edge of a superslab
+     * takes back moments later. The one it displaces gives its pages back
+     * lazily: the kernel takes them only when it needs memory, and until
+     * then the next use writes into them without a page fault. A
      * producer thread whose blocks another thread frees (xmalloc-test)
      * empties and refills a superslab over and over: with MADV_DONTNEED
-     * here it faulted 140k pages in 5 s. */
-    hak_os_decommit_lazy(spare_pages(ss), spare_bytes(ss));
-    ss->spare_kept = 1;
+     * here it faulted 140k pages in 5 s. Lazily freed pages are not free
+     * to take back either: the first write to each sets its dirty bit
+     * again (the dirty-bit assist, large.c). bench/mid, with eight mid
+     * classes per doubling from 8 to 16 KiB, emptied and took back one
+     * superslab 2,000 times a run: with its pages given back lazily at
+     * each release, 2.5 times the CPU time, all of it in writes to them.
+     * The newest spare of a heap whose thread has exited gives them back
+     * lazily too (hak_superslab_keep_spares). */
+    spare_newest_lazy(h, t);
+    ss->spare_kept = HAK_SPARE_AS_IS;
     ss->next = h->spare[t];
     h->spare[t] = ss;
     h->nspare[t]++;
@@ -203,7 +223,7 @@ static void superslab_release(hak_heap_t *h, hak_superslab_t *ss)
         o = o->next;
     if (o && o->spare_kept) {
         hak_os_decommit(spare_pages(o), spare_bytes(o));
-        o->spare_kept = 0;
+        o->spare_kept = HAK_SPARE_GONE;
     }
 }
 
@@ -215,7 +235,7 @@ static hak_superslab_t *spare_take(hak_heap_t *h, unsigned t)
         h->spare[t] = ss->next;
         h->nspare[t]--;
         ss->next = NULL;
-        ss->spare_kept = 0;
+        ss->spare_kept = HAK_SPARE_GONE;
     }
     return ss;
 }
@@ -302,9 +322,13 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
 size_t hak_superslab_keep_spares(hak_heap_t *h, unsigned keep)
 {
     size_t bytes = 0;
-    for (unsigned tier = HAK_TIER_TINY; tier < HAK_SLAB_TIERS; tier++)
+    for (unsigned tier = HAK_TIER_TINY; tier < HAK_SLAB_TIERS; tier++) {
         for (; h->nspare[tier] > keep; bytes += HAK_SS_SIZE)
             superslab_unmap(h, spare_take(h, tier));
+        /* A heap whose thread has gone may wait long for another: what
+         * it keeps, the kernel may take. */
+        spare_newest_lazy(h, tier);
+    }
     return bytes;
 }
 

@@ -6,8 +6,10 @@
  * the first superslab that has one, else as the head's lowest unused one.
  * An empty superslab becomes one of the heap's spares for its tier
  * (mapping and registration kept), up to eight a tier; past that it is
- * unmapped. The three newest spares of a tier give their pages back
- * lazily (MADV_FREE), the others at once (MADV_DONTNEED).
+ * unmapped. The newest spare of a tier keeps its pages as they are, the
+ * next two give them back lazily (MADV_FREE), the others at once
+ * (MADV_DONTNEED); a heap whose thread has exited keeps one spare a
+ * tier, its pages given back lazily.
  */
 #ifndef HAK_SUPERSLAB_H
 #define HAK_SUPERSLAB_H
@@ -21,13 +23,15 @@
  * later, 40 times a second, each faulting its pages in again: 120k page
  * faults in 5 s, 10k with eight spares. Peak mapped memory is unchanged
  * (a superslab is mapped only when there is no spare); the spares' pages
- * are the kernel's to take back whenever it needs them (MADV_FREE), and
- * malloc_trim unmaps them. */
+ * are the kernel's to take back whenever it needs them (MADV_FREE), all
+ * but the newest one's while the thread lives, and malloc_trim unmaps
+ * them. */
 #define HAK_SPARES 8
 
-/* Spares a tier keeps the pages of (MADV_FREE: the kernel's to take when
- * it needs memory, still there for the next use until then); an older
- * spare gives them back at once (MADV_DONTNEED). Lazily freed pages count
+/* Spares a tier keeps the pages of (the newest as they are, the others
+ * MADV_FREE: the kernel's to take when it needs memory, still there for
+ * the next use until then); an older spare gives them back at once
+ * (MADV_DONTNEED). Lazily freed pages count
  * in the process's resident memory until the kernel takes them: with all
  * eight spares kept, xmalloc-test (at most about 28 MiB of blocks live at
  * once) peaked at 41-43 MiB, tcmalloc at 37.9. With three kept, 35.8 MiB

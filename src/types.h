@@ -315,6 +315,12 @@ _Static_assert((1u << HAK_TINY_SHIFT) / HAK_ALIGN <= 64 * HAK_SLAB_WORDS &&
                "a slab's bitmap covers its smallest class");
 
 /* ---- Superslab header (at base + HAK_PAGE, after the low guard page) ---- */
+enum hak_spare_pages {
+    HAK_SPARE_GONE = 0,   /* given back (MADV_DONTNEED), or not a spare */
+    HAK_SPARE_LAZY = 1,   /* given back lazily (MADV_FREE) */
+    HAK_SPARE_AS_IS = 2,  /* as they were: the newest spare of its tier */
+};
+
 struct hak_superslab {
     uintptr_t magic;        /* HAK_SS_MAGIC ^ base: sanity for heap check */
     hak_heap_t *owner;      /* immutable: the heap owning every slab here */
@@ -332,8 +338,9 @@ struct hak_superslab {
      * ninit). A thread that uses a few classes touches a few descriptor
      * pages, not all nine. Owner-only. */
     uint32_t ninit;
-    /* A spare whose pages went back lazily (MADV_FREE), so they may still
-     * be there: one of the HAK_SPARES_KEPT newest (superslab.h).
+    /* A spare's pages (enum hak_spare_pages): as they were (the newest
+     * spare of its tier), given back lazily (MADV_FREE: they may still be
+     * there; one of the HAK_SPARES_KEPT newest, superslab.h), or gone.
      * Owner-only. */
     uint32_t spare_kept;
     uint32_t *slot_req;     /* debug: per-slot state (hardening/debug.c)

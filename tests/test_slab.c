@@ -1478,6 +1478,38 @@ START_TEST(init_after_priority_constructors)
 }
 END_TEST
 
+/* LazyFree of the mapping (/proc/self/smaps) holding slab 1 of the mid
+ * superslab at base, in KiB: its pages given back with MADV_FREE and
+ * not yet taken by the kernel. The mapping must lie inside the
+ * superslab (a guard page ends slab 0, and the next superslab starts
+ * with one), or the figure would be another mapping's too. */
+static long mid_spare_lazy_kib(uintptr_t base)
+{
+    const uintptr_t at = base + ((uintptr_t)1 << HAK_MID_SHIFT);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    long kib = -1;
+    int in = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') <
+                                                         strchr(line, ' ')) {
+            in = lo <= at && at < hi;
+            if (in)
+                ck_assert_msg(lo >= base && hi <= base + HAK_SS_SIZE,
+                              "mapping %#lx-%#lx spans more than the "
+                              "superslab at %#lx", lo, hi,
+                              (unsigned long)base);
+        } else if (in && sscanf(line, "LazyFree: %ld kB", &kib) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    ck_assert_msg(kib >= 0, "no LazyFree for %#lx", (unsigned long)at);
+    return kib;
+}
+
 /* A thread that emptied several superslabs exits: its heap keeps one
  * spare a tier for the thread that adopts it (superslab.h), not
  * HAK_SPARES. */
@@ -1506,6 +1538,51 @@ START_TEST(exited_heap_keeps_one_spare)
     ck_assert_msg(spares_before >= 3,
                   "the thread kept %u spares while it lived", spares_before);
     ck_assert_uint_le(spares_heap->nspare[HAK_TIER_MID], 1);
+    hak_check_heap();
+}
+END_TEST
+
+/* A thread whose one mid superslab (written) empties exits: its heap's
+ * spare, the newest, had kept its pages as they were; now they are the
+ * kernel's to take (MADV_FREE), as the thread that adopts the heap may
+ * never come. */
+static uintptr_t one_superslab_base;
+
+static void *empty_one_superslab(void *arg)
+{
+    (void)arg;
+    /* As many 30000-byte blocks as a mid superslab's seven slabs hold
+     * in this build (the debug canary room doubles the stride). */
+    const size_t n = 30000, k = 7 * (size_t)hak_capacity(hak_class_of(n));
+    void **v = calloc(k, sizeof *v);
+    REQ_NONNULL(v);
+    for (size_t i = 0; i < k; i++) {
+        REQ_NONNULL(v[i] = hak_malloc(n));
+        memset(v[i], 0x5a, n);
+    }
+    one_superslab_base = (uintptr_t)v[0] & ~(uintptr_t)HAK_SS_MASK;
+    for (size_t i = 0; i < k; i++) {
+        REQ_MSG(((uintptr_t)v[i] & ~(uintptr_t)HAK_SS_MASK) ==
+                    one_superslab_base,
+                "block %zu of %zu outside the thread's first superslab", i,
+                k);
+        hak_free(v[i]);
+    }
+    free(v);
+    spares_heap = my_heap();
+    return NULL;
+}
+
+START_TEST(exited_heap_spare_given_back_lazily)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, empty_one_superslab, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_uint_eq(spares_heap->nspare[HAK_TIER_MID], 1);
+    const hak_superslab_t *spare = spares_heap->spare[HAK_TIER_MID];
+    ck_assert_uint_eq(ss_base(spare), one_superslab_base);
+    ck_assert_msg(mid_spare_lazy_kib(ss_base(spare)) > 0,
+                  "an exited heap's spare gave nothing back lazily");
     hak_check_heap();
 }
 END_TEST
@@ -1688,14 +1765,27 @@ START_TEST(old_spares_give_their_pages_back)
         free_in(v, k, bases[b]);
     }
     ck_assert_uint_eq(h->nspare[HAK_TIER_MID], WANT);
-    /* The newest first: the last emptied keeps its pages (MADV_FREE: in
-     * core until the kernel needs memory), the oldest gave them back. */
+    /* The newest first: the last emptied keeps its pages as they are, the
+     * next ones keep them too, but given back lazily (MADV_FREE: in core
+     * until the kernel needs memory), the oldest gave them back. */
     for (unsigned b = 0; b < WANT; b++) {
         int newest = b >= WANT - HAK_SPARES_KEPT;
         ck_assert_msg(slab_page_resident(bases[b], 1) == newest,
                       "spare %u of %u (%s) %s its pages", b + 1, WANT,
                       newest ? "one of the newest" : "an old one",
                       newest ? "gave back" : "kept");
+        if (!newest)
+            continue;
+        long lazy = mid_spare_lazy_kib(bases[b]);
+        if (b == WANT - 1)
+            ck_assert_msg(lazy == 0,
+                          "the newest spare gave back %ld KiB lazily: "
+                          "taken again, they would be written again",
+                          lazy);
+        else
+            ck_assert_msg(lazy > 0,
+                          "spare %u of %u, no longer the newest, gave "
+                          "nothing back lazily", b + 1, WANT);
     }
     hak_check_heap();
     hak_free(v[k]);
@@ -1730,6 +1820,7 @@ Suite *slab_suite(void)
           hot_base_reset_when_released_superslab_is_unmapped, 0, 0 },
         { "hot superslab", hot_base_reset_when_trim_unmaps_superslab, 0, 0 },
         { "hot superslab", exited_heap_keeps_one_spare, 0, 0 },
+        { "hot superslab", exited_heap_spare_given_back_lazily, 0, 0 },
         { "lists", exit_retires_current_slabs, 0, 0 },
         { "lists", mid_slabs_past_the_dirty_budget_give_pages_back, 0, 0 },
         { "lists", old_spares_give_their_pages_back, 0, 0 },
