@@ -54,7 +54,7 @@
  *
  * Tiers (src/size_class.c has the table)
  *   tiny   1 B .. 1 KiB    21 classes, 64 KiB slabs
- *   mid    1 KiB .. 56 KiB 24 classes, 256 KiB slabs
+ *   mid    1 KiB .. 56 KiB 28 classes, 256 KiB slabs
  *   big    56 .. 112 KiB   4 classes, 512 KiB slabs: a superslab of their
  *                          own, so that programs using the mid sizes keep
  *                          eight slabs a superslab
@@ -166,7 +166,7 @@
 #define HAK_MID_MAX       57344u
 #define HAK_BIG_MAX       114688u
 #define HAK_TINY_CLASSES  21
-#define HAK_MID_CLASSES   24
+#define HAK_MID_CLASSES   28
 #define HAK_BIG_CLASSES   4
 #define HAK_NUM_CLASSES   (HAK_TINY_CLASSES + HAK_MID_CLASSES + HAK_BIG_CLASSES)
 #define HAK_CLASS_NONE    0xffffu

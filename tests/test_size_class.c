@@ -101,6 +101,12 @@ static const struct { size_t n, align, size; } aligned_cases[] = {
      * for 272): 288, not 320 */
     { 257, 16, 288 },     { 272, 16, 288 },    { 288, 32, 288 },
     { 289, 16, 320 },     { 272, 64, 320 },
+    /* eight classes from 8 to 16 KiB, 1 KiB apart (git blame's buffers
+     * spread evenly over the doubling) */
+    { 8193, 16, 9216 },   { 9216, 16, 9216 },  { 9217, 16, 10240 },
+    { 11000, 16, 11264 }, { 13000, 16, 13312 }, { 15000, 16, 15360 },
+    { 15361, 16, 16384 }, { 9000, 1024, 9216 }, { 9000, 2048, 10240 },
+    { 13000, 4096, 16384 },
 };
 
 START_TEST(aligned_class_same_in_every_build)
