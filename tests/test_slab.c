@@ -1545,30 +1545,21 @@ END_TEST
 /* A thread whose one mid superslab (written) empties exits: its heap's
  * spare, the newest, had kept its pages as they were; now they are the
  * kernel's to take (MADV_FREE), as the thread that adopts the heap may
- * never come. */
+ * never come. The first block of the thread's next superslab stays live
+ * until the checks, so that the first is its one spare. */
 static uintptr_t one_superslab_base;
+static void *next_superslab_block;
 
 static void *empty_one_superslab(void *arg)
 {
     (void)arg;
-    /* As many 30000-byte blocks as a mid superslab's seven slabs hold
-     * in this build (the debug canary room doubles the stride). */
-    const size_t n = 30000, k = 7 * (size_t)hak_capacity(hak_class_of(n));
-    void **v = calloc(k, sizeof *v);
-    REQ_NONNULL(v);
-    for (size_t i = 0; i < k; i++) {
-        REQ_NONNULL(v[i] = hak_malloc(n));
-        memset(v[i], 0x5a, n);
-    }
-    one_superslab_base = (uintptr_t)v[0] & ~(uintptr_t)HAK_SS_MASK;
-    for (size_t i = 0; i < k; i++) {
-        REQ_MSG(((uintptr_t)v[i] & ~(uintptr_t)HAK_SS_MASK) ==
-                    one_superslab_base,
-                "block %zu of %zu outside the thread's first superslab", i,
-                k);
-        hak_free(v[i]);
-    }
-    free(v);
+    enum { CAP = 2 * 56 }; /* 30000 B: 56 blocks a superslab, 28 in debug */
+    void *v[CAP];
+    size_t k = fill_superslabs(30000, 1, v, CAP, &one_superslab_base);
+    for (size_t i = 0; i < k; i++)
+        memset(v[i], 0x5a, 30000);
+    free_in(v, k, one_superslab_base);
+    next_superslab_block = v[k];
     spares_heap = my_heap();
     return NULL;
 }
@@ -1583,6 +1574,7 @@ START_TEST(exited_heap_spare_given_back_lazily)
     ck_assert_uint_eq(ss_base(spare), one_superslab_base);
     ck_assert_msg(mid_spare_lazy_kib(ss_base(spare)) > 0,
                   "an exited heap's spare gave nothing back lazily");
+    hak_free(next_superslab_block);
     hak_check_heap();
 }
 END_TEST
