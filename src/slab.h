@@ -205,9 +205,11 @@ HAK_INLINE void slab_take_from_bits(hak_slab_t *s)
  * sets it up again (hak_slab_init), at any moment, while another thread may be
  * validating a pointer into it that is no live block (a bad free, a
  * usable-size or realloc of a stale pointer). Such a thread reads the
- * descriptor only as below: start, div_magic, capacity, cls and top with
- * relaxed atomic loads (the owner stores them with relaxed atomic stores
- * and reads them plainly, so its fast paths are unchanged), the bitmaps
+ * descriptor only as below: rstart, rmagic and rcapacity (the owner's
+ * start, div_magic and capacity, copied to the line remote frees use:
+ * types.h), cls and top with relaxed atomic loads (the owner stores them
+ * with relaxed atomic stores and reads its own plainly, so its fast paths
+ * are unchanged), the bitmaps
  * (atomics), and gen around them all, as a sequence lock: a view taken
  * while gen was odd or that gen changed under is not the set-up of any
  * moment, and then the pointer was no live block either (a live block's
@@ -244,9 +246,9 @@ HAK_INLINE hak_geom_t slab_geom_shared(const hak_slab_t *s)
 {
     hak_geom_t g;
     g.gen = atomic_load_explicit(&s->gen, memory_order_acquire);
-    g.start = HAK_SHARED_LOAD(s->start);
-    g.magic = HAK_SHARED_LOAD(s->div_magic);
-    g.capacity = HAK_SHARED_LOAD(s->capacity);
+    g.start = HAK_SHARED_LOAD(s->rstart);
+    g.magic = HAK_SHARED_LOAD(s->rmagic);
+    g.capacity = HAK_SHARED_LOAD(s->rcapacity);
     if (HAK_UNLIKELY(g.gen & 1))
         g.capacity = 0;
     return g;

@@ -21,6 +21,9 @@ void hak_slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     HAK_SHARED_STORE(s->div_magic, hak_div_magic(s->stride));
     HAK_SHARED_STORE(s->capacity, (uint16_t)hak_capacity(cls));
     HAK_SHARED_STORE(s->cls, (uint16_t)cls);
+    HAK_SHARED_STORE(s->rstart, s->start);
+    HAK_SHARED_STORE(s->rmagic, s->div_magic);
+    HAK_SHARED_STORE(s->rcapacity, (uint32_t)s->capacity);
     s->credit = 0;
     s->used_base = 0;
     s->cursor = 0;
@@ -295,6 +298,7 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
     HAK_SHARED_STORE(s->cls, (uint16_t)HAK_CLASS_NONE);
     /* every pointer into it now fails validation */
     HAK_SHARED_STORE(s->capacity, (uint16_t)0);
+    HAK_SHARED_STORE(s->rcapacity, 0u);
     slab_gen_end(s);
     s->credit = 0;
     s->used_base = 0;

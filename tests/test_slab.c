@@ -300,6 +300,20 @@ static void free_again(void *p)
     hak_free(p);
 }
 
+static void *free_in_thread(void *p)
+{
+    hak_free(p);
+    return NULL;
+}
+
+/* p freed again by a thread that does not own it: free_remote's view. */
+static void free_again_remote(void *p)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, p) == 0)
+        pthread_join(t, NULL);
+}
+
 START_TEST(full_slab_goes_partial_then_released)
 {
     const size_t n = 1000;
@@ -375,6 +389,11 @@ START_TEST(full_slab_goes_partial_then_released)
         ck_assert_uint_eq(t.s1->cls, HAK_CLASS_NONE);
         ck_assert_uint_eq(t.s1->state, HAK_SLAB_UNUSED);
         ck_assert_uint_eq(t.s1->capacity, 0);
+        /* Other threads see it unused too (their copy of the geometry,
+         * types.h): a pointer into it is no block, not a freed slot. */
+        ck_assert_uint_eq(slab_geom_shared(t.s1).capacity, 0);
+        expect_abort(free_again_remote, t.v[0],
+                     "hakmem: invalid free: ");
         ck_assert_msg(ss->free_mask & (1u << t.s1->index),
                       "released slab %u not in the free mask %#x", t.s1->index,
                       ss->free_mask);
