@@ -12,14 +12,16 @@ void hak_slab_init(hak_superslab_t *ss, hak_slab_t *s, unsigned cls)
     /* First, while top still bounds the slots the last use handed out. */
     if (hak_slots_kept())
         hak_chk_on_slab_init(ss, s);
-    /* Other threads may read start, div_magic, capacity, cls, top and the
-     * bits meanwhile (slab.h, "A slab seen from another thread"). */
+    /* Other threads may read start, cls, top, their copy of the geometry
+     * (rstart, rmagic, rcapacity) and the bits meanwhile (slab.h, "A
+     * slab seen from another thread"); div_magic and capacity are the
+     * owner's alone. */
     slab_gen_begin(s);
     HAK_SHARED_STORE(s->start, (uint8_t *)ss_base(ss) +
                                    ((size_t)s->index << ss->slab_shift));
     s->stride = hak_stride(cls);
-    HAK_SHARED_STORE(s->div_magic, hak_div_magic(s->stride));
-    HAK_SHARED_STORE(s->capacity, (uint16_t)hak_capacity(cls));
+    s->div_magic = hak_div_magic(s->stride);
+    s->capacity = (uint16_t)hak_capacity(cls);
     HAK_SHARED_STORE(s->cls, (uint16_t)cls);
     HAK_SHARED_STORE(s->rstart, s->start);
     HAK_SHARED_STORE(s->rmagic, s->div_magic);
@@ -296,8 +298,9 @@ void hak_superslab_release_slab(hak_heap_t *h, hak_superslab_t *ss, hak_slab_t *
 {
     slab_gen_begin(s);
     HAK_SHARED_STORE(s->cls, (uint16_t)HAK_CLASS_NONE);
-    /* every pointer into it now fails validation */
-    HAK_SHARED_STORE(s->capacity, (uint16_t)0);
+    /* every pointer into it now fails validation, the owner's and
+     * another thread's */
+    s->capacity = 0;
     HAK_SHARED_STORE(s->rcapacity, 0u);
     slab_gen_end(s);
     s->credit = 0;
