@@ -20,6 +20,10 @@
 #                         a generated 400 MiB database and, given a
 #                         repository, git log -p, blame and pack-objects;
 #                         REPS reps: bench/results/real/results.md
+#   make bench-host       what this host charges for a protection change
+#                         (the large tier's guard): ns per page touched
+#                         after mprotect, against a plain touch and a
+#                         refault (bench/reprotect.c): bench/results/host.txt
 #
 # Knobs (environment or make variables): BENCH_RUNS (5), BENCH_QUICK (0),
 # BENCH_WORKLOADS / BENCH_ALLOCS (comma-separated subsets), BENCH_TIMEOUT
@@ -29,7 +33,8 @@
 BENCH_QUICK ?= 0
 BENCH_RUNS  ?= $(if $(filter 1,$(BENCH_QUICK)),3,5)
 BENCH_DIR   := $(BUILD)/bench
-BENCH_PROGS := tiny window larson prodcons falseshare mid large realloc memory
+BENCH_PROGS := tiny window larson prodcons falseshare mid large realloc memory \
+               reprotect
 BENCH_BINS  := $(addprefix $(BENCH_DIR)/,$(BENCH_PROGS))
 # -fno-builtin-*: the compiler must not pair up and delete malloc/free.
 BENCH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O2 -g -pthread -Wall -Wextra -Werror \
@@ -40,12 +45,18 @@ $(BENCH_BINS): $(BENCH_DIR)/%: bench/%.c bench/common.h bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
-.PHONY: bench bench-build bench-callgrind bench-external bench-real
+.PHONY: bench bench-build bench-callgrind bench-external bench-real bench-host
 bench-build: $(BENCH_BINS)
 
 bench: all bench-build
 	BENCH_RUNS=$(BENCH_RUNS) BENCH_QUICK=$(BENCH_QUICK) BENCH_BIN=$(BENCH_DIR) \
 	    BENCH_BUILD=$(BUILD) bench/run.sh
+
+bench-host: $(BENCH_DIR)/reprotect
+	@mkdir -p bench/results
+	{ uname -srm && grep -m1 'model name' /proc/cpuinfo && \
+	  $(BENCH_DIR)/reprotect; } > bench/results/host.txt
+	@cat bench/results/host.txt
 
 bench-callgrind: all bench-build
 	BENCH_BIN=$(BENCH_DIR) BENCH_BUILD=$(BUILD) bench/callgrind.sh
