@@ -14,9 +14,12 @@
  *             the calls, then the touch after them
  *   refault   madvise(MADV_DONTNEED): the call, then the touch, which
  *             faults a zeroed page in (what giving pages back costs)
+ *   lazyfree  madvise(MADV_FREE): the call, then the touch, which finds
+ *             the page still there (no memory pressure) and dirties it
+ *             again: no page fault, but a changed page-table entry
  *
  * Modes alternate within each round, so a drift of a shared machine hits
- * all three; each figure is the median over ROUNDS rounds. Beside it, the
+ * all four; each figure is the median over ROUNDS rounds. Beside it, the
  * touches' user and system time (getrusage), which tells whether the
  * host charges the touch to the program or to the kernel.
  *
@@ -32,8 +35,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-enum { TOUCH, REPROTECT, REFAULT, MODES };
-static const char *const mode_name[MODES] = { "touch", "reprotect", "refault" };
+enum { TOUCH, REPROTECT, REFAULT, LAZYFREE, MODES };
+static const char *const mode_name[MODES] = { "touch", "reprotect", "refault",
+                                              "lazyfree" };
 
 static double now_ns(void)
 {
@@ -97,6 +101,8 @@ int main(int argc, char **argv)
                      mprotect((void *)p, len, PROT_READ | PROT_WRITE);
             else if (m == REFAULT)
                 rc = madvise((void *)p, len, MADV_DONTNEED);
+            else if (m == LAZYFREE)
+                rc = madvise((void *)p, len, MADV_FREE);
             if (rc) {
                 perror(mode_name[m]);
                 return 1;
@@ -123,8 +129,10 @@ int main(int argc, char **argv)
                user[m] / n, sys[m] / n);
     }
     printf("RESULT touch_ns=%.0f reprotect_call_ns=%.0f reprotect_touch_ns=%.0f "
-           "refault_call_ns=%.0f refault_touch_ns=%.0f touch_ratio=%.0f\n",
+           "refault_call_ns=%.0f refault_touch_ns=%.0f lazyfree_call_ns=%.0f "
+           "lazyfree_touch_ns=%.0f touch_ratio=%.0f\n",
            t[TOUCH], c[REPROTECT], t[REPROTECT], c[REFAULT], t[REFAULT],
+           c[LAZYFREE], t[LAZYFREE],
            t[REPROTECT] / (t[TOUCH] > 0 ? t[TOUCH] : 1));
     return 0;
 }
