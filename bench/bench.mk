@@ -22,8 +22,9 @@
 #                         REPS reps: bench/results/real/results.md
 #   make bench-host       what this host charges for a protection change
 #                         (the large tier's guard): ns per page touched
-#                         after mprotect, against a plain touch and a
-#                         refault (bench/reprotect.c): bench/results/host.txt
+#                         after mprotect, against a plain touch, a refault
+#                         and a write after MADV_FREE (bench/reprotect.c):
+#                         bench/results/host.txt
 #
 # Knobs (environment or make variables): BENCH_RUNS (5), BENCH_QUICK (0),
 # BENCH_WORKLOADS / BENCH_ALLOCS (comma-separated subsets), BENCH_TIMEOUT

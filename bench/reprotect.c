@@ -28,30 +28,17 @@
  * Output: one line per mode, and a RESULT line with the ratio of a touch
  * after a protection change to a plain one.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <time.h>
+
+#include "common.h"
 
 enum { TOUCH, REPROTECT, REFAULT, LAZYFREE, MODES };
 static const char *const mode_name[MODES] = { "touch", "reprotect", "refault",
                                               "lazyfree" };
 
-static double now_ns(void)
+static double tv_ns(struct timeval t)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-/* CPU time of this process so far, user or system, in ns. */
-static double cpu_ns(int user)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    struct timeval t = user ? u.ru_utime : u.ru_stime;
     return (double)t.tv_sec * 1e9 + (double)t.tv_usec * 1e3;
 }
 
@@ -71,30 +58,24 @@ int main(int argc, char **argv)
 {
     size_t pages = argc > 1 ? strtoul(argv[1], NULL, 0) : 256;
     size_t rounds = argc > 2 ? strtoul(argv[2], NULL, 0) : 101;
-    if (pages == 0 || rounds == 0) {
-        fprintf(stderr, "usage: reprotect [PAGES>0] [ROUNDS>0]\n");
-        return 2;
-    }
+    if (pages == 0 || rounds == 0)
+        usage(argv[0], "  reprotect [PAGES>0] [ROUNDS>0]\n");
     const size_t page = 4096, len = pages * page;
     volatile char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        perror("mmap");
-        return 1;
-    }
+    if (p == MAP_FAILED)
+        die("mmap of %zu bytes", len);
     memset((char *)p, 1, len);
     double *calls[MODES], *touch[MODES], user[MODES] = { 0 }, sys[MODES] = { 0 };
     for (int m = 0; m < MODES; m++) {
         calls[m] = calloc(rounds, sizeof(double));
         touch[m] = calloc(rounds, sizeof(double));
-        if (!calls[m] || !touch[m]) {
-            perror("calloc");
-            return 1;
-        }
+        if (!calls[m] || !touch[m])
+            die("calloc of %zu rounds", rounds);
     }
     for (size_t r = 0; r < rounds; r++) {
         for (int m = 0; m < MODES; m++) {
-            double t0 = now_ns();
+            double t0 = now_s();
             int rc = 0;
             if (m == REPROTECT)
                 rc = mprotect((void *)p, len, PROT_NONE) ||
@@ -103,18 +84,21 @@ int main(int argc, char **argv)
                 rc = madvise((void *)p, len, MADV_DONTNEED);
             else if (m == LAZYFREE)
                 rc = madvise((void *)p, len, MADV_FREE);
-            if (rc) {
-                perror(mode_name[m]);
-                return 1;
-            }
-            double t1 = now_ns(), u1 = cpu_ns(1), s1 = cpu_ns(0);
+            double tc = now_s();
+            if (rc)
+                die("%s: %s", mode_name[m], strerror(errno));
+            /* The CPU times are read outside the timed calls and touches. */
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
+            double t1 = now_s();
             for (size_t k = 0; k < len; k += page)
                 p[k]++;
-            double t2 = now_ns();
-            user[m] += cpu_ns(1) - u1;
-            sys[m] += cpu_ns(0) - s1;
-            calls[m][r] = (t1 - t0) / (double)pages;
-            touch[m][r] = (t2 - t1) / (double)pages;
+            double t2 = now_s();
+            getrusage(RUSAGE_SELF, &u1);
+            user[m] += tv_ns(u1.ru_utime) - tv_ns(u0.ru_utime);
+            sys[m] += tv_ns(u1.ru_stime) - tv_ns(u0.ru_stime);
+            calls[m][r] = (tc - t0) * 1e9 / (double)pages;
+            touch[m][r] = (t2 - t1) * 1e9 / (double)pages;
         }
     }
     double c[MODES], t[MODES];
